@@ -1,0 +1,77 @@
+"""Exception hierarchy of ncf.
+
+::
+
+    NCFError
+    ├── DataError (ValueError)        bad input data: carries path, line and field
+    ├── ConfigError (ValueError)      bad settings, unknown config keys
+    ├── UnknownIdError (KeyError)     a raw id or index outside an IdMap / universe
+    ├── NotFittedError                a model or run used before training
+    ├── TrainingDivergedError         the loss became NaN or infinite
+    └── DownloadError                 a dataset could not be fetched or verified
+
+    ParameterWarning (UserWarning)    a lossless fix was applied to an argument
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class NCFError(Exception):
+    """Base class of every error raised by ncf."""
+
+
+class DataError(NCFError, ValueError):
+    """Input data is malformed; names the file, line (1-based) and field when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.field = field
+        self.message = message
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = []
+        if self.path is not None:
+            where.append(self.path if self.line is None else f"{self.path}:{self.line}")
+        elif self.line is not None:
+            where.append(f"line {self.line}")
+        if self.field is not None:
+            where.append(f"field {self.field!r}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class ConfigError(NCFError, ValueError):
+    """A setting is invalid or unknown."""
+
+
+class UnknownIdError(NCFError, KeyError):
+    """A raw id or an index is not part of the known universe."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else ""
+
+
+class NotFittedError(NCFError):
+    """A model, run directory or index was used before it was trained or built."""
+
+
+class TrainingDivergedError(NCFError):
+    """The training loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class DownloadError(NCFError):
+    """A dataset could not be downloaded or failed verification; says how to use a local copy."""
+
+
+class ParameterWarning(UserWarning):
+    """An argument was adjusted losslessly (e.g. a dtype conversion)."""
