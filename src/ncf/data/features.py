@@ -1,0 +1,111 @@
+"""Side-feature tables for users or items, encoded as one dense float32 matrix.
+
+Categorical columns become one-hot blocks, multi-hot columns (e.g. genres) stay multi-hot,
+dense columns are standardised. A linear layer over a one-hot block is exactly an embedding
+lookup, so one dense matrix serves every feature kind and keeps towers simple.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ncf._io import atomic_write
+from ncf._types import PathLike
+from ncf.errors import DataError
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureTable:
+    """Row ``r`` holds the encoded features of user/item index ``r``.
+
+    Parameters
+    ----------
+    values : (n, F) float32
+    names : list of F column names (``"gender=F"``, ``"genre=Comedy"``, ``"age"``).
+    """
+
+    values: npt.NDArray[np.float32]
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        v = np.ascontiguousarray(np.asarray(self.values, dtype=np.float32))
+        if v.ndim != 2 or v.shape[1] != len(self.names):
+            raise DataError(f"feature values {v.shape} do not match {len(self.names)} names")
+        if not bool(np.isfinite(v).all()):
+            raise DataError("feature values contain NaN or infinite entries")
+        v.setflags(write=False)
+        object.__setattr__(self, "values", v)
+        object.__setattr__(self, "names", tuple(self.names))
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def num_features(self) -> int:
+        return int(self.values.shape[1])
+
+    def __repr__(self) -> str:
+        return f"FeatureTable({self.num_rows} rows x {self.num_features} features)"
+
+    @classmethod
+    def from_columns(
+        cls,
+        num_rows: int,
+        *,
+        dense: Mapping[str, npt.ArrayLike] | None = None,
+        categorical: Mapping[str, Sequence[Any] | npt.NDArray[Any]] | None = None,
+        multi_hot: Mapping[str, tuple[Sequence[str], npt.ArrayLike]] | None = None,
+    ) -> FeatureTable:
+        """Encode columns; ``multi_hot`` maps a name to ``(labels, (n, L) 0/1 matrix)``."""
+        blocks: list[npt.NDArray[np.float32]] = []
+        names: list[str] = []
+        for name, col in (dense or {}).items():
+            x = np.asarray(col, dtype=np.float64).reshape(-1)
+            if x.size != num_rows:
+                raise DataError(f"dense column has {x.size} rows, expected {num_rows}", field=name)
+            if not bool(np.isfinite(x).all()):
+                raise DataError("dense column contains NaN or infinite values", field=name)
+            sd = x.std()
+            blocks.append(((x - x.mean()) / (sd if sd > 0 else 1.0)).astype(np.float32)[:, None])
+            names.append(name)
+        for name, col in (categorical or {}).items():
+            arr = np.asarray(col).astype(str)
+            if arr.size != num_rows:
+                raise DataError(f"categorical column has {arr.size} rows, expected {num_rows}", field=name)
+            labels, codes = np.unique(arr, return_inverse=True)
+            onehot = np.zeros((num_rows, labels.size), dtype=np.float32)
+            onehot[np.arange(num_rows), codes.reshape(-1)] = 1.0
+            blocks.append(onehot)
+            names.extend(f"{name}={lab}" for lab in labels)
+        for name, (labels, mat) in (multi_hot or {}).items():
+            m = np.asarray(mat, dtype=np.float32)
+            if m.shape != (num_rows, len(labels)):
+                raise DataError(f"multi-hot matrix {m.shape} != ({num_rows}, {len(labels)})", field=name)
+            blocks.append(m)
+            names.extend(f"{name}={lab}" for lab in labels)
+        values = np.concatenate(blocks, axis=1) if blocks else np.zeros((num_rows, 0), np.float32)
+        return cls(values, tuple(names))
+
+    def save(self, path: PathLike) -> None:
+        """Save as ``<path>.npy`` values plus ``<path>.json`` names (no pickle), atomically."""
+        p = Path(path)
+        with atomic_write(p.with_suffix(".npy"), "wb") as fh:
+            np.save(fh, self.values, allow_pickle=False)
+        with atomic_write(p.with_suffix(".json"), "w", encoding="utf-8") as fh:
+            json.dump({"names": list(self.names)}, fh)
+
+    @classmethod
+    def load(cls, path: PathLike) -> FeatureTable:
+        p = Path(path)
+        values = np.load(p.with_suffix(".npy"), allow_pickle=False)
+        with open(p.with_suffix(".json"), encoding="utf-8") as fh:
+            names = json.load(fh)["names"]
+        return cls(values, tuple(names))
