@@ -1,0 +1,416 @@
+"""The Trainer: shuffled positives in large batches, vectorised negatives, early stopping, resume.
+
+All randomness of epoch ``e`` comes from generators seeded by ``(seed, e)``, so a run resumed
+from the checkpoint of epoch ``e - 1`` follows exactly the path of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor, nn
+
+from ncf import losses
+from ncf._io import atomic_write
+from ncf._types import PathLike
+from ncf.config import TrainConfig
+from ncf.data.interactions import Interactions
+from ncf.errors import ConfigError, TrainingDivergedError
+from ncf.models.base import is_factorized
+from ncf.sampling import (
+    HardNegativeSampler,
+    PopularitySampler,
+    PositiveSet,
+    UniformSampler,
+    item_log_frequency,
+)
+from ncf.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EpochLog:
+    """One epoch's record: mean loss, validation metrics (if evaluated), time and throughput."""
+
+    epoch: int
+    loss: float
+    seconds: float
+    samples_per_s: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    eval_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class History:
+    """What a fit did: per-epoch logs, the best epoch and its validation metric."""
+
+    epochs: tuple[EpochLog, ...]
+    best_epoch: int | None
+    best_metric: float | None
+    stopped_early: bool
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.epochs)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (int(seed) * 1_000_003 + int(epoch) * 7919) % (2**63 - 1)
+
+
+class Trainer:
+    """Fits any ncf model on positive interactions with a configurable loss.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    callbacks : callables receiving each :class:`EpochLog` (e.g. progress or logging).
+
+    Example
+    -------
+    >>> trainer = Trainer(TrainConfig(loss="bpr", epochs=5))          # doctest: +SKIP
+    >>> history = trainer.fit(model, split.train, valid=split.test)   # doctest: +SKIP
+    """
+
+    def __init__(
+        self, config: TrainConfig | None = None, *, callbacks: Sequence[Callable[[EpochLog], None]] = ()
+    ) -> None:
+        self.config = config or TrainConfig()
+        self.callbacks = list(callbacks)
+        self.device = resolve_device(self.config.device)
+
+    # ------------------------------------------------------------------ setup
+    def _make_sampler(self, train: Interactions) -> UniformSampler | PopularitySampler | HardNegativeSampler | None:
+        cfg = self.config
+        if cfg.loss in ("mse", "softmax") or cfg.num_negatives == 0:
+            return None
+        base: UniformSampler | PopularitySampler
+        if cfg.sampler == "popularity":
+            base = PopularitySampler(train, cfg.num_negatives, alpha=cfg.popularity_alpha)
+        else:
+            base = UniformSampler(train, cfg.num_negatives)
+        if cfg.hard_negatives > 0:
+            return HardNegativeSampler(train, cfg.num_negatives, hard_fraction=cfg.hard_negatives, base=base)
+        return base
+
+    def _make_optimizer(self, model: nn.Module) -> list[torch.optim.Optimizer]:
+        cfg = self.config
+        sparse_ids = {
+            id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse
+        }
+        params = [p for p in model.parameters() if p.requires_grad]
+        sparse = [p for p in params if id(p) in sparse_ids]
+        dense = [p for p in params if id(p) not in sparse_ids]
+        opts: list[torch.optim.Optimizer] = []
+        if sparse:
+            if cfg.optimizer not in ("sparse_adam", "adam", "adagrad", "sgd"):
+                raise ConfigError(f"optimizer {cfg.optimizer!r} cannot update sparse embeddings")
+            if cfg.optimizer == "adagrad":
+                opts.append(torch.optim.Adagrad(sparse, lr=cfg.lr))
+            elif cfg.optimizer == "sgd":
+                opts.append(torch.optim.SGD(sparse, lr=cfg.lr))
+            else:
+                opts.append(torch.optim.SparseAdam(sparse, lr=cfg.lr))
+        if dense:
+            if cfg.optimizer in ("adam", "sparse_adam"):
+                opts.append(torch.optim.Adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay))
+            elif cfg.optimizer == "adamw":
+                opts.append(torch.optim.AdamW(dense, lr=cfg.lr, weight_decay=cfg.weight_decay))
+            elif cfg.optimizer == "adagrad":
+                opts.append(torch.optim.Adagrad(dense, lr=cfg.lr, weight_decay=cfg.weight_decay))
+            else:
+                opts.append(torch.optim.SGD(dense, lr=cfg.lr, weight_decay=cfg.weight_decay))
+        if not opts:
+            raise ConfigError("the model has no trainable parameters")
+        return opts
+
+    # ------------------------------------------------------------------ public
+    def fit(
+        self,
+        model: nn.Module,
+        train: Interactions,
+        *,
+        valid: Interactions | None = None,
+        valid_negatives: npt.NDArray[np.int64] | None = None,
+        checkpoint_dir: PathLike | None = None,
+        resume: bool = False,
+        log_path: PathLike | None = None,
+    ) -> History:
+        """Train ``model`` in place and return its :class:`History`.
+
+        With ``valid``, the validation metric is computed every ``eval_every`` epochs; without
+        ``config.epochs`` training stops after ``patience`` evaluations without improvement
+        and the best weights are restored. ``checkpoint_dir`` gets an atomic checkpoint every
+        epoch; ``resume=True`` continues from it.
+        """
+        from ncf.evaluation import evaluate  # local: evaluation imports models, not training
+
+        cfg = self.config
+        if len(train) == 0:
+            raise ConfigError("the training set is empty")
+        if getattr(model, "num_users", train.num_users) < train.num_users or getattr(
+            model, "num_items", train.num_items
+        ) < train.num_items:
+            raise ConfigError("the model's universe is smaller than the training data's")
+        if cfg.epochs is None and valid is None:
+            raise ConfigError("without a validation set, give a fixed number of epochs (epochs=N)")
+        if cfg.loss == "mse" and train.weights is None:
+            raise ConfigError("loss 'mse' needs ratings (weights) in the training data")
+        if cfg.loss == "softmax" and cfg.num_negatives > 0 and cfg.extra_negatives == 0:
+            logger.debug("softmax uses in-batch negatives; num_negatives is ignored")
+        device = self.device
+        model.to(device)
+        opts = self._make_optimizer(model)
+        sampler = self._make_sampler(train)
+        positives = PositiveSet(train)
+        pos_torch = positives if cfg.remove_accidental_hits else None
+        log_freq = torch.from_numpy(item_log_frequency(train)).to(device)
+        max_epochs = cfg.epochs if cfg.epochs is not None else cfg.max_epochs
+
+        ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
+        logs: list[EpochLog] = []
+        best_metric: float | None = None
+        best_epoch: int | None = None
+        best_state: dict[str, Tensor] | None = None
+        bad_evals = 0
+        start_epoch = 0
+        if resume and ckpt_path is not None and ckpt_path.is_file():
+            state = load_checkpoint(ckpt_path)
+            model.load_state_dict(state["model"])
+            for opt, st in zip(opts, state["optimizers"], strict=True):
+                opt.load_state_dict(st)
+            logs = [EpochLog(**json.loads(s)) for s in state["logs"]]
+            best_metric = state["best_metric"]
+            best_epoch = state["best_epoch"]
+            best_state = state.get("best_state")
+            bad_evals = int(state["bad_evals"])
+            start_epoch = int(state["epoch"]) + 1
+            logger.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
+            if state.get("finished"):
+                start_epoch = max_epochs
+
+        users_np = train.users
+        items_np = train.items
+        weights_np = train.weights
+        n = len(train)
+        use_amp = cfg.amp and device.type == "cuda"
+        amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
+        stopped_early = False
+
+        for epoch in range(start_epoch, max_epochs):
+            t0 = time.perf_counter()
+            rng = np.random.default_rng(_epoch_seed(cfg.seed, epoch))
+            torch.manual_seed(_epoch_seed(cfg.seed, epoch))
+            if isinstance(sampler, HardNegativeSampler):
+                self._refresh_hard_candidates(model, train, sampler)
+            model.train()
+            perm = rng.permutation(n)
+            to_dev = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True)  # noqa: E731
+            u_all = to_dev(users_np[perm])
+            i_all = to_dev(items_np[perm])
+            w_all = to_dev(weights_np[perm]) if weights_np is not None and cfg.loss == "mse" else None
+            n_all = to_dev(sampler.sample(users_np[perm], rng)) if sampler is not None else None
+            num_batches = math.ceil(n / cfg.batch_size)
+            extra_all = (
+                to_dev(rng.integers(0, train.num_items, size=(num_batches, cfg.extra_negatives)))
+                if cfg.loss == "softmax" and cfg.extra_negatives > 0
+                else None
+            )
+            total = torch.zeros((), device=device, dtype=torch.float64)
+            bar = self._progress(num_batches, epoch, max_epochs)
+            for b in range(num_batches):
+                sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
+                with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
+                    loss = self._batch_loss(
+                        model,
+                        u_all[sl],
+                        i_all[sl],
+                        None if n_all is None else n_all[sl],
+                        None if w_all is None else w_all[sl],
+                        None if extra_all is None else extra_all[b],
+                        log_freq,
+                        pos_torch,
+                        train.num_items,
+                    )
+                for opt in opts:
+                    opt.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    for opt in opts:
+                        scaler.step(opt)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    if cfg.grad_clip is not None:
+                        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    for opt in opts:
+                        opt.step()
+                total += loss.detach().double()
+                if bar is not None and (b % 20 == 0 or b == num_batches - 1):
+                    done = min((b + 1) * cfg.batch_size, n)
+                    bar.set_postfix(loss=f"{total.item() / (b + 1):.4f}", pos_s=f"{done / (time.perf_counter() - t0):,.0f}")
+                    bar.update(b + 1 - bar.n)
+                if b % 50 == 49 and not torch.isfinite(total):
+                    break
+            if bar is not None:
+                bar.close()
+            mean_loss = float(total.item()) / num_batches
+            if not math.isfinite(mean_loss):
+                raise TrainingDivergedError(
+                    f"loss became {mean_loss} in epoch {epoch + 1}; lower the learning rate"
+                    + (f"; the last good checkpoint is kept in {ckpt_path}" if ckpt_path else "")
+                )
+            seconds = time.perf_counter() - t0
+            metrics: dict[str, float] = {}
+            eval_seconds = 0.0
+            evaluate_now = valid is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == max_epochs)
+            if evaluate_now:
+                assert valid is not None
+                report = evaluate(
+                    model,
+                    valid,
+                    exclude=train,
+                    k=cfg.eval_k,
+                    protocol=cfg.eval_protocol,  # type: ignore[arg-type]
+                    negatives=valid_negatives if cfg.eval_protocol == "sampled" else None,
+                    device=device,
+                )
+                metrics = dict(report.metrics)
+                eval_seconds = report.seconds
+                value = metrics[cfg.metric]
+                if best_metric is None or value > best_metric:
+                    best_metric, best_epoch, bad_evals = value, epoch + 1, 0
+                    best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+                else:
+                    bad_evals += 1
+            log = EpochLog(epoch + 1, mean_loss, seconds, n / seconds, metrics, eval_seconds)
+            logs.append(log)
+            logger.info("epoch %d: %s", epoch + 1, log.to_dict())
+            finished = cfg.epochs is None and bad_evals >= cfg.patience
+            if ckpt_path is not None:
+                save_checkpoint(
+                    ckpt_path,
+                    {
+                        "epoch": epoch,
+                        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                        "optimizers": [copy.deepcopy(o.state_dict()) for o in opts],
+                        "logs": [json.dumps(x.to_dict()) for x in logs],
+                        "best_metric": best_metric,
+                        "best_epoch": best_epoch,
+                        "best_state": best_state,
+                        "bad_evals": bad_evals,
+                        "finished": finished or epoch + 1 == max_epochs,
+                    },
+                )
+            if log_path is not None:
+                with atomic_write(log_path, "w", encoding="utf-8") as fh:
+                    for x in logs:
+                        fh.write(json.dumps(x.to_dict()) + "\n")
+            for cb in self.callbacks:
+                cb(log)
+            if finished:
+                stopped_early = True
+                break
+        if cfg.epochs is None and best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        return History(tuple(logs), best_epoch, best_metric, stopped_early)
+
+    # ------------------------------------------------------------------ internals
+    def _progress(self, total: int, epoch: int, max_epochs: int) -> Any:
+        if not self.config.show_progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=f"epoch {epoch + 1}/{max_epochs}", unit="batch", leave=False, mininterval=0.5)
+
+    def _refresh_hard_candidates(self, model: nn.Module, train: Interactions, sampler: HardNegativeSampler) -> None:
+        from ncf.retrieval import topk
+
+        users = np.arange(train.num_users, dtype=np.int64)
+        top = topk(model, users, k=self.config.hard_candidates, exclude=train.to_csr(), device=self.device)
+        sampler.set_candidates(np.asarray(top.ids, dtype=np.int64))
+
+    def _batch_loss(
+        self,
+        model: nn.Module,
+        users: Tensor,
+        items: Tensor,
+        negatives: Tensor | None,
+        ratings: Tensor | None,
+        extra: Tensor | None,
+        log_freq: Tensor,
+        positives: PositiveSet | None,
+        num_items: int,
+    ) -> Tensor:
+        cfg = self.config
+        factorized = is_factorized(model)
+        reg: Tensor | None = None
+        if cfg.loss == "mse":
+            assert ratings is not None
+            return losses.mse_loss(model.score(users, items), ratings)
+        if cfg.loss == "softmax":
+            cols = items if extra is None else torch.cat([items, extra])
+            if factorized:
+                u = model.user_vectors(users)  # type: ignore[operator]
+                v = model.item_vectors(cols)  # type: ignore[operator]
+                logits = u @ v.T
+                if cfg.l2 > 0:
+                    reg = (u.pow(2).sum() + v[: len(items)].pow(2).sum()) / len(users)
+            else:
+                logits = model.score(users[:, None], cols[None, :])
+            logits = logits.float() / cfg.temperature
+            log_q = None
+            if cfg.logq:
+                # expected number of times each column's item is in the candidate set:
+                # in-batch positives follow item frequency; extra negatives are uniform.
+                expected = len(items) * log_freq.exp()[cols] + (
+                    (extra.numel() / num_items) if extra is not None else 0.0
+                )
+                log_q = expected.log()
+            invalid = cols[None, :] == items[:, None]
+            if positives is not None:
+                invalid = invalid | positives.contains_torch(users[:, None], cols[None, :])
+            target = torch.arange(len(users), device=users.device)
+            invalid[target, target] = False
+            loss = losses.softmax_loss(logits, target, log_q=log_q, invalid=invalid)
+        else:
+            assert negatives is not None
+            if factorized:
+                u = model.user_vectors(users)  # type: ignore[operator]
+                vp = model.item_vectors(items)  # type: ignore[operator]
+                vn = model.item_vectors(negatives.reshape(-1)).reshape(*negatives.shape, -1)  # type: ignore[operator]
+                pos = (u * vp).sum(-1)
+                neg = torch.einsum("bd,bkd->bk", u, vn)
+                if cfg.l2 > 0:
+                    reg = (u.pow(2).sum() + vp.pow(2).sum() + vn.pow(2).sum() / negatives.shape[1]) / len(users)
+            else:
+                pos = model.score(users, items)
+                neg = model.score(users[:, None], negatives)
+            fn = losses.bpr_loss if cfg.loss == "bpr" else losses.bce_loss
+            loss = fn(pos.float(), neg.float())
+        if reg is not None:
+            loss = loss + cfg.l2 * reg
+        return loss
