@@ -86,7 +86,7 @@ class NCFGroup(click.Group):
         kwargs.setdefault("standalone_mode", True)
         try:
             return super().main(*args, standalone_mode=False, **{k: v for k, v in kwargs.items() if k != "standalone_mode"})
-        except click.exceptions.NoArgsIsHelp as exc:
+        except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:  # click >= 8.2
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
             sys.exit(0)
         except click.UsageError as exc:

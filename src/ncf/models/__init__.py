@@ -1,0 +1,25 @@
+"""Models: one contract (:mod:`ncf.models.base`), the registry, and the implementations."""
+
+from ncf.models.base import FactorizedRecommender, Recommender, is_factorized
+from ncf.models.gmf import GMF
+from ncf.models.mf import MatrixFactorization
+from ncf.models.mlp import MLP
+from ncf.models.neumf import NeuMF
+from ncf.models.popularity import Popularity
+from ncf.models.registry import MODELS, build_model, get_model_class
+from ncf.models.two_tower import TwoTower
+
+__all__ = [
+    "GMF",
+    "MLP",
+    "MODELS",
+    "FactorizedRecommender",
+    "MatrixFactorization",
+    "NeuMF",
+    "Popularity",
+    "Recommender",
+    "TwoTower",
+    "build_model",
+    "get_model_class",
+    "is_factorized",
+]

@@ -1,0 +1,202 @@
+"""Save and load models as directories: config JSON, safetensors weights and id maps, no pickle.
+
+A saved model directory holds::
+
+    config.json          {"format": "ncf-model", "version": 1, "model": <registry name>,
+                          "config": model.get_config(), "metadata": {...}}
+    weights.safetensors  the state dict (parameters and buffers)
+    user_map.json        optional IdMap (raw user id <-> index)
+    item_map.json        optional IdMap
+
+The directory is written atomically (built under a temporary name, then renamed into place)
+and rebuilt through the explicit registry :data:`ncf.models.MODELS`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ncf._io import atomic_directory, write_json
+from ncf._types import PathLike
+from ncf.data.idmap import IdMap
+from ncf.errors import ConfigError, DataError
+from ncf.models.base import Recommender
+from ncf.models.registry import MODELS, build_model
+
+FORMAT = "ncf-model"
+VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.safetensors"
+USER_MAP_FILE = "user_map.json"
+ITEM_MAP_FILE = "item_map.json"
+
+__all__ = ["SavedModel", "load_model", "save_model"]
+
+
+class SavedModel(NamedTuple):
+    """What :func:`load_model` returns; unpacks as ``model, user_map, item_map, metadata``."""
+
+    model: Recommender
+    user_map: IdMap | None
+    item_map: IdMap | None
+    metadata: dict[str, Any]
+
+
+def save_model(
+    model: Recommender,
+    path: PathLike,
+    *,
+    user_map: IdMap | None = None,
+    item_map: IdMap | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` (and its id maps) to the directory ``path``, replacing it atomically.
+
+    Parameters
+    ----------
+    model : Recommender
+        A model whose class is registered in :data:`ncf.models.MODELS`.
+    path : str or PathLike
+        Target directory; an existing one is replaced as a whole.
+    user_map, item_map : IdMap, optional
+        Raw id maps; their sizes must match ``num_users`` / ``num_items``.
+    metadata : dict, optional
+        JSON-serialisable extras (training config, metrics, data fingerprint, ...).
+
+    Returns
+    -------
+    Path
+        The directory written.
+
+    Raises
+    ------
+    ConfigError
+        When the model class is not registered or ``metadata`` is not JSON-serialisable.
+    DataError
+        When an id map's size does not match the model's universe.
+
+    Examples
+    --------
+    >>> save_model(model, "runs/mf", item_map=data.item_map)  # doctest: +SKIP
+    >>> model, user_map, item_map, metadata = load_model("runs/mf")  # doctest: +SKIP
+    """
+    name = type(model).name
+    if MODELS.get(name) is not type(model):
+        raise ConfigError(
+            f"cannot save a {type(model).__name__}: its class is not registered in "
+            "ncf.models.MODELS (add it there so it can be rebuilt on load)"
+        )
+    for label, idmap, size in (("user_map", user_map, model.num_users), ("item_map", item_map, model.num_items)):
+        if idmap is not None and len(idmap) != size:
+            raise DataError(f"{label} has {len(idmap)} ids but the model has {size}")
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": name,
+        "config": model.get_config(),
+        "metadata": dict(metadata) if metadata is not None else {},
+    }
+    try:
+        json.dumps(header, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model config and metadata must be JSON-serialisable: {exc}") from exc
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    target = Path(path)
+    with atomic_directory(target) as tmp:
+        write_json(tmp / CONFIG_FILE, header)
+        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT, "model": name})
+        if user_map is not None:
+            user_map.save(tmp / USER_MAP_FILE)
+        if item_map is not None:
+            item_map.save(tmp / ITEM_MAP_FILE)
+    return target
+
+
+def _read_header(root: Path) -> dict[str, Any]:
+    config_path = root / CONFIG_FILE
+    if not root.is_dir():
+        raise DataError("no saved model here: the directory does not exist", path=root)
+    if not config_path.is_file():
+        raise DataError(f"not a saved ncf model directory ({CONFIG_FILE} missing)", path=root)
+    try:
+        with open(config_path, encoding="utf-8") as fh:
+            header = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON: {exc.msg}", path=config_path, line=exc.lineno) from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise DataError(f"not an ncf model config (expected \"format\": \"{FORMAT}\")", path=config_path)
+    version = header.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise DataError("missing or invalid format version", path=config_path, field="version")
+    if version > VERSION:
+        raise DataError(
+            f"saved with model format version {version}; this ncf reads up to {VERSION}: upgrade ncf",
+            path=config_path,
+            field="version",
+        )
+    if not isinstance(header.get("model"), str) or not isinstance(header.get("config"), dict):
+        raise DataError("config needs a string \"model\" and an object \"config\"", path=config_path)
+    metadata = header.get("metadata", {})
+    if metadata is None:
+        header["metadata"] = {}
+    elif not isinstance(metadata, dict):
+        raise DataError("\"metadata\" must be an object", path=config_path, field="metadata")
+    return header
+
+
+def load_model(path: PathLike, *, device: str | torch.device = "cpu") -> SavedModel:
+    """Rebuild a model saved by :func:`save_model`, through the registry (never unpickled).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The saved model directory.
+    device : str or torch.device
+        Where the model's parameters go.
+
+    Returns
+    -------
+    SavedModel
+        ``(model, user_map, item_map, metadata)``; the model is in eval mode.
+
+    Raises
+    ------
+    DataError
+        When the directory or a file is missing, the config is invalid, or the weights do not
+        match the model the config describes.
+    """
+    root = Path(path)
+    header = _read_header(root)
+    config_path = root / CONFIG_FILE
+    try:
+        model = build_model(header["model"], **header["config"])
+    except ConfigError as exc:
+        raise DataError(f"cannot rebuild the model: {exc}", path=config_path) from exc
+    weights_path = root / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise DataError(f"{WEIGHTS_FILE} missing", path=root)
+    try:
+        state = load_file(str(weights_path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read weights: {exc}", path=weights_path) from exc
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise DataError(
+            f"weights do not match the {header['model']!r} model described by {CONFIG_FILE}: {exc}",
+            path=weights_path,
+        ) from exc
+    model.to(device)
+    model.eval()
+    user_map = IdMap.load(root / USER_MAP_FILE) if (root / USER_MAP_FILE).is_file() else None
+    item_map = IdMap.load(root / ITEM_MAP_FILE) if (root / ITEM_MAP_FILE).is_file() else None
+    for label, idmap, size in (("user_map", user_map, model.num_users), ("item_map", item_map, model.num_items)):
+        if idmap is not None and len(idmap) != size:
+            raise DataError(f"{label} has {len(idmap)} ids but the model has {size}", path=root)
+    return SavedModel(model, user_map, item_map, dict(header["metadata"]))
