@@ -1,0 +1,441 @@
+"""Train / valid / test splits over one universe, with fixed evaluation negatives.
+
+Every split keeps the input's universe (``num_users``, ``num_items``) and id maps, so all parts
+share one index space, and the parts together are exactly the input rows (as a multiset).
+When the input holds a repeated (user, item) pair (``duplicates="keep"``), all rows of that
+pair go to one part (the part of its latest row, or for :func:`random_split` the part drawn
+for the pair), so a pair never appears in two parts.
+
+Negatives sampled here are "never interacted" items: distinct within a row, and never an item
+the user has anywhere in the input (train, valid or test), as in the NeuMF protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ncf._rng import numpy_rng
+from ncf.data.interactions import Interactions, Split
+from ncf.errors import ConfigError, DataError
+
+__all__ = ["leave_one_out", "random_split", "temporal_split", "validation_split"]
+
+IntArray = npt.NDArray[np.int64]
+
+# Part codes; a larger code is "later" (test wins over valid wins over train).
+_TRAIN, _VALID, _TEST = 0, 1, 2
+
+
+# ---------------------------------------------------------------------------- helpers
+def _check_fraction(name: str, value: float, *, allow_zero: bool) -> float:
+    v = float(value)
+    if not (0.0 <= v < 1.0) or (v == 0.0 and not allow_zero):
+        lo = "[0, 1)" if allow_zero else "(0, 1)"
+        raise ConfigError(f"{name} must be in {lo}, got {value!r}")
+    return v
+
+
+def _check_num_negatives(num_negatives: int) -> int:
+    if int(num_negatives) != num_negatives or num_negatives < 0:
+        raise ConfigError(f"num_negatives must be a non-negative integer, got {num_negatives!r}")
+    return int(num_negatives)
+
+
+def _pair_keys(data: Interactions) -> IntArray:
+    return np.asarray(data.users * np.int64(max(data.num_items, 1)) + data.items, dtype=np.int64)
+
+
+def _round_half_up(x: npt.ArrayLike) -> IntArray:
+    return np.asarray(np.floor(np.asarray(x, dtype=np.float64) + 0.5), dtype=np.int64)
+
+
+def _harmonise_pairs(keys: IntArray, part: npt.NDArray[np.int8]) -> npt.NDArray[np.int8]:
+    """Give every row of a repeated pair the largest part code among that pair's rows."""
+    order = np.argsort(keys, kind="stable")
+    ks = keys[order]
+    if ks.size < 2 or bool(np.all(ks[1:] != ks[:-1])):
+        return part
+    starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    group_max = np.maximum.reduceat(part[order], starts)
+    sizes = np.diff(np.r_[starts, ks.size])
+    out = np.empty_like(part)
+    out[order] = np.repeat(group_max, sizes)
+    return out
+
+
+def _last_per_user(order: IntArray, users: IntArray, eligible: npt.NDArray[np.bool_]) -> IntArray:
+    """Row index of the last eligible row of each user, given rows sorted by user then time."""
+    sub = order[eligible[order]]
+    su = users[sub]
+    last = np.ones(sub.size, dtype=bool)
+    last[:-1] = su[1:] != su[:-1]
+    return sub[last]
+
+
+def _time_order(data: Interactions, rng: np.random.Generator) -> IntArray:
+    """Rows sorted by (user, timestamp, item); by (user, random key) without timestamps."""
+    if data.timestamps is not None:
+        return np.lexsort((data.items, data.timestamps, data.users)).astype(np.int64)
+    return np.lexsort((rng.random(len(data)), data.users)).astype(np.int64)
+
+
+def _describe_user(data: Interactions, user: int) -> str:
+    if data.user_map is not None:
+        return f"user {user} (raw id {data.user_map.decode(user)!r})"
+    return f"user {user}"
+
+
+def _first_occurrences(values: IntArray, bound: int) -> npt.NDArray[np.bool_]:
+    """Mask of the first occurrence of each value within its row (values in ``[0, bound)``).
+
+    One flat argsort of ``(row, value, column)`` keys: much faster than many short row sorts.
+    """
+    b, m = values.shape
+    rows = np.arange(b, dtype=np.int64)[:, None]
+    cols = np.arange(m, dtype=np.int64)[None, :]
+    keys = ((rows * bound + values) * m + cols).ravel()
+    order = np.argsort(keys)
+    pair = keys[order] // m
+    first = np.ones(keys.size, dtype=bool)
+    first[1:] = pair[1:] != pair[:-1]
+    fresh = np.empty(keys.size, dtype=bool)
+    fresh[order] = first
+    return fresh.reshape(b, m)
+
+
+def _unique(keys: IntArray) -> IntArray:
+    """Sorted unique values (sort-based; numpy's hash-based ``unique`` is slower here)."""
+    srt = np.sort(keys)
+    keep = np.ones(srt.size, dtype=bool)
+    keep[1:] = srt[1:] != srt[:-1]
+    return srt[keep]
+
+
+def _distinct_ranks(avail: IntArray, k: int, rng: np.random.Generator) -> IntArray:
+    """``(B, k)`` distinct integers per row, row ``b`` uniform from ``[0, avail[b])``.
+
+    Rows with a small range take the first ``k`` of a random permutation; the others draw with
+    replacement and drop repeats (first occurrence kept), topping up only unfinished rows.
+    """
+    out = np.empty((avail.size, k), dtype=np.int64)
+    small = avail < 4 * k
+    if bool(small.any()):
+        a = avail[small]
+        width = int(a.max())
+        noise = rng.random((a.size, width))
+        noise[np.arange(width)[None, :] >= a[:, None]] = np.inf
+        out[small] = np.argsort(noise, axis=1, kind="stable")[:, :k]
+    rows = np.flatnonzero(~small)
+    extra = k // 4 + 8
+    cand = np.empty((rows.size, 0), dtype=np.int64)
+    while rows.size:
+        a = avail[rows][:, None]
+        draws = np.floor(rng.random((rows.size, k + extra)) * a).astype(np.int64)
+        cand = np.concatenate([cand, np.minimum(draws, a - 1)], axis=1)
+        fresh = _first_occurrences(cand, int(a.max()))
+        counts = fresh.sum(axis=1)
+        done = counts >= k
+        if bool(done.any()):
+            f = fresh[done]
+            running = np.cumsum(f.ravel()).reshape(f.shape)
+            running -= (running[:, -1] - counts[done])[:, None]  # cumulative count within the row
+            out[rows[done]] = cand[done][f & (running <= k)].reshape(-1, k)
+        rows, cand = rows[~done], cand[~done]
+    return out
+
+
+def _sample_negatives(
+    data: Interactions, users: IntArray, k: int, rng: np.random.Generator
+) -> IntArray:
+    """``(len(users), k)`` distinct items per row, none of which the row's user has in ``data``.
+
+    Uniform without replacement over the user's non-interacted items: rank ``j`` among a user's
+    non-interacted items maps to item ``j + #{positives p_i : p_i - i <= j}`` (``p`` sorted),
+    one ``searchsorted`` for all rows.
+    """
+    n = max(data.num_items, 1)
+    keys = _unique(_pair_keys(data))
+    key_users, key_items = keys // n, keys % n
+    starts = np.searchsorted(keys, np.arange(data.num_users + 1, dtype=np.int64) * n)
+    degree = np.diff(starts)
+    avail = data.num_items - degree[users]
+    short = avail < k
+    if bool(short.any()):
+        bad = int(users[np.flatnonzero(short)[0]])
+        raise DataError(
+            f"{_describe_user(data, bad)} has only {data.num_items - int(degree[bad])} items it "
+            f"never interacted with; cannot sample {k} distinct negatives (lower num_negatives)"
+        )
+    ranks = _distinct_ranks(avail, k, rng)
+    shifted = key_items - (np.arange(keys.size, dtype=np.int64) - starts[key_users])
+    q = key_users * (n + 1) + shifted
+    query = users[:, None] * (n + 1) + ranks
+    flat = query.reshape(-1)
+    srt = np.argsort(flat)  # sorted queries: searchsorted reuses its position, far fewer misses
+    below = np.empty(flat.size, dtype=np.int64)
+    below[srt] = np.searchsorted(q, flat[srt], side="right")
+    below = below.reshape(query.shape) - starts[users][:, None]
+    return (ranks + below).astype(np.int64)
+
+
+def _assemble(
+    data: Interactions,
+    part: npt.NDArray[np.int8],
+    *,
+    order: IntArray,
+    with_valid: bool,
+    num_negatives: int,
+    rng: np.random.Generator,
+) -> Split:
+    """Build the Split: train rows in input order, valid/test rows in ``order``; negatives.
+
+    With ``with_valid`` the split has a ``valid`` part even when it is empty.
+    """
+    part = _harmonise_pairs(_pair_keys(data), part)
+    ordered_part = part[order]
+    train = data.select(part == _TRAIN)
+    test = data.select(order[ordered_part == _TEST])
+    valid = data.select(order[ordered_part == _VALID]) if with_valid else None
+    test_neg = valid_neg = None
+    if num_negatives > 0:
+        test_neg = _sample_negatives(data, test.users, num_negatives, rng)
+        if valid is not None:
+            valid_neg = _sample_negatives(data, valid.users, num_negatives, rng)
+    return Split(train, test, valid, test_neg, valid_neg)
+
+
+# ---------------------------------------------------------------------------- public API
+def leave_one_out(
+    data: Interactions, *, num_negatives: int = 99, seed: int = 0, valid: bool = False
+) -> Split:
+    """Hold out each user's latest interaction as test (NeuMF / NCF protocol).
+
+    Users with at least two distinct items give their latest interaction (by timestamp; ties
+    go to the larger item index) to the test set; users with one item stay fully in train.
+    Without timestamps the held-out interaction is chosen at random (seeded).
+
+    Parameters
+    ----------
+    data : Interactions
+    num_negatives : int, default 99
+        Sampled negatives per test (and valid) row: distinct within the row and never an item
+        the user interacted with anywhere in ``data``. 0 gives ``test_negatives=None``.
+    seed : int, default 0
+        Seeds the negatives (and the held-out choice when there are no timestamps).
+    valid : bool, default False
+        Also hold out each user's next-latest interaction as validation (users with at least
+        three distinct items), with its own negatives.
+
+    Returns
+    -------
+    Split
+        Same universe and id maps as ``data``; test/valid rows sorted by user.
+
+    Raises
+    ------
+    DataError
+        If a held-out user has fewer than ``num_negatives`` non-interacted items.
+
+    Examples
+    --------
+    >>> split = leave_one_out(data, num_negatives=99, seed=0)      # doctest: +SKIP
+    >>> split.test_negatives.shape                                  # (len(split.test), 99)
+    """
+    k = _check_num_negatives(num_negatives)
+    rng = numpy_rng(seed)
+    keys = _pair_keys(data)
+    n = max(data.num_items, 1)
+    distinct = np.bincount(_unique(keys) // n, minlength=data.num_users)
+    order = _time_order(data, rng)
+    users = data.users
+    part = np.zeros(len(data), dtype=np.int8)
+    held = np.zeros(len(data), dtype=bool)
+    for code, min_items in ((_TEST, 2), (_VALID, 3)) if valid else ((_TEST, 2),):
+        rows = _last_per_user(order, users, ~held)
+        rows = rows[distinct[users[rows]] >= min_items]
+        chosen = np.full(data.num_users, -1, dtype=np.int64)
+        chosen[users[rows]] = keys[rows]
+        mask = keys == chosen[users]
+        part[mask] = code
+        held |= mask
+    return _assemble(data, part, order=order, with_valid=valid, num_negatives=k, rng=rng)
+
+
+def temporal_split(
+    data: Interactions,
+    *,
+    test_fraction: float = 0.2,
+    valid_fraction: float = 0.0,
+    num_negatives: int = 0,
+    seed: int = 0,
+) -> Split:
+    """Global cut by time: the latest ``test_fraction`` of events is test.
+
+    The cut is the timestamp quantile at ``1 - test_fraction`` (and ``1 - test_fraction -
+    valid_fraction`` for validation). Events at exactly a cut time go to the *earlier* part,
+    so every test event is strictly later than every train event; with many ties the later
+    part can be smaller than its fraction.
+
+    Parameters
+    ----------
+    data : Interactions
+        Must have timestamps.
+    test_fraction : float, default 0.2
+        In (0, 1).
+    valid_fraction : float, default 0.0
+        In [0, 1); with ``test_fraction`` below 1. When > 0 the split has a ``valid`` part.
+    num_negatives : int, default 0
+        Optional sampled negatives per test/valid row (as in :func:`leave_one_out`).
+    seed : int, default 0
+        Seeds the negatives.
+
+    Returns
+    -------
+    Split
+        Same universe and id maps; test/valid rows sorted by time.
+
+    Raises
+    ------
+    DataError
+        If ``data`` has no timestamps, or a user has too few non-interacted items.
+    """
+    if data.timestamps is None:
+        raise DataError(
+            "temporal_split needs timestamps; use random_split or leave_one_out", field="timestamps"
+        )
+    tf = _check_fraction("test_fraction", test_fraction, allow_zero=False)
+    vf = _check_fraction("valid_fraction", valid_fraction, allow_zero=True)
+    if tf + vf >= 1.0:
+        raise ConfigError(f"test_fraction + valid_fraction must be below 1, got {tf + vf}")
+    k = _check_num_negatives(num_negatives)
+    ts = data.timestamps
+    n = len(data)
+    srt = np.sort(ts)
+
+    def later_than(count_after: int) -> npt.NDArray[np.bool_]:
+        # rows strictly later than the timestamp at sorted position n - count_after - 1
+        if count_after <= 0:
+            return np.zeros(n, dtype=bool)
+        if count_after >= n:
+            return np.ones(n, dtype=bool)
+        return np.asarray(ts > srt[n - count_after - 1])
+
+    n_test = int(_round_half_up(np.asarray(tf * n)))
+    n_valid = int(_round_half_up(np.asarray((tf + vf) * n))) - n_test if vf > 0 else 0
+    part = np.zeros(n, dtype=np.int8)
+    part[later_than(n_test + n_valid)] = _VALID
+    part[later_than(n_test)] = _TEST
+    order = np.lexsort((data.items, data.users, ts)).astype(np.int64)
+    rng = numpy_rng(seed)
+    return _assemble(data, part, order=order, with_valid=vf > 0, num_negatives=k, rng=rng)
+
+
+def random_split(
+    data: Interactions,
+    *,
+    test_fraction: float = 0.2,
+    valid_fraction: float = 0.0,
+    num_negatives: int = 0,
+    seed: int = 0,
+) -> Split:
+    """Per-user random ratio split: each user gives ``round(test_fraction * n)`` items to test.
+
+    Works on distinct (user, item) pairs: a user with ``n >= 2`` items gets
+    ``round(test_fraction * n)`` test and ``round(valid_fraction * n)`` valid items (half
+    rounds up), reduced so that at least one item stays in train; users with one item stay in
+    train. Vectorised: one random key per pair and its rank within the user.
+
+    Parameters
+    ----------
+    data : Interactions
+    test_fraction : float, default 0.2
+        In (0, 1).
+    valid_fraction : float, default 0.0
+        In [0, 1); when > 0 the split has a ``valid`` part.
+    num_negatives : int, default 0
+        Optional sampled negatives per test/valid row (as in :func:`leave_one_out`).
+    seed : int, default 0
+
+    Returns
+    -------
+    Split
+        Same universe and id maps; test/valid rows sorted by user.
+
+    Raises
+    ------
+    DataError
+        If a user has too few non-interacted items for ``num_negatives``.
+    """
+    tf = _check_fraction("test_fraction", test_fraction, allow_zero=False)
+    vf = _check_fraction("valid_fraction", valid_fraction, allow_zero=True)
+    if tf + vf >= 1.0:
+        raise ConfigError(f"test_fraction + valid_fraction must be below 1, got {tf + vf}")
+    k = _check_num_negatives(num_negatives)
+    rng = numpy_rng(seed)
+    keys = _pair_keys(data)
+    n = max(data.num_items, 1)
+    srt_rows = np.argsort(keys, kind="stable")
+    srt_keys = keys[srt_rows]
+    new = np.ones(keys.size, dtype=bool)
+    new[1:] = srt_keys[1:] != srt_keys[:-1]
+    uniq = srt_keys[new]
+    inverse = np.empty(keys.size, dtype=np.int64)
+    inverse[srt_rows] = np.cumsum(new) - 1
+    pair_users = uniq // n
+    order = np.lexsort((rng.random(uniq.size), pair_users))
+    count = np.bincount(pair_users, minlength=data.num_users).astype(np.int64)
+    first = np.cumsum(count) - count
+    su = pair_users[order]
+    rank = np.arange(uniq.size, dtype=np.int64) - first[su]
+    room = np.maximum(count - 1, 0)
+    n_test = np.minimum(_round_half_up(tf * count), room)
+    n_valid = np.minimum(_round_half_up(vf * count), room - n_test)
+    pair_part = np.empty(uniq.size, dtype=np.int8)
+    pair_part[order] = np.where(
+        rank < n_test[su], _TEST, np.where(rank < n_test[su] + n_valid[su], _VALID, _TRAIN)
+    ).astype(np.int8)
+    part = pair_part[inverse]
+    row_order = np.lexsort((data.items, data.users)).astype(np.int64)
+    return _assemble(data, part, order=row_order, with_valid=vf > 0, num_negatives=k, rng=rng)
+
+
+def validation_split(
+    train: Interactions,
+    *,
+    method: Literal["loo", "random"] = "loo",
+    fraction: float = 0.1,
+    num_negatives: int = 0,
+    seed: int = 0,
+) -> tuple[Interactions, Interactions, IntArray | None]:
+    """Carve a validation set out of a training set (for early stopping).
+
+    Parameters
+    ----------
+    train : Interactions
+    method : {"loo", "random"}, default "loo"
+        ``"loo"``: each user's latest interaction (random without timestamps), users with at
+        least two items; ``"random"``: ``round(fraction * n)`` random items per user.
+    fraction : float, default 0.1
+        Used by ``"random"`` only; in (0, 1).
+    num_negatives : int, default 0
+        Negatives per validation row, never one of the user's ``train`` positives; 0 gives
+        None.
+    seed : int, default 0
+
+    Returns
+    -------
+    train : Interactions
+        The remaining training rows (same universe and maps).
+    valid : Interactions
+    valid_negatives : (len(valid), num_negatives) int64 or None
+    """
+    if method == "loo":
+        split = leave_one_out(train, num_negatives=num_negatives, seed=seed)
+    elif method == "random":
+        split = random_split(train, test_fraction=fraction, num_negatives=num_negatives, seed=seed)
+    else:
+        raise ConfigError(f"unknown validation method {method!r}; use 'loo' or 'random'")
+    return split.train, split.test, split.test_negatives
