@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
-from ncf.config import TrainConfig, did_you_mean
+from ncf.config import did_you_mean
 from ncf.errors import ConfigError, NCFError
 
 logger = logging.getLogger("ncf")
@@ -85,7 +84,8 @@ class NCFGroup(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:  # one line for usage errors too
         kwargs.setdefault("standalone_mode", True)
         try:
-            return super().main(*args, standalone_mode=False, **{k: v for k, v in kwargs.items() if k != "standalone_mode"})
+            rest = {k: v for k, v in kwargs.items() if k != "standalone_mode"}
+            return super().main(*args, standalone_mode=False, **rest)  # type: ignore[call-overload]
         except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:  # click >= 8.2
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
             sys.exit(0)

@@ -53,8 +53,9 @@ def prepare_split(opts: dict[str, Any]) -> tuple[Split, Any]:
         split = _make_split(ds.interactions, opts["protocol"], negatives=99, seed=opts["seed"])
     use_valid = opts["valid"] if opts["valid"] is not None else opts["epochs"] is None
     if use_valid:
-        sampled = split.test_negatives is not None
-        negs = int(np.max(np.sum(split.test_negatives >= 0, axis=1))) if sampled else 0
+        test_negs = split.test_negatives
+        sampled = test_negs is not None
+        negs = int(np.max(np.sum(test_negs >= 0, axis=1))) if test_negs is not None else 0
         train, valid, valid_negs = validation_split(
             split.train,
             method="loo" if sampled else "random",
@@ -217,7 +218,8 @@ def train_run(opts: dict[str, Any], out: PathLike, *, resume: bool = False, show
                            "best_metric": history.best_metric, "metric": cfg.metric,
                            "stopped_early": history.stopped_early}
     write_run_info(run_dir, info)
-    lines = [f"trained {opts['model']} ({opts['loss']}) in {seconds:.1f}s -> {run_dir}"]
+    loss = "" if opts["model"] == "popularity" else f" ({opts['loss']})"
+    lines = [f"trained {opts['model']}{loss} in {seconds:.1f}s -> {run_dir}"]
     if history is not None and history.best_metric is not None:
         lines.append(f"best validation {cfg.metric} = {history.best_metric:.4f} at epoch {history.best_epoch}")
     return "\n".join(lines)
@@ -273,7 +275,8 @@ def evaluate_run(run_dir: PathLike, *, k: list[int], protocol: str | None = None
     if protocol == "sampled" and negatives is None:
         raise ConfigError("this split has no sampled negatives: use --protocol full")
     report = evaluate(
-        saved.model, target, exclude=_exclusions(split, part), k=tuple(k), protocol=protocol,
+        saved.model, target, exclude=_exclusions(split, part), k=tuple(k),
+        protocol="sampled" if protocol == "sampled" else "full",
         negatives=negatives if protocol == "sampled" else None, train_counts=split.train.item_counts(),
         keep_rankings=save_rankings is not None,
     )
@@ -294,7 +297,8 @@ def _split_from_other_data(data: str, fmt: str | None, info: dict[str, Any], spl
         opts = info["options"]
         from ncf.cli import _make_split
 
-        return _make_split(ds.interactions, opts["protocol"], negatives=99, seed=opts["seed"])
+        other: Split = _make_split(ds.interactions, opts["protocol"], negatives=99, seed=opts["seed"])
+        return other
     return ds.split
 
 
@@ -348,9 +352,9 @@ def recommend_run(run_dir: PathLike, raw_users: list[str], *, k: int = 10) -> di
 def quickstart(run_dir: PathLike, *, seed: int = 0, show_progress: bool = True) -> Iterator[str]:
     """Synthetic data -> leave-one-out split -> MF vs popularity -> top-10 for a few users."""
     from ncf.cli import TRAIN_OPTIONS
+    from ncf.data.splits import leave_one_out
     from ncf.data.synthetic import synthetic
     from ncf.data.writers import write_neumf
-    from ncf.data.splits import leave_one_out
 
     run_dir = Path(run_dir)
     data = synthetic(seed=seed)

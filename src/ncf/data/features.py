@@ -80,11 +80,11 @@ class FeatureTable:
             arr = np.asarray(col).astype(str)
             if arr.size != num_rows:
                 raise DataError(f"categorical column has {arr.size} rows, expected {num_rows}", field=name)
-            labels, codes = np.unique(arr, return_inverse=True)
-            onehot = np.zeros((num_rows, labels.size), dtype=np.float32)
+            uniq, codes = np.unique(arr, return_inverse=True)
+            onehot = np.zeros((num_rows, uniq.size), dtype=np.float32)
             onehot[np.arange(num_rows), codes.reshape(-1)] = 1.0
             blocks.append(onehot)
-            names.extend(f"{name}={lab}" for lab in labels)
+            names.extend(f"{name}={lab}" for lab in uniq)
         for name, (labels, mat) in (multi_hot or {}).items():
             m = np.asarray(mat, dtype=np.float32)
             if m.shape != (num_rows, len(labels)):

@@ -27,7 +27,7 @@ from ncf._types import PathLike
 from ncf.config import TrainConfig
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, TrainingDivergedError
-from ncf.models.base import is_factorized
+from ncf.models.base import Recommender, is_factorized
 from ncf.sampling import (
     HardNegativeSampler,
     PopularitySampler,
@@ -148,7 +148,7 @@ class Trainer:
     # ------------------------------------------------------------------ public
     def fit(
         self,
-        model: nn.Module,
+        model: Recommender,
         train: Interactions,
         *,
         valid: Interactions | None = None,
@@ -346,7 +346,7 @@ class Trainer:
 
         return tqdm(total=total, desc=f"epoch {epoch + 1}/{max_epochs}", unit="batch", leave=False, mininterval=0.5)
 
-    def _refresh_hard_candidates(self, model: nn.Module, train: Interactions, sampler: HardNegativeSampler) -> None:
+    def _refresh_hard_candidates(self, model: Recommender, train: Interactions, sampler: HardNegativeSampler) -> None:
         from ncf.retrieval import topk
 
         users = np.arange(train.num_users, dtype=np.int64)
@@ -355,7 +355,7 @@ class Trainer:
 
     def _batch_loss(
         self,
-        model: nn.Module,
+        model: Recommender,
         users: Tensor,
         items: Tensor,
         negatives: Tensor | None,
@@ -367,6 +367,7 @@ class Trainer:
     ) -> Tensor:
         cfg = self.config
         factorized = is_factorized(model)
+        vectors: Any = model  # factorized: has user_vectors / item_vectors
         reg: Tensor | None = None
         if cfg.loss == "mse":
             assert ratings is not None
@@ -374,8 +375,8 @@ class Trainer:
         if cfg.loss == "softmax":
             cols = items if extra is None else torch.cat([items, extra])
             if factorized:
-                u = model.user_vectors(users)  # type: ignore[operator]
-                v = model.item_vectors(cols)  # type: ignore[operator]
+                u = vectors.user_vectors(users)
+                v = vectors.item_vectors(cols)
                 logits = u @ v.T
                 if cfg.l2 > 0:
                     reg = (u.pow(2).sum() + v[: len(items)].pow(2).sum()) / len(users)
@@ -399,9 +400,9 @@ class Trainer:
         else:
             assert negatives is not None
             if factorized:
-                u = model.user_vectors(users)  # type: ignore[operator]
-                vp = model.item_vectors(items)  # type: ignore[operator]
-                vn = model.item_vectors(negatives.reshape(-1)).reshape(*negatives.shape, -1)  # type: ignore[operator]
+                u = vectors.user_vectors(users)
+                vp = vectors.item_vectors(items)
+                vn = vectors.item_vectors(negatives.reshape(-1)).reshape(*negatives.shape, -1)
                 pos = (u * vp).sum(-1)
                 neg = torch.einsum("bd,bkd->bk", u, vn)
                 if cfg.l2 > 0:

@@ -1,0 +1,63 @@
+"""Training throughput on Gowalla (LightGCN split, d=64): MF+BPR, MF+softmax (in-batch), NeuMF+BCE (4 neg).
+
+Run: python benchmarks/bench_train.py [--epochs 2]
+Writes benchmarks/results/train_speed.json (positives/s and seconds per epoch, excluding epoch 1
+warm-up when more than one epoch is run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from _common import data_dir, peak_rss_mb, write_result
+
+from ncf.config import TrainConfig
+from ncf.data.readers import read_lightgcn
+from ncf.models import MatrixFactorization, NeuMF
+from ncf.training import Trainer
+
+SETUPS = {
+    "mf-bpr": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=64),
+               {"loss": "bpr", "num_negatives": 1, "batch_size": 8192, "lr": 5e-3}),
+    "mf-softmax-inbatch": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=64),
+                           {"loss": "softmax", "batch_size": 4096, "lr": 5e-3, "temperature": 0.1}),
+    "neumf-bce-4neg": (lambda nu, ni: NeuMF(nu, ni, gmf_dim=64, mlp_dim=32, layers=(64, 32, 16)),
+                       {"loss": "bce", "num_negatives": 4, "batch_size": 8192, "lr": 1e-3}),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--only", nargs="*", default=list(SETUPS))
+    args = parser.parse_args()
+    ds = read_lightgcn(data_dir() / "gowalla")
+    assert ds.split is not None
+    train = ds.split.train
+    results = {}
+    for name in args.only:
+        build, kw = SETUPS[name]
+        model = build(train.num_users, train.num_items)
+        cfg = TrainConfig(epochs=args.epochs, show_progress=False, seed=0, **kw)
+        t0 = time.perf_counter()
+        history = Trainer(cfg).fit(model, train)
+        epochs = [log.seconds for log in history.epochs]
+        total = time.perf_counter() - t0
+        steady = epochs[1:] or epochs
+        sec = sum(steady) / len(steady)
+        results[name] = {
+            "config": cfg.to_dict(),
+            "seconds_per_epoch": round(sec, 3),
+            "positives_per_s": round(len(train) / sec),
+            "epoch_seconds": [round(s, 3) for s in epochs],
+            "final_loss": history.epochs[-1].loss,
+            "total_seconds": round(total, 2),
+        }
+        print(f"{name:>20}: {sec:6.2f} s/epoch, {len(train) / sec:,.0f} positives/s")
+    write_result("train_speed", {"dataset": "gowalla", "train_interactions": len(train), "results": results,
+                                 "peak_rss_mb": round(peak_rss_mb(), 1)})
+
+
+if __name__ == "__main__":
+    main()

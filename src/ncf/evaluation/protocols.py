@@ -1,0 +1,323 @@
+"""The two evaluation protocols: full ranking over all items, and the sampled (NeuMF) protocol.
+
+**Full ranking.** Each distinct test user ranks every item; items in ``exclude`` (train, and
+valid when given) are removed from the ranking first. The user's relevant set is the set of
+their test items *minus* excluded items: a test item that is also excluded can never be
+ranked, so it is dropped rather than counted as a certain miss. Users left with no relevant
+item are skipped and counted (``skipped``). Metrics come from the top-``max(k)`` hit matrix
+(:mod:`ncf.evaluation.metrics`) and are averaged over the evaluated users. Ties between equal
+scores are broken by ``torch.topk``.
+
+**Sampled ranking** (He et al., 2017, *Neural Collaborative Filtering*). Each test row is
+evaluated once: its candidates are the test item plus that row's negatives. Candidates are
+de-duplicated by item id, as the paper's ``evaluate.py`` does by keying scores on item ids: a
+negative equal to the test item is dropped, a repeated negative counts once, -1 padding is
+ignored, and (when ``exclude`` is given) a negative that is a known positive of the user is
+dropped. The test item's rank is ``1 + #{negatives scoring >= it}`` -- ties count against it.
+Metrics are averaged over rows (over users for leave-one-out).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+import torch
+
+from ncf.data.interactions import Interactions
+from ncf.errors import DataError, NCFError
+from ncf.evaluation.metrics import (
+    coverage,
+    full_ranking_metrics,
+    mean_popularity,
+    metric_name,
+    rank_of_positive,
+    sampled_auc,
+    sampled_metrics,
+)
+from ncf.models.base import Recommender
+from ncf.retrieval.topk import PAIR_BLOCK, TopK, topk
+
+__all__ = [
+    "ExcludeLike",
+    "ProtocolResult",
+    "as_exclusion_matrix",
+    "check_negatives",
+    "full_ranking",
+    "sampled_ranking",
+]
+
+logger = logging.getLogger(__name__)
+
+ExcludeLike = Interactions | Sequence[Interactions] | sp.spmatrix | sp.sparray | None
+"""What ``exclude`` accepts: Interactions, several of them, or a sparse user x item matrix."""
+
+
+@dataclass(frozen=True)
+class ProtocolResult:
+    """What a protocol returns before timing: mean metrics and who was evaluated."""
+
+    metrics: dict[str, float]
+    users: int
+    skipped: int = 0
+    rankings: TopK | None = None
+    ranked_users: npt.NDArray[np.int64] | None = None
+
+
+# ---------------------------------------------------------------------------- exclusion sets
+def as_exclusion_matrix(
+    exclude: Any,
+    shape: tuple[int, int],
+    *,
+    universe: tuple[int, int] | None = None,
+    what: str = "the test data",
+) -> sp.csr_matrix | None:
+    """One CSR matrix whose stored entries are the excluded (user, item) pairs.
+
+    Parameters
+    ----------
+    exclude : Interactions, sequence of Interactions, scipy sparse matrix or None
+        Several inputs are combined by union.
+    shape : (int, int)
+        The universe every input must have.
+    universe : (int, int), optional
+        Resize the result to this shape (the model's universe), when it differs.
+    what : str
+        What ``shape`` belongs to, for the error message.
+
+    Raises
+    ------
+    DataError
+        An input of another shape or of an unsupported type.
+    """
+    if exclude is None:
+        return None
+    parts = (
+        [exclude] if isinstance(exclude, Interactions) or sp.issparse(exclude) else list(exclude)
+    )
+    mats: list[sp.csr_matrix] = []
+    for part in parts:
+        if isinstance(part, Interactions):
+            mat = part.to_csr()
+        elif sp.issparse(part):
+            mat = sp.csr_matrix(part)
+        else:
+            raise DataError(
+                f"exclude must be Interactions, a sequence of them or a scipy sparse matrix, got {type(part).__name__}"
+            )
+        if tuple(mat.shape) != tuple(shape):
+            raise DataError(
+                f"exclude covers {mat.shape[0]} users x {mat.shape[1]} items but {what} "
+                f"covers {shape[0]} x {shape[1]}; use interactions from the same universe"
+            )
+        mats.append(mat)
+    if not mats:
+        return None
+    if len(mats) == 1:
+        out = mats[0]
+    else:
+        total = mats[0].astype(bool)
+        for mat in mats[1:]:
+            total = total + mat.astype(bool)
+        out = sp.csr_matrix(total, dtype=np.float32)
+    return _resize(out, universe) if universe is not None else out
+
+
+def _resize(mat: sp.csr_matrix, shape: tuple[int, int]) -> sp.csr_matrix:
+    """``mat`` on another universe (rows/columns added empty or dropped)."""
+    if tuple(mat.shape) == shape:
+        return mat
+    out = sp.csr_matrix(mat, copy=True)
+    out.resize(shape)
+    return out
+
+
+def _csr_keys(mat: sp.csr_matrix) -> npt.NDArray[np.int64]:
+    """Sorted ``row * num_cols + col`` keys of the stored entries of ``mat``."""
+    rows = np.repeat(np.arange(mat.shape[0], dtype=np.int64), np.diff(mat.indptr))
+    keys = rows * np.int64(mat.shape[1]) + mat.indices.astype(np.int64)
+    return keys if mat.has_sorted_indices else np.sort(keys)
+
+
+def _in_sorted(query: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Elementwise membership of ``query`` in the sorted array ``keys``."""
+    if keys.size == 0:
+        return np.zeros(query.shape, dtype=bool)
+    pos = np.searchsorted(keys, query)
+    np.minimum(pos, keys.size - 1, out=pos)
+    return np.asarray(keys[pos] == query)
+
+
+# ---------------------------------------------------------------------------- full ranking
+def full_ranking(
+    model: Recommender,
+    test: Interactions,
+    *,
+    exclude: sp.csr_matrix | None,
+    ks: tuple[int, ...],
+    train_counts: npt.NDArray[np.float64] | None = None,
+    batch_size: int | None = None,
+    device: str | torch.device | None = None,
+    keep_rankings: bool = False,
+) -> ProtocolResult:
+    """Full-ranking metrics of ``model`` on ``test`` (see the module docstring).
+
+    ``exclude`` must already be a CSR matrix over the model's universe
+    (:func:`as_exclusion_matrix`); ``ks`` sorted positive cut-offs.
+    """
+    num_users, num_items = model.num_users, model.num_items
+    rel_keys = np.unique(test.users * np.int64(num_items) + test.items)
+    if exclude is not None and exclude.nnz:
+        rel_keys = rel_keys[~_in_sorted(rel_keys, _csr_keys(exclude))]
+    num_relevant = np.bincount(rel_keys // num_items, minlength=num_users).astype(np.int64)
+    test_users = np.unique(test.users)
+    eval_users = test_users[num_relevant[test_users] > 0]
+    skipped = int(test_users.size - eval_users.size)
+    if skipped:
+        logger.warning("%d test users have no relevant item left after exclusion; skipped", skipped)
+    if eval_users.size == 0:
+        raise DataError(
+            "no test user has a relevant item that is not excluded; nothing to evaluate"
+        )
+    kmax = ks[-1]
+    top = topk(model, eval_users, k=kmax, exclude=exclude, batch_size=batch_size, device=device)
+    ids = top.ids
+    hits = (ids >= 0) & _in_sorted(eval_users[:, None] * np.int64(num_items) + ids, rel_keys)
+    per_user = full_ranking_metrics(hits, num_relevant[eval_users], ks)
+    metrics = {name: float(values.mean()) for name, values in per_user.items()}
+    for k in ks:
+        metrics[metric_name("coverage", k)] = coverage(ids, num_items, k)
+    if train_counts is not None:
+        for k in ks:
+            metrics[metric_name("popularity", k)] = mean_popularity(ids, train_counts, k)
+    return ProtocolResult(
+        metrics=metrics,
+        users=int(eval_users.size),
+        skipped=skipped,
+        rankings=top if keep_rankings else None,
+        ranked_users=eval_users if keep_rankings else None,
+    )
+
+
+# ---------------------------------------------------------------------------- sampled ranking
+def check_negatives(negatives: Any, num_rows: int, num_items: int) -> npt.NDArray[np.int64]:
+    """Validate a ``(num_rows, C)`` int negatives array padded with -1."""
+    neg = np.asarray(negatives)
+    if neg.ndim != 2 or neg.shape[0] != num_rows:
+        raise DataError(
+            f"negatives must have one row per test interaction: expected shape ({num_rows}, C), got {neg.shape}",
+            field="negatives",
+        )
+    if neg.size and neg.dtype.kind not in "iu":
+        raise DataError(
+            f"negatives must be integer item indices, got dtype {neg.dtype}", field="negatives"
+        )
+    neg = neg.astype(np.int64, copy=False)
+    if neg.size and (int(neg.min()) < -1 or int(neg.max()) >= num_items):
+        raise DataError(
+            f"negatives must be item indices in [0, {num_items}) or -1 padding", field="negatives"
+        )
+    return neg
+
+
+def _valid_negatives(
+    users: npt.NDArray[np.int64],
+    positives: npt.NDArray[np.int64],
+    negatives: npt.NDArray[np.int64],
+    exclude: sp.csr_matrix | None,
+    num_items: int,
+) -> npt.NDArray[np.bool_]:
+    """Mask of negatives that take part: not padding, not the positive, first of repeats."""
+    valid = (negatives >= 0) & (negatives != positives[:, None])
+    if exclude is not None and exclude.nnz:
+        keys = users[:, None] * np.int64(num_items) + negatives
+        valid &= ~_in_sorted(keys, _csr_keys(exclude))
+    if negatives.shape[1] > 1:
+        filled = np.where(valid, negatives, -1)
+        order = np.argsort(filled, axis=1, kind="stable")
+        srt = np.take_along_axis(filled, order, axis=1)
+        dup_sorted = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
+        dup = np.zeros(negatives.shape, dtype=bool)
+        np.put_along_axis(dup, order[:, 1:], dup_sorted, axis=1)
+        valid &= ~dup
+    return np.asarray(valid)
+
+
+def sampled_ranking(
+    model: Recommender,
+    test: Interactions,
+    *,
+    negatives: npt.NDArray[np.int64],
+    exclude: sp.csr_matrix | None,
+    ks: tuple[int, ...],
+    batch_size: int | None = None,
+    keep_rankings: bool = False,
+) -> ProtocolResult:
+    """Sampled-protocol metrics: each test row's item against its negatives (module docstring).
+
+    With ``keep_rankings`` the result also holds each row's top-``max(ks)`` candidates by score,
+    ranked with the same tie rule (the test item after distinct items of equal score).
+
+    ``negatives`` is ``(len(test), C)`` int64 padded with -1 (:func:`check_negatives`);
+    scoring runs on the model's device, ``batch_size`` rows per ``model.score`` call.
+    """
+    users = np.array(test.users, dtype=np.int64)  # writable copies: torch.from_numpy needs them
+    positives = np.array(test.items, dtype=np.int64)
+    valid = _valid_negatives(users, positives, negatives, exclude, model.num_items)
+    candidates = np.concatenate([positives[:, None], np.where(valid, negatives, 0)], axis=1)
+    rows = users.size
+    width = candidates.shape[1]
+    rb = int(batch_size) if batch_size is not None else max(1, PAIR_BLOCK // width)
+    scores = np.empty((rows, width), dtype=np.float32)
+    dev = model.device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, rows, rb):
+                u = torch.from_numpy(users[start : start + rb]).to(dev)
+                c = torch.from_numpy(candidates[start : start + rb]).to(dev)
+                block = model.score(u[:, None], c)
+                scores[start : start + rb] = block.to(torch.float32).cpu().numpy()
+    finally:
+        model.train(was_training)
+    if bool(np.isnan(scores[:, 0]).any() | np.isnan(scores[:, 1:][valid]).any()):
+        raise NCFError(
+            "the model produced NaN scores; check its weights (training may have diverged)"
+        )
+    pos_scores, neg_scores = scores[:, 0], scores[:, 1:]
+    ranks = rank_of_positive(pos_scores, neg_scores, mask=valid)
+    metrics = {name: float(v.mean()) for name, v in sampled_metrics(ranks, ks).items()}
+    auc = sampled_auc(pos_scores, neg_scores, mask=valid)
+    finite = ~np.isnan(auc)
+    metrics["auc"] = float(auc[finite].mean()) if finite.any() else float("nan")
+    rankings = _candidate_rankings(candidates, scores, valid, max(ks)) if keep_rankings else None
+    return ProtocolResult(
+        metrics=metrics,
+        users=int(rows),
+        rankings=rankings,
+        ranked_users=users if keep_rankings else None,
+    )
+
+
+def _candidate_rankings(
+    candidates: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float32],
+    valid: npt.NDArray[np.bool_],
+    k: int,
+) -> TopK:
+    """Top-``k`` candidates per row; ties put the test item (column 0) after the negatives."""
+    ok = np.concatenate([np.ones((len(candidates), 1), dtype=bool), valid], axis=1)
+    s = np.where(ok, scores, -np.inf).astype(np.float32)
+    is_test = np.zeros(candidates.shape, dtype=np.int8)
+    is_test[:, 0] = 1
+    order = np.lexsort((is_test, -s), axis=1)[:, :k]
+    ids = np.take_along_axis(np.where(ok, candidates, -1), order, axis=1)
+    top = np.take_along_axis(s, order, axis=1)
+    ids = np.where(np.isfinite(top), ids, -1)
+    return TopK(ids.astype(np.int64), top)

@@ -1,0 +1,144 @@
+"""The `ncf` command line end to end on small synthetic data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ncf.cli import main
+from ncf.persistence import load_model
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_data_stats_json(neumf_dir):
+    res = run("data", "stats", str(neumf_dir), "--json")
+    assert res.exit_code == 0, res.output
+    stats = json.loads(res.output)
+    assert stats["users"] == 300 and stats["items"] == 200
+    assert stats["negatives_per_user"] == 99 and stats["test"] == 300
+    assert stats["train"] + stats["test"] == stats["interactions"]
+
+
+def test_train_evaluate_recommend_mf(neumf_dir, tmp_path):
+    out = tmp_path / "run"
+    res = run("train", str(neumf_dir), "--model", "mf", "--loss", "bpr", "--dim", "16", "--lr", "0.01",
+              "--max-epochs", "15", "--quiet", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert (out / "model" / "weights.safetensors").is_file()
+    logs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert logs and all({"loss", "seconds", "samples_per_s", "metrics"} <= set(x) for x in logs)
+
+    res = run("evaluate", str(out), "--k", "10", "20", "--json", "--save-rankings", str(tmp_path / "r.tsv"))
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert {"hr@10", "ndcg@10", "hr@20", "ndcg@20", "mrr@10", "users", "seconds"} <= set(report)
+    assert report["users"] == 300
+    pop_out = tmp_path / "pop"
+    assert run("train", str(neumf_dir), "--model", "popularity", "--quiet", "--out", str(pop_out)).exit_code == 0
+    pop = json.loads(run("evaluate", str(pop_out), "--k", "10", "--json").output)
+    assert report["hr@10"] > pop["hr@10"] + 0.1, (report, pop)
+
+    lines = (tmp_path / "r.tsv").read_text().splitlines()
+    assert len(lines) == 300 and all(len(line.split("\t")) == 21 for line in lines)
+
+    saved = load_model(out / "model")
+    raw_user = str(saved.user_map.decode([0])[0])
+    res = run("recommend", str(out), "--user", raw_user, "--k", "5", "--json")
+    assert res.exit_code == 0, res.output
+    recs = json.loads(res.output)[raw_user]
+    assert len(recs) == 5
+
+
+def test_config_file_and_overrides(neumf_dir, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('model = "gmf"\nloss = "bce"\ndim = 8\nepochs = 2\nnegatives = 2\n')
+    out = tmp_path / "run"
+    res = run("train", "--data", str(neumf_dir), "--config", str(cfg), "--epochs", "1", "--quiet", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    info = json.loads((out / "run.json").read_text())
+    assert info["options"]["model"] == "gmf" and info["options"]["epochs"] == 1
+    bad = tmp_path / "bad.toml"
+    bad.write_text("epoch = 3\n")
+    proc = subprocess.run([sys.executable, "-m", "ncf.cli", "train", str(neumf_dir), "--config", str(bad),
+                           "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "did you mean 'epochs'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["evaluate", "/nonexistent/run"], 1),
+        (["data", "stats", "/nonexistent/data"], 1),
+        (["train", "--model", "mf"], 2),
+        (["train", "x", "--model", "nope", "--out", "y"], 2),
+        (["evaluate", "RUN", "--k", "0"], 2),
+        (["frobnicate"], 2),
+    ],
+)
+def test_errors_are_one_line(args, code, tmp_path):
+    args = [a if a != "RUN" else str(tmp_path) for a in args]
+    proc = subprocess.run([sys.executable, "-m", "ncf.cli", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == code, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _train_cmd(data: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "ncf.cli", "train", str(data), "--model", "mf", "--loss", "bpr", "--dim", "8",
+            "--epochs", "6", "--batch-size", "64", "--lr", "0.01", "--seed", "7", "--quiet", "--out", str(out), *extra]
+
+
+def test_kill_and_resume_matches_uninterrupted(neumf_dir, tmp_path):
+    full = tmp_path / "full"
+    subprocess.run(_train_cmd(neumf_dir, full), check=True, capture_output=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(neumf_dir, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = killed / "checkpoint" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        logs = killed / "log.jsonl"
+        if logs.is_file() and len(logs.read_text().splitlines()) >= 2 and ckpt.is_file():
+            break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "model").exists(), "the run finished before it could be killed"
+    res = subprocess.run(_train_cmd(neumf_dir, killed, "--resume"), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    a, b = load_model(full / "model").model, load_model(killed / "model").model
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb
+        np.testing.assert_array_equal(va.numpy(), vb.numpy())
+
+
+def test_diverging_loss_raises(neumf_dir, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "ncf.cli", "train", str(neumf_dir), "--model", "mf", "--loss", "bce", "--lr", "1e30",
+         "--optimizer", "sgd", "--epochs", "3", "--quiet", "--out", str(tmp_path / "r")],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 1
+    assert "loss became" in proc.stderr
+
+
+def test_quickstart(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ncf.cli", "quickstart", "--quiet", "--out", str(tmp_path / "q")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "top-10 for user" in proc.stdout and "HR@10" in proc.stdout
