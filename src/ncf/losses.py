@@ -153,8 +153,8 @@ def softmax_loss(
     if invalid is not None:
         if invalid.shape != (b, n):
             raise ValueError(f"invalid must have shape ({b}, {n}), got {tuple(invalid.shape)}")
-        is_target = F.one_hot(targets, n).to(torch.bool)
-        logits = logits.masked_fill(invalid.to(torch.bool) & ~is_target, float("-inf"))
+        drop = invalid.to(torch.bool).scatter(1, targets[:, None], False)
+        logits = logits.masked_fill(drop, float("-inf"))
     return F.cross_entropy(logits, targets)
 
 

@@ -103,6 +103,7 @@ class PositiveSet:
         indptr = np.searchsorted(keys, np.arange(self._num_users + 1, dtype=np.int64) * stride)
         self._indptr = indptr.astype(np.int64)
         self._torch_keys: dict[str, torch.Tensor] = {}
+        self._torch_rows: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._rank_index: IntArray | None = None
 
     @property
@@ -172,6 +173,38 @@ class PositiveSet:
         pos = torch.searchsorted(keys, q.contiguous()).clamp_(max=keys.numel() - 1)
         found: torch.Tensor = (keys[pos] == q) & inside
         return found
+
+    def batch_mask(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """``(B, C)`` bool: is ``items[c]`` a positive of ``users[b]``? For in-batch softmax.
+
+        Same answer as ``contains_torch(users[:, None], items[None, :])`` but sparse: it walks
+        only the batch users' positives (``sum of degrees`` lookups instead of ``B * C``
+        binary searches), which is what keeps accidental-hit removal cheap for large batches.
+        """
+        u, cols = users.long(), items.long()
+        device = u.device
+        cache = self._torch_rows.get(str(device))
+        if cache is None:
+            n = max(self._num_items, 1)
+            cache = (
+                torch.from_numpy(self._indptr.astype(np.int64)).to(device),
+                torch.from_numpy((self._keys % n).astype(np.int64)).to(device),
+            )
+            self._torch_rows[str(device)] = cache
+        indptr, indices = cache
+        start = indptr[u]
+        degree = indptr[u + 1] - start
+        total = int(degree.sum())
+        uniq, inverse = torch.unique(cols, return_inverse=True)
+        mask = torch.zeros((u.numel(), uniq.numel()), dtype=torch.bool, device=device)
+        if total and uniq.numel():
+            rows = torch.repeat_interleave(torch.arange(u.numel(), device=device), degree)
+            first = torch.repeat_interleave(start - (torch.cumsum(degree, 0) - degree), degree)
+            pos_items = indices[first + torch.arange(total, device=device)]
+            at = torch.searchsorted(uniq, pos_items).clamp_(max=uniq.numel() - 1)
+            hit = uniq[at] == pos_items
+            mask[rows[hit], at[hit]] = True
+        return mask[:, inverse]
 
     def nth_negative(self, users: IntArray, ranks: IntArray) -> IntArray:
         """The ``ranks``-th (0-based) non-positive item of each user, elementwise.

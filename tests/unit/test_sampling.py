@@ -319,3 +319,17 @@ def test_item_log_frequency() -> None:
         item_log_frequency(Interactions.from_arrays([], [], num_users=1, num_items=1))
     with pytest.raises(ConfigError):
         item_log_frequency(data, min_count=0)
+
+
+@given(st.integers(0, 10_000), st.integers(1, 40), st.integers(1, 60))
+@settings(max_examples=30, deadline=None)
+def test_batch_mask_equals_dense_membership(seed: int, batch: int, cols: int) -> None:
+    rng = np.random.default_rng(seed)
+    users = rng.integers(0, 12, 150)
+    items = rng.integers(0, 30, 150)
+    data = Interactions.from_arrays(users, items, num_users=12, num_items=30, duplicates="keep")
+    ps = PositiveSet(data)
+    u = torch.from_numpy(rng.integers(0, 12, batch))
+    c = torch.from_numpy(rng.integers(0, 30, cols))
+    expected = ps.contains_torch(u[:, None], c[None, :])
+    assert torch.equal(ps.batch_mask(u, c), expected)

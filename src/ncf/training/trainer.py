@@ -185,7 +185,7 @@ class Trainer:
         sampler = self._make_sampler(train)
         positives = PositiveSet(train)
         pos_torch = positives if cfg.remove_accidental_hits else None
-        log_freq = torch.from_numpy(item_log_frequency(train)).to(device)
+        item_freq = torch.from_numpy(item_log_frequency(train)).to(device).exp()
         max_epochs = cfg.epochs if cfg.epochs is not None else cfg.max_epochs
 
         ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
@@ -250,7 +250,7 @@ class Trainer:
                         None if n_all is None else n_all[sl],
                         None if w_all is None else w_all[sl],
                         None if extra_all is None else extra_all[b],
-                        log_freq,
+                        item_freq,
                         pos_torch,
                         train.num_items,
                     )
@@ -361,7 +361,7 @@ class Trainer:
         negatives: Tensor | None,
         ratings: Tensor | None,
         extra: Tensor | None,
-        log_freq: Tensor,
+        item_freq: Tensor,
         positives: PositiveSet | None,
         num_items: int,
     ) -> Tensor:
@@ -374,29 +374,33 @@ class Trainer:
             return losses.mse_loss(model.score(users, items), ratings)
         if cfg.loss == "softmax":
             cols = items if extra is None else torch.cat([items, extra])
+            neg_log_q: Tensor | None = None
+            if cfg.logq:
+                # logQ correction (Yi et al. 2019): expected count of each column's item among
+                # the candidates; in-batch positives follow item frequency, extras are uniform.
+                expected = len(items) * item_freq[cols]
+                if extra is not None:
+                    expected = expected + extra.numel() / num_items
+                neg_log_q = -expected.log()
+            scale = 1.0 / cfg.temperature
             if factorized:
                 u = vectors.user_vectors(users)
                 v = vectors.item_vectors(cols)
-                logits = u @ v.T
+                # one fused BLAS call: logits = (u / T) v^T - log q
+                us = u.float() * scale
+                vf = v.float()
+                logits = us @ vf.T if neg_log_q is None else torch.addmm(neg_log_q[None, :], us, vf.T)
                 if cfg.l2 > 0:
                     reg = (u.pow(2).sum() + v[: len(items)].pow(2).sum()) / len(users)
             else:
-                logits = model.score(users[:, None], cols[None, :])
-            logits = logits.float() / cfg.temperature
-            log_q = None
-            if cfg.logq:
-                # expected number of times each column's item is in the candidate set:
-                # in-batch positives follow item frequency; extra negatives are uniform.
-                expected = len(items) * log_freq.exp()[cols] + (
-                    (extra.numel() / num_items) if extra is not None else 0.0
-                )
-                log_q = expected.log()
+                logits = model.score(users[:, None], cols[None, :]).float() * scale
+                if neg_log_q is not None:
+                    logits = logits + neg_log_q[None, :]
             invalid = cols[None, :] == items[:, None]
             if positives is not None:
-                invalid = invalid | positives.contains_torch(users[:, None], cols[None, :])
+                invalid |= positives.batch_mask(users, cols)
             target = torch.arange(len(users), device=users.device)
-            invalid[target, target] = False
-            loss = losses.softmax_loss(logits, target, log_q=log_q, invalid=invalid)
+            loss = losses.softmax_loss(logits, target, invalid=invalid)
         else:
             assert negatives is not None
             if factorized:
