@@ -52,6 +52,7 @@ TRAIN_OPTIONS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "pretrain": (False, bool),
     "pretrain-epochs": (None, int),
     "features": (False, bool),
+    "cosine": (False, bool),
     "protocol": ("loo", str),
     "seed": (0, int),
     "device": ("auto", str),
@@ -267,6 +268,7 @@ def _option(name: str, typ: Any = None, help: str = "", **kw: Any) -> Callable[[
 @click.option("--pretrain/--no-pretrain", "pretrain", default=None, help="NeuMF: pre-train GMF and MLP first.")
 @_option("pretrain-epochs", int)
 @click.option("--features/--no-features", "features", default=None, help="Two-tower: use side features.")
+@click.option("--cosine/--no-cosine", "cosine", default=None, help="MF: L2-normalised vectors (cosine score, no biases).")
 @_option("protocol", str, "Split for raw logs: loo|temporal|random.")
 @_option("seed", int)
 @_option("device", str, "auto|cpu|cuda")

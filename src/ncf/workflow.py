@@ -77,7 +77,9 @@ def build_model(opts: dict[str, Any], num_users: int, num_items: int,
     dim = int(opts["dim"])
     layers = _parse_layers(opts["layers"])
     if name == "mf":
-        return MatrixFactorization(num_users, num_items, embedding_dim=dim)
+        cosine = bool(opts.get("cosine"))
+        return MatrixFactorization(num_users, num_items, embedding_dim=dim, use_bias=not cosine, normalize=cosine,
+                                   sparse=opts.get("optimizer") in ("sparse_adam", "adagrad"))
     if name == "gmf":
         return GMF(num_users, num_items, embedding_dim=dim)
     if name == "mlp":

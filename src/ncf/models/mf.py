@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ncf.errors import ConfigError
 from ncf.models._common import positive_int
 from ncf.models.base import FactorizedRecommender
 from ncf.nn.blocks import init_embedding_
@@ -35,6 +37,10 @@ class MatrixFactorization(FactorizedRecommender):
         Embedding tables (factors and biases) produce sparse gradients, for
         ``torch.optim.SparseAdam``; the global bias stays dense (see
         :func:`ncf.nn.split_sparse_parameters`).
+    normalize : bool
+        Cosine MF: user and item vectors are L2-normalised, so the score is their cosine
+        (the backbone of sampled-softmax / contrastive MF, e.g. SimpleX, Mao et al. 2021).
+        Requires ``use_bias=False``; the trainer's temperature scales the cosine.
 
     Examples
     --------
@@ -54,12 +60,16 @@ class MatrixFactorization(FactorizedRecommender):
         use_bias: bool = True,
         init_std: float = 0.1,
         sparse: bool = False,
+        normalize: bool = False,
     ) -> None:
         super().__init__(num_users, num_items)
         self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
         self.use_bias = bool(use_bias)
         self.init_std = float(init_std)
         self.sparse = bool(sparse)
+        self.normalize = bool(normalize)
+        if self.normalize and self.use_bias:
+            raise ConfigError("normalize=True (cosine MF) needs use_bias=False")
         d = self.embedding_dim
         self.user_embedding = init_embedding_(nn.Embedding(self.num_users, d, sparse=self.sparse), init_std)
         self.item_embedding = init_embedding_(nn.Embedding(self.num_items, d, sparse=self.sparse), init_std)
@@ -74,7 +84,10 @@ class MatrixFactorization(FactorizedRecommender):
             self.global_bias = nn.Parameter(torch.zeros(()))
 
     def _factor(self, table: nn.Embedding, index: Tensor | None) -> Tensor:
-        return table.weight if index is None else table(index)
+        v = table.weight if index is None else table(index)
+        if self.normalize and table.embedding_dim == self.embedding_dim:
+            v = F.normalize(v, dim=-1)
+        return v
 
     def user_vectors(self, users: Tensor | None = None) -> Tensor:
         """``(B, d [+ 2])`` user vectors: ``[p_u, 1, b_u + g]`` with biases, else ``p_u``."""
@@ -94,7 +107,7 @@ class MatrixFactorization(FactorizedRecommender):
 
     def score(self, users: Tensor, items: Tensor) -> Tensor:
         """``p_u . q_i (+ b_u + b_i + g)``; ``users`` and ``items`` broadcast."""
-        s: Tensor = (self.user_embedding(users) * self.item_embedding(items)).sum(-1)
+        s: Tensor = (self._factor(self.user_embedding, users) * self._factor(self.item_embedding, items)).sum(-1)
         if self.user_bias is not None and self.item_bias is not None and self.global_bias is not None:
             s = s + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1) + self.global_bias
         return s
@@ -107,4 +120,5 @@ class MatrixFactorization(FactorizedRecommender):
             "use_bias": self.use_bias,
             "init_std": self.init_std,
             "sparse": self.sparse,
+            "normalize": self.normalize,
         }

@@ -36,6 +36,7 @@ from ncf.sampling import (
     item_log_frequency,
 )
 from ncf.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from ncf.training.optim import RowAdagrad, RowAdam
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,14 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def _adam(params: list[nn.Parameter], **kw: Any) -> torch.optim.Optimizer:
+    """Adam with the fused kernel where this torch build has it (one pass over each tensor)."""
+    try:
+        return torch.optim.Adam(params, fused=True, **kw)
+    except (RuntimeError, TypeError, ValueError):  # older torch or unsupported device
+        return torch.optim.Adam(params, **kw)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -127,14 +136,14 @@ class Trainer:
             if cfg.optimizer not in ("sparse_adam", "adam", "adagrad", "sgd"):
                 raise ConfigError(f"optimizer {cfg.optimizer!r} cannot update sparse embeddings")
             if cfg.optimizer == "adagrad":
-                opts.append(torch.optim.Adagrad(sparse, lr=cfg.lr))
+                opts.append(RowAdagrad(sparse, lr=cfg.lr))
             elif cfg.optimizer == "sgd":
                 opts.append(torch.optim.SGD(sparse, lr=cfg.lr))
             else:
-                opts.append(torch.optim.SparseAdam(sparse, lr=cfg.lr))
+                opts.append(RowAdam(sparse, lr=cfg.lr))
         if dense:
             if cfg.optimizer in ("adam", "sparse_adam"):
-                opts.append(torch.optim.Adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay))
+                opts.append(_adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay))
             elif cfg.optimizer == "adamw":
                 opts.append(torch.optim.AdamW(dense, lr=cfg.lr, weight_decay=cfg.weight_decay))
             elif cfg.optimizer == "adagrad":

@@ -49,6 +49,7 @@ FACTORIES: dict[str, Callable[[], Recommender]] = {
     "mf": lambda: MatrixFactorization(NU, NI, embedding_dim=6),
     "mf-nobias": lambda: MatrixFactorization(NU, NI, embedding_dim=6, use_bias=False),
     "mf-sparse": lambda: MatrixFactorization(NU, NI, embedding_dim=4, sparse=True),
+    "mf-cosine": lambda: MatrixFactorization(NU, NI, embedding_dim=6, use_bias=False, normalize=True),
     "gmf": lambda: GMF(NU, NI, embedding_dim=5),
     "mlp": lambda: MLP(NU, NI, embedding_dim=4, layers=(8, 6, 4), dropout=0.2),
     "neumf": lambda: NeuMF(NU, NI, gmf_dim=3, mlp_dim=4, layers=(8, 4), dropout=0.1),
@@ -67,7 +68,7 @@ FACTORIES: dict[str, Callable[[], Recommender]] = {
     ),
     "popularity": _popularity,
 }
-FACTORIZED = {"mf", "mf-nobias", "mf-sparse", "gmf", "two-tower", "two-tower-features", "two-tower-features-only", "popularity"}
+FACTORIZED = {"mf", "mf-nobias", "mf-sparse", "mf-cosine", "gmf", "two-tower", "two-tower-features", "two-tower-features-only", "popularity"}
 
 
 @pytest.fixture(params=sorted(FACTORIES))
