@@ -142,3 +142,31 @@ def test_quickstart(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "top-10 for user" in proc.stdout and "HR@10" in proc.stdout
+
+
+def test_data_split_writes_neumf_format(tmp_path, small_data):
+    x = small_data.interactions
+    csv = tmp_path / "log.csv"
+    raw_u = x.user_map.decode(x.users)
+    raw_i = x.item_map.decode(x.items)
+    lines = ["user,item,timestamp"] + [f"{u},{i},{t}" for u, i, t in zip(raw_u, raw_i, x.timestamps, strict=True)]
+    csv.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "split"
+    res = run("data", "split", str(csv), "--protocol", "loo", "--negatives", "50", "--seed", "1", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    stats = json.loads(run("data", "stats", str(out), "--json").output)
+    assert stats["negatives_per_user"] == 50
+    assert stats["interactions"] == len(x) and stats["test"] == x.num_users
+    again = tmp_path / "split2"
+    run("data", "split", str(csv), "--protocol", "loo", "--negatives", "50", "--seed", "1", "--out", str(again))
+    for f in sorted(p.name for p in out.iterdir()):
+        assert (out / f).read_bytes() == (again / f).read_bytes(), f
+
+
+def test_bad_csv_names_file_line_and_field(tmp_path):
+    csv = tmp_path / "bad.csv"
+    csv.write_text("user,item,timestamp\n1,2,100\n3,4,not-a-time\n")
+    proc = subprocess.run([sys.executable, "-m", "ncf.cli", "data", "stats", str(csv)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "bad.csv:3" in proc.stderr and "timestamp" in proc.stderr
