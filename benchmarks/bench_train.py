@@ -18,10 +18,14 @@ from ncf.models import MatrixFactorization, NeuMF
 from ncf.training import Trainer
 
 SETUPS = {
-    "mf-bpr": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=64),
-               {"loss": "bpr", "num_negatives": 1, "batch_size": 8192, "lr": 5e-3}),
-    "mf-softmax-inbatch": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=64),
-                           {"loss": "softmax", "batch_size": 4096, "lr": 5e-3, "temperature": 0.1}),
+    "mf-bpr-b8192": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=64),
+                     {"loss": "bpr", "num_negatives": 1, "batch_size": 8192, "lr": 5e-3}),
+    "mf-bpr-b65536": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=64),
+                      {"loss": "bpr", "num_negatives": 1, "batch_size": 65536, "lr": 2e-2}),
+    "mf-softmax-inbatch": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=64, use_bias=False,
+                                                              normalize=True, sparse=True),
+                           {"loss": "softmax", "batch_size": 2048, "lr": 1e-2, "temperature": 0.1,
+                            "optimizer": "sparse_adam"}),
     "neumf-bce-4neg": (lambda nu, ni: NeuMF(nu, ni, gmf_dim=64, mlp_dim=32, layers=(64, 32, 16)),
                        {"loss": "bce", "num_negatives": 4, "batch_size": 8192, "lr": 1e-3}),
 }

@@ -207,7 +207,12 @@ def markdown(
                 if ttq["reached"]
                 else f"not reached in {ttq['time_limit_seconds']:.0f} s (best {ttq['best_recall@20']:.4f})"
             )
-            + f"; MF+BPR batch {p['batch_size']}, lr {p['lr']}, l2 {p['l2']}, {p['num_negatives']} negatives."
+            + (
+                f"; {'cosine ' if p.get('cosine') else ''}MF d {p.get('embedding_dim')} + {p.get('loss', 'bpr')}"
+                + (f" (T {p['temperature']})" if "temperature" in p else "")
+                + f", batch {p['batch_size']}, lr {p['lr']}, optimizer {p.get('optimizer')}"
+                + (f", {p['num_negatives']} negatives." if p.get("loss", "bpr") != "softmax" else ", in-batch negatives.")
+            )
             + (
                 f" implicit ALS: {summary['ratios']['implicit_als_train_seconds']:.1f} s for Recall@20 "
                 f"{summary['ratios']['implicit_als_recall@20']:.4f}."

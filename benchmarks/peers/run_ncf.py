@@ -97,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         help="sparse embeddings (with --mf-optimizer sparse_adam)",
     )
     ap.add_argument(
+        "--mf-cosine",
+        action="store_true",
+        help="cosine MF (L2-normalised embeddings) for the time-to-quality run",
+    )
+    ap.add_argument(
         "--mf-bias",
         action="store_true",
         help="learn biases (off by default: BPR-MF as in RecBole/implicit)",
@@ -175,17 +180,19 @@ def main(argv: list[str] | None = None) -> int:
                 seed=0,
             )
 
-        def mf_model() -> MatrixFactorization:
+        def mf_model(cosine: bool = False, sparse: bool | None = None, dim: int | None = None) -> MatrixFactorization:
             torch.manual_seed(0)
             return MatrixFactorization(
                 train.num_users,
                 train.num_items,
-                embedding_dim=args.mf_dim,
-                use_bias=args.mf_bias,
-                sparse=args.mf_sparse,
+                embedding_dim=args.mf_dim if dim is None else dim,
+                use_bias=args.mf_bias and not cosine,
+                normalize=cosine,
+                sparse=args.mf_sparse if sparse is None else sparse,
             )
 
         params = {
+            "cosine": args.mf_cosine,
             "loss": args.mf_loss,
             "embedding_dim": args.mf_dim,
             "use_bias": args.mf_bias,
@@ -204,9 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         if "fixed" not in skip:
             runs = []
             for bs in [int(b) for b in args.fixed_batches.split(",") if b.strip()]:
-                model = mf_model()
+                # the fixed runs are always MF+BPR (the speed comparison with RecBole's BPR)
+                model = mf_model(sparse=False, dim=64)  # RecBole's embedding_size
                 cfg = dataclasses.replace(
-                    mf_config(args.epochs), batch_size=bs, num_negatives=args.fixed_negatives
+                    mf_config(args.epochs), loss="bpr", temperature=1.0, batch_size=bs, optimizer="adam",
+                    l2=0.0,
+                    num_negatives=args.fixed_negatives,
                 )
                 t = time.perf_counter()
                 hist = Trainer(cfg).fit(model, train)
@@ -214,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                 secs = [e.seconds for e in hist.epochs]
                 rep = evaluate(model, test, exclude=train, k=(20,), protocol="full")
                 row = {
-                    "params": {**params, "batch_size": bs, "num_negatives": args.fixed_negatives},
+                    "params": {**params, "loss": "bpr", "batch_size": bs, "optimizer": "adam", "l2": 0.0,
+                               "sparse": False, "cosine": False, "embedding_dim": 64,
+                               "num_negatives": args.fixed_negatives},
                     "epochs": len(secs),
                     "epoch_seconds": secs,
                     "seconds_per_epoch": sum(secs) / len(secs),
@@ -238,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             result["gowalla_mf_bpr"] = {**runs[0], "runs": runs}
 
         if "ttq" not in skip:
-            model = mf_model()
+            model = mf_model(cosine=args.mf_cosine)
             trace: list[dict] = []
             state = {"train_s": 0.0, "reached": None}
 
