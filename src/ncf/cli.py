@@ -162,22 +162,12 @@ def data_split(source: str, fmt: str | None, path: str | None, protocol: str, ne
     from ncf.data.writers import write_neumf
 
     ds = _load(source, fmt, path)
-    split = _make_split(ds.interactions, protocol, negatives=negatives, seed=seed, test_fraction=test_fraction)
+    from ncf.workflow import make_split
+
+    split = make_split(ds.interactions, protocol, negatives=negatives, seed=seed, test_fraction=test_fraction)
     write_neumf(split, out, prefix=prefix)
     click.echo(f"wrote {out}: train {len(split.train)}, test {len(split.test)}"
                + (f", {split.test_negatives.shape[1]} negatives per test row" if split.test_negatives is not None else ""))
-
-
-def _make_split(data: Any, protocol: str, *, negatives: int, seed: int, test_fraction: float = 0.2) -> Any:
-    from ncf.data.splits import leave_one_out, random_split, temporal_split
-
-    if protocol == "loo":
-        return leave_one_out(data, num_negatives=negatives, seed=seed)
-    if protocol == "temporal":
-        return temporal_split(data, test_fraction=test_fraction)
-    if protocol == "random":
-        return random_split(data, test_fraction=test_fraction, seed=seed)
-    raise ConfigError(f"unknown protocol {protocol!r}")
 
 
 # ---------------------------------------------------------------------- train
@@ -223,16 +213,6 @@ def resolve_train_options(cli: dict[str, Any], config_file: str | None) -> dict[
     if merged["model"] not in MODEL_NAMES:
         raise ConfigError(f"unknown model {merged['model']!r}{did_you_mean(merged['model'], MODEL_NAMES)}")
     return merged
-
-
-def _parse_layers(text: str) -> tuple[int, ...]:
-    try:
-        layers = tuple(int(x) for x in str(text).replace(" ", "").split(",") if x)
-    except ValueError as exc:
-        raise ConfigError(f"--layers must be comma-separated integers, got {text!r}") from exc
-    if not layers or any(w <= 0 for w in layers):
-        raise ConfigError(f"--layers must be positive integers, got {text!r}")
-    return layers
 
 
 def _option(name: str, typ: Any = None, help: str = "", **kw: Any) -> Callable[[Any], Any]:

@@ -33,6 +33,29 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 
+def make_split(data: Interactions, protocol: str, *, negatives: int, seed: int, test_fraction: float = 0.2) -> Split:
+    """Split raw interactions by ``protocol``: ``loo`` (with negatives), ``temporal`` or ``random``."""
+    from ncf.data.splits import leave_one_out, random_split, temporal_split
+
+    if protocol == "loo":
+        return leave_one_out(data, num_negatives=negatives, seed=seed)
+    if protocol == "temporal":
+        return temporal_split(data, test_fraction=test_fraction)
+    if protocol == "random":
+        return random_split(data, test_fraction=test_fraction, seed=seed)
+    raise ConfigError(f"unknown protocol {protocol!r}")
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    try:
+        layers = tuple(int(x) for x in str(text).replace(" ", "").split(",") if x)
+    except ValueError as exc:
+        raise ConfigError(f"--layers must be comma-separated integers, got {text!r}") from exc
+    if not layers or any(w <= 0 for w in layers):
+        raise ConfigError(f"--layers must be positive integers, got {text!r}")
+    return layers
+
+
 def default_metric(protocol: str) -> str:
     return "ndcg@10" if protocol == "sampled" else "recall@20"
 
@@ -43,14 +66,13 @@ def prepare_split(opts: dict[str, Any]) -> tuple[Split, Any]:
     A validation split is carved from train when ``valid`` is on (default: when the
     number of epochs is not fixed, i.e. early stopping needs it).
     """
-    from ncf.cli import _make_split
     from ncf.data.readers import load_dataset
     from ncf.data.splits import validation_split
 
     ds = load_dataset(opts["data"], format=opts.get("format"))
     split = ds.split
     if split is None:
-        split = _make_split(ds.interactions, opts["protocol"], negatives=99, seed=opts["seed"])
+        split = make_split(ds.interactions, opts["protocol"], negatives=99, seed=opts["seed"])
     use_valid = opts["valid"] if opts["valid"] is not None else opts["epochs"] is None
     if use_valid:
         test_negs = split.test_negatives
@@ -70,12 +92,11 @@ def prepare_split(opts: dict[str, Any]) -> tuple[Split, Any]:
 def build_model(opts: dict[str, Any], num_users: int, num_items: int,
                 user_features: FeatureTable | None = None, item_features: FeatureTable | None = None) -> Any:
     """Model from CLI options (dim, layers, dropout, temperature)."""
-    from ncf.cli import _parse_layers
     from ncf.models import GMF, MLP, MatrixFactorization, NeuMF, Popularity, TwoTower
 
     name = opts["model"]
     dim = int(opts["dim"])
-    layers = _parse_layers(opts["layers"])
+    layers = parse_layers(opts["layers"])
     if name == "mf":
         cosine = bool(opts.get("cosine"))
         return MatrixFactorization(num_users, num_items, embedding_dim=dim, use_bias=not cosine, normalize=cosine,
@@ -297,9 +318,8 @@ def _split_from_other_data(data: str, fmt: str | None, info: dict[str, Any], spl
         raise DataError(f"{data}: its user ids differ from the model's id map")
     if ds.split is None:
         opts = info["options"]
-        from ncf.cli import _make_split
 
-        other: Split = _make_split(ds.interactions, opts["protocol"], negatives=99, seed=opts["seed"])
+        other: Split = make_split(ds.interactions, opts["protocol"], negatives=99, seed=opts["seed"])
         return other
     return ds.split
 
