@@ -56,6 +56,7 @@ TRAIN_OPTIONS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "protocol": ("loo", str),
     "seed": (0, int),
     "device": ("auto", str),
+    "checkpoint-every": (1, int),
 }
 
 
@@ -252,6 +253,7 @@ def _option(name: str, typ: Any = None, help: str = "", **kw: Any) -> Callable[[
 @_option("protocol", str, "Split for raw logs: loo|temporal|random.")
 @_option("seed", int)
 @_option("device", str, "auto|cpu|cuda")
+@_option("checkpoint-every", int, "Write the resumable checkpoint every N epochs (default 1).")
 @click.option("--config", "config_file", default=None, help="TOML file with these options.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last checkpoint.")

@@ -65,6 +65,7 @@ class TrainConfig:
     eval_k: tuple[int, ...] = (10,)
     eval_protocol: str = "sampled"
     grad_clip: float | None = None
+    checkpoint_every: int = 1
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -92,6 +93,7 @@ class TrainConfig:
             "temperature": self.temperature > 0,
             "eval_every": self.eval_every >= 1,
             "patience": self.patience >= 1,
+            "checkpoint_every": self.checkpoint_every >= 1,
         }
         if self.epochs is not None:
             checks["epochs"] = self.epochs >= 1

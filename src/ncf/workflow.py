@@ -147,6 +147,7 @@ def train_config(opts: dict[str, Any], *, sampled: bool, show_progress: bool) ->
         eval_every=opts["eval-every"],
         seed=opts["seed"],
         device=opts["device"],
+        checkpoint_every=opts.get("checkpoint-every") or 1,
         show_progress=show_progress,
     )
 

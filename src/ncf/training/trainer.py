@@ -171,7 +171,7 @@ class Trainer:
         With ``valid``, the validation metric is computed every ``eval_every`` epochs; without
         ``config.epochs`` training stops after ``patience`` evaluations without improvement
         and the best weights are restored. ``checkpoint_dir`` gets an atomic checkpoint every
-        epoch; ``resume=True`` continues from it.
+        ``checkpoint_every`` epochs (and after the last); ``resume=True`` continues from it.
         """
         from ncf.evaluation import evaluate  # local: evaluation imports models, not training
 
@@ -318,7 +318,8 @@ class Trainer:
             logs.append(log)
             logger.info("epoch %d: %s", epoch + 1, log.to_dict())
             finished = cfg.epochs is None and bad_evals >= cfg.patience
-            if ckpt_path is not None:
+            last = finished or epoch + 1 == max_epochs
+            if ckpt_path is not None and ((epoch + 1) % cfg.checkpoint_every == 0 or last):
                 save_checkpoint(
                     ckpt_path,
                     {
@@ -330,7 +331,7 @@ class Trainer:
                         "best_epoch": best_epoch,
                         "best_state": best_state,
                         "bad_evals": bad_evals,
-                        "finished": finished or epoch + 1 == max_epochs,
+                        "finished": last,
                     },
                 )
             if log_path is not None:

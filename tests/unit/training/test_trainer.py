@@ -143,3 +143,36 @@ def test_fit_needs_epochs_or_validation(data):
     m = MatrixFactorization(split.num_users, split.num_items)
     with pytest.raises(ConfigError, match="epochs"):
         Trainer(TrainConfig(show_progress=False)).fit(m, split.train)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_checkpoint_every_and_resume_after_interruption(data, tmp_path):
+    from ncf.training.checkpoint import load_checkpoint
+
+    _, split = data
+    train = split.train
+
+    def fresh() -> MatrixFactorization:
+        torch.manual_seed(0)
+        return MatrixFactorization(train.num_users, train.num_items, embedding_dim=8)
+
+    cfg = TrainConfig(loss="bpr", epochs=4, batch_size=512, seed=3, checkpoint_every=2, show_progress=False)
+    full = fresh()
+    Trainer(cfg).fit(full, train)
+
+    def stop_after_third(log) -> None:
+        if log.epoch == 3:
+            raise _Stop
+
+    interrupted = fresh()
+    with pytest.raises(_Stop):
+        Trainer(cfg, callbacks=[stop_after_third]).fit(interrupted, train, checkpoint_dir=tmp_path)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1  # written after epoch 2 only
+    resumed = fresh()
+    hist = Trainer(cfg).fit(resumed, train, checkpoint_dir=tmp_path, resume=True)
+    assert [e.epoch for e in hist.epochs] == [1, 2, 3, 4]
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
