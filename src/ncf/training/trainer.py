@@ -84,6 +84,14 @@ def _adam(params: list[nn.Parameter], **kw: Any) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, **kw)
 
 
+def _to_device(array: npt.NDArray[Any], device: torch.device) -> Tensor:
+    """One epoch's index array on ``device``: pinned host memory and an async copy on CUDA."""
+    t = torch.from_numpy(np.ascontiguousarray(array))
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (int(seed) * 1_000_003 + int(epoch) * 7919) % (2**63 - 1)
 
@@ -236,14 +244,14 @@ class Trainer:
                 self._refresh_hard_candidates(model, train, sampler)
             model.train()
             perm = rng.permutation(n)
-            to_dev = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True)  # noqa: E731
-            u_all = to_dev(users_np[perm])
-            i_all = to_dev(items_np[perm])
-            w_all = to_dev(weights_np[perm]) if weights_np is not None and cfg.loss == "mse" else None
-            n_all = to_dev(sampler.sample(users_np[perm], rng)) if sampler is not None else None
+            users_perm = users_np[perm]
+            u_all = _to_device(users_perm, device)
+            i_all = _to_device(items_np[perm], device)
+            w_all = _to_device(weights_np[perm], device) if weights_np is not None and cfg.loss == "mse" else None
+            n_all = _to_device(sampler.sample(users_perm, rng), device) if sampler is not None else None
             num_batches = math.ceil(n / cfg.batch_size)
             extra_all = (
-                to_dev(rng.integers(0, train.num_items, size=(num_batches, cfg.extra_negatives)))
+                _to_device(rng.integers(0, train.num_items, size=(num_batches, cfg.extra_negatives)), device)
                 if cfg.loss == "softmax" and cfg.extra_negatives > 0
                 else None
             )
