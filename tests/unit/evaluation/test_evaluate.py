@@ -9,33 +9,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from fake_models import FixedMF
 from torch import Tensor, nn
 
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError
 from ncf.evaluation import EvalReport, evaluate, recommend
-from ncf.models.base import FactorizedRecommender, Recommender
-
-
-class EvalMF(FactorizedRecommender):
-    """Fixed random embedding tables."""
-
-    name = "eval-mf"
-
-    def __init__(self, num_users: int, num_items: int, dim: int = 8, seed: int = 0) -> None:
-        super().__init__(num_users, num_items)
-        g = torch.Generator().manual_seed(seed)
-        self.p = nn.Parameter(torch.randn(num_users, dim, generator=g))
-        self.q = nn.Parameter(torch.randn(num_items, dim, generator=g))
-
-    def user_vectors(self, users: Tensor | None = None) -> Tensor:
-        return self.p if users is None else self.p[users]
-
-    def item_vectors(self, items: Tensor | None = None) -> Tensor:
-        return self.q if items is None else self.q[items]
-
-    def get_config(self) -> dict[str, Any]:
-        return {}
+from ncf.models.base import Recommender
 
 
 class CoarseMLP(Recommender):
@@ -149,7 +129,7 @@ def test_sampled_matches_neumf_reference(model_kind: str) -> None:
     _, test, negs = loo_data()
     negs[:, -3:] = -1  # ragged rows
     negs[::4, 0] = negs[::4, 1]  # repeated negatives
-    model: Recommender = EvalMF(30, 60) if model_kind == "mf" else CoarseMLP(30, 60, step=0.5)
+    model: Recommender = FixedMF(30, 60) if model_kind == "mf" else CoarseMLP(30, 60, step=0.5)
     report = evaluate(model, test, protocol="sampled", negatives=negs, k=(1, 5, 10), batch_size=7)
     assert report.users == 30 and report.protocol == "sampled"
     for k in (1, 5, 10):
@@ -171,7 +151,7 @@ def test_sampled_ties_rank_the_positive_last() -> None:
 
 
 def test_negative_equal_to_test_item_is_dropped() -> None:
-    model = EvalMF(1, 4, seed=0)
+    model = FixedMF(1, 4, seed=0)
     s = score_list(model, 0, [0, 1, 2, 3])
     order = np.argsort(s)  # ascending
     gt, low = int(order[1]), int(order[0])  # test item beats exactly one item
@@ -185,7 +165,7 @@ def test_negative_equal_to_test_item_is_dropped() -> None:
 
 
 def test_sampled_exclude_drops_known_positive_negatives() -> None:
-    model = EvalMF(1, 4, seed=0)
+    model = FixedMF(1, 4, seed=0)
     s = score_list(model, 0, [0, 1, 2, 3])
     order = np.argsort(s)
     gt, high = int(order[0]), int(order[3])
@@ -211,7 +191,7 @@ def test_full_matches_per_user_loop(model_kind: str) -> None:
     train = Interactions.from_arrays(users[:200], items[:200], num_users=nu, num_items=ni)
     test = Interactions.from_arrays(users[200:], items[200:], num_users=nu, num_items=ni)
     model: Recommender = (
-        EvalMF(nu, ni, seed=4) if model_kind == "mf" else CoarseMLP(nu, ni, step=1e-6)
+        FixedMF(nu, ni, seed=4) if model_kind == "mf" else CoarseMLP(nu, ni, step=1e-6)
     )
     for k in (3, 10):
         ref, evaluated, skipped = full_reference(model, test, train.to_csr(), k)
@@ -222,7 +202,7 @@ def test_full_matches_per_user_loop(model_kind: str) -> None:
 
 
 def test_full_relevant_item_also_excluded_is_dropped_and_user_skipped() -> None:
-    model = EvalMF(3, 10, seed=5)
+    model = FixedMF(3, 10, seed=5)
     train = Interactions.from_arrays([0, 1, 2], [1, 2, 3], num_users=3, num_items=10)
     test = Interactions.from_arrays([0, 1, 1, 2], [1, 2, 5, 7], num_users=3, num_items=10)
     ref, evaluated, skipped = full_reference(model, test, train.to_csr(), 5)
@@ -240,7 +220,7 @@ def test_exclude_forms_agree() -> None:
     train = Interactions.from_arrays(u[:60], i[:60], num_users=nu, num_items=ni)
     valid = Interactions.from_arrays(u[60:90], i[60:90], num_users=nu, num_items=ni)
     test = Interactions.from_arrays(u[90:], i[90:], num_users=nu, num_items=ni)
-    model = EvalMF(nu, ni, seed=7)
+    model = FixedMF(nu, ni, seed=7)
     a = evaluate(model, test, exclude=[train, valid], k=(5, 10))
     b = evaluate(model, test, exclude=train.concat(valid).to_csr(), k=(5, 10))
     c = evaluate(model, test, exclude=train.concat(valid), k=(5, 10))
@@ -249,7 +229,7 @@ def test_exclude_forms_agree() -> None:
 
 def test_report_contents_rankings_and_popularity() -> None:
     train, test, _ = loo_data(12, 25, num_neg=5)
-    model = EvalMF(12, 25, seed=8)
+    model = FixedMF(12, 25, seed=8)
     report = evaluate(
         model, test, exclude=train, k=[10, 5], keep_rankings=True, train_counts=train.item_counts()
     )
@@ -287,7 +267,7 @@ def test_model_mode_restored() -> None:
 # ---------------------------------------------------------------------------- bad inputs
 def test_bad_inputs() -> None:
     train, test, negs = loo_data(6, 15, num_neg=4)
-    model = EvalMF(6, 15)
+    model = FixedMF(6, 15)
     with pytest.raises(ConfigError):
         evaluate(model, test, k=0)
     with pytest.raises(ConfigError):
@@ -321,7 +301,7 @@ def test_bad_inputs() -> None:
 # ---------------------------------------------------------------------------- recommend
 def test_recommend_scalar_and_batch() -> None:
     train, _, _ = loo_data(6, 15, num_neg=4)
-    model = EvalMF(6, 15, seed=9)
+    model = FixedMF(6, 15, seed=9)
     ids, scores = recommend(model, 2, k=4, exclude=train)
     assert ids.shape == (4,) and scores.shape == (4,)
     assert not set(ids.tolist()) & set(train.items[train.users == 2].tolist())

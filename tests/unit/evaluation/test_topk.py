@@ -8,32 +8,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from fake_models import FixedMF
 from torch import Tensor, nn
 
 from ncf.errors import ConfigError, DataError, NCFError
-from ncf.models.base import FactorizedRecommender, Recommender, is_factorized
+from ncf.models.base import Recommender, is_factorized
 from ncf.retrieval import TopK, topk
-
-
-class TinyMF(FactorizedRecommender):
-    """Fixed random embedding tables: score = <p_u, q_i>."""
-
-    name = "tiny-mf-topk"
-
-    def __init__(self, num_users: int, num_items: int, dim: int = 8, seed: int = 0) -> None:
-        super().__init__(num_users, num_items)
-        g = torch.Generator().manual_seed(seed)
-        self.p = nn.Parameter(torch.randn(num_users, dim, generator=g))
-        self.q = nn.Parameter(torch.randn(num_items, dim, generator=g))
-
-    def user_vectors(self, users: Tensor | None = None) -> Tensor:
-        return self.p if users is None else self.p[users]
-
-    def item_vectors(self, items: Tensor | None = None) -> Tensor:
-        return self.q if items is None else self.q[items]
-
-    def get_config(self) -> dict[str, Any]:
-        return {"num_users": self.num_users, "num_items": self.num_items}
 
 
 class Unfactorized(Recommender):
@@ -41,7 +21,7 @@ class Unfactorized(Recommender):
 
     name = "unfactorized-topk"
 
-    def __init__(self, inner: TinyMF) -> None:
+    def __init__(self, inner: FixedMF) -> None:
         super().__init__(inner.num_users, inner.num_items)
         self.inner = inner
 
@@ -102,7 +82,7 @@ def random_exclude(num_users: int, num_items: int, density: float, seed: int) ->
 
 @pytest.mark.parametrize("model_cls", ["mf", "unfactorized", "mlp"])
 def test_matches_naive_reference(model_cls: str) -> None:
-    mf = TinyMF(13, 37, seed=1)
+    mf = FixedMF(13, 37, seed=1)
     model: Recommender = {"mf": mf, "unfactorized": Unfactorized(mf), "mlp": TinyMLP(13, 37)}[
         model_cls
     ]
@@ -116,7 +96,7 @@ def test_matches_naive_reference(model_cls: str) -> None:
 
 
 def test_factorized_path_equals_generic_path() -> None:
-    mf = TinyMF(20, 50, seed=3)
+    mf = FixedMF(20, 50, seed=3)
     assert is_factorized(mf) and not is_factorized(Unfactorized(mf))
     exclude = random_exclude(20, 50, 0.2, seed=4)
     users = np.arange(20)
@@ -130,7 +110,7 @@ def test_factorized_path_equals_generic_path() -> None:
 def test_chunked_equals_unchunked(batch_size: int | None, item_batch_size: int) -> None:
     exclude = random_exclude(11, 23, 0.25, seed=5)
     users = np.arange(11)
-    for model in (TinyMF(11, 23, seed=6), TinyMLP(11, 23, seed=7)):
+    for model in (FixedMF(11, 23, seed=6), TinyMLP(11, 23, seed=7)):
         whole = topk(model, users, k=8, exclude=exclude, batch_size=1000)
         part = topk(
             model,
@@ -145,7 +125,7 @@ def test_chunked_equals_unchunked(batch_size: int | None, item_batch_size: int) 
 
 
 def test_masked_items_never_returned_and_short_rows_padded() -> None:
-    model = TinyMF(3, 6, seed=8)
+    model = FixedMF(3, 6, seed=8)
     dense = np.zeros((3, 6), np.float32)
     dense[0, [0, 1, 2, 3]] = 1  # user 0 keeps items 4 and 5
     dense[1, :] = 1  # user 1 has nothing left
@@ -158,7 +138,7 @@ def test_masked_items_never_returned_and_short_rows_padded() -> None:
 
 
 def test_k_larger_than_catalogue_is_padded() -> None:
-    model = TinyMF(2, 3, seed=9)
+    model = FixedMF(2, 3, seed=9)
     ids, scores = topk(model, [0, 1], k=5)
     assert ids.shape == (2, 5)
     assert sorted(ids[0, :3].tolist()) == [0, 1, 2]
@@ -166,7 +146,7 @@ def test_k_larger_than_catalogue_is_padded() -> None:
 
 
 def test_empty_users_and_unpacking() -> None:
-    top = topk(TinyMF(2, 3), np.array([], dtype=np.int64), k=2)
+    top = topk(FixedMF(2, 3), np.array([], dtype=np.int64), k=2)
     ids, scores = top
     assert ids.shape == (0, 2) and scores.shape == (0, 2)
     assert top.ids is ids
@@ -183,7 +163,7 @@ def test_restores_training_mode(was_training: bool) -> None:
 
 
 def test_bad_arguments() -> None:
-    model = TinyMF(4, 5)
+    model = FixedMF(4, 5)
     with pytest.raises(ConfigError):
         topk(model, [0], k=0)
     with pytest.raises(ConfigError):
@@ -197,7 +177,7 @@ def test_bad_arguments() -> None:
 
 
 def test_nan_scores_raise() -> None:
-    model = TinyMF(2, 4)
+    model = FixedMF(2, 4)
     with torch.no_grad():
         model.q[1, 0] = float("nan")
     with pytest.raises(NCFError, match="NaN"):
