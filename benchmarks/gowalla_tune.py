@@ -30,6 +30,8 @@ def main() -> None:
     p.add_argument("--cosine", action="store_true")
     p.add_argument("--batch-size", type=int, default=2048)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-schedule", default="constant")
+    p.add_argument("--bf16", action="store_true", help="softmax logits in bfloat16")
     p.add_argument("--l2", type=float, default=0.0)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--optimizer", default="adam")
@@ -37,6 +39,7 @@ def main() -> None:
     p.add_argument("--extra-negatives", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--no-logq", action="store_true")
+    p.add_argument("--logq-weight", type=float, default=1.0)
     p.add_argument("--sampler", default="uniform")
     p.add_argument("--hard-negatives", type=float, default=0.0)
     p.add_argument("--minutes", type=float, default=5.0)
@@ -55,10 +58,10 @@ def main() -> None:
     model = MatrixFactorization(train.num_users, train.num_items, embedding_dim=args.dim,
                                 use_bias=not args.cosine, normalize=args.cosine,
                                 sparse=args.optimizer in ("sparse_adam", "adagrad"))
-    cfg = TrainConfig(loss=args.loss, epochs=args.max_epochs, batch_size=args.batch_size, lr=args.lr,
+    cfg = TrainConfig(loss=args.loss, epochs=args.max_epochs, lr_schedule=args.lr_schedule, softmax_bf16=args.bf16, batch_size=args.batch_size, lr=args.lr,
                       l2=args.l2, weight_decay=args.weight_decay, optimizer=args.optimizer,
                       num_negatives=args.negatives, extra_negatives=args.extra_negatives,
-                      temperature=args.temperature, logq=not args.no_logq, sampler=args.sampler,
+                      temperature=args.temperature, logq=not args.no_logq, logq_weight=args.logq_weight, sampler=args.sampler,
                       hard_negatives=args.hard_negatives, seed=args.seed, show_progress=False)
     print(json.dumps({"args": vars(args)}), flush=True)
     state = {"train_seconds": 0.0, "best": None}

@@ -14,6 +14,7 @@ T = TypeVar("T")
 LOSSES = ("bpr", "bce", "mse", "softmax")
 SAMPLERS = ("uniform", "popularity")
 OPTIMIZERS = ("adam", "adamw", "sparse_adam", "adagrad", "sgd")
+LR_SCHEDULES = ("constant", "linear", "cosine")
 
 
 def did_you_mean(word: str, options: Any) -> str:
@@ -40,6 +41,11 @@ class TrainConfig:
 
     ``epochs=None`` trains up to ``max_epochs`` and stops early when the validation
     ``metric`` has not improved for ``patience`` evaluations (the best weights are kept).
+    ``lr_schedule`` "linear" or "cosine" decays the learning rate per step from ``lr`` towards
+    0 over ``epochs`` (or ``max_epochs`` when stopping early). ``softmax_bf16`` computes the
+    in-batch softmax logits of factorized models as a bfloat16 product (about 2x faster on
+    CPUs with AVX512-BF16 at width >= 128); the loss itself stays float32. ``logq_weight``
+    scales the logQ correction (0 = none, 1 = the unbiased full correction).
     """
 
     loss: str = "bpr"
@@ -47,6 +53,7 @@ class TrainConfig:
     max_epochs: int = 100
     batch_size: int = 2048
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     weight_decay: float = 0.0
     l2: float = 0.0
     optimizer: str = "adam"
@@ -58,6 +65,7 @@ class TrainConfig:
     extra_negatives: int = 0
     temperature: float = 1.0
     logq: bool = True
+    logq_weight: float = 1.0
     remove_accidental_hits: bool = True
     eval_every: int = 1
     patience: int = 3
@@ -69,6 +77,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True
+    softmax_bf16: bool = False
     show_progress: bool = True
 
     def __post_init__(self) -> None:
@@ -78,6 +87,11 @@ class TrainConfig:
             raise ConfigError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(
+                f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}"
+                f"{did_you_mean(self.lr_schedule, LR_SCHEDULES)}"
+            )
         if self.eval_protocol not in ("sampled", "full"):
             raise ConfigError(f"eval_protocol must be 'sampled' or 'full', got {self.eval_protocol!r}")
         checks = {
@@ -91,6 +105,7 @@ class TrainConfig:
             "hard_candidates": self.hard_candidates >= 1,
             "extra_negatives": self.extra_negatives >= 0,
             "temperature": self.temperature > 0,
+            "logq_weight": self.logq_weight >= 0,
             "eval_every": self.eval_every >= 1,
             "patience": self.patience >= 1,
             "checkpoint_every": self.checkpoint_every >= 1,

@@ -130,6 +130,7 @@ def train_config(opts: dict[str, Any], *, sampled: bool, show_progress: bool) ->
         max_epochs=opts["max-epochs"],
         batch_size=opts["batch-size"],
         lr=opts["lr"],
+        lr_schedule=opts.get("lr-schedule") or "constant",
         weight_decay=opts["weight-decay"],
         l2=opts["l2"],
         optimizer=opts["optimizer"],
@@ -140,6 +141,7 @@ def train_config(opts: dict[str, Any], *, sampled: bool, show_progress: bool) ->
         # the two-tower model owns its temperature; others scale softmax logits here
         temperature=1.0 if two_tower or opts["temperature"] is None else opts["temperature"],
         logq=opts["logq"],
+        logq_weight=1.0 if opts.get("logq-weight") is None else opts["logq-weight"],
         patience=opts["patience"],
         metric=metric,
         eval_k=(10,) if sampled else (20,),
@@ -148,6 +150,7 @@ def train_config(opts: dict[str, Any], *, sampled: bool, show_progress: bool) ->
         seed=opts["seed"],
         device=opts["device"],
         checkpoint_every=opts.get("checkpoint-every") or 1,
+        softmax_bf16=bool(opts.get("softmax-bf16")),
         show_progress=show_progress,
     )
 

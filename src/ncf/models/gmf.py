@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ncf.models._common import positive_int
 from ncf.models.base import FactorizedRecommender
-from ncf.nn.blocks import NEUMF_INIT_STD, init_embedding_, init_linear_
+from ncf.nn.blocks import NEUMF_INIT_STD, embedding_lookup, init_embedding_, init_linear_
 
 
 class GMF(FactorizedRecommender):
@@ -41,19 +41,19 @@ class GMF(FactorizedRecommender):
 
     def interaction(self, users: Tensor, items: Tensor) -> Tensor:
         """The element-wise product ``p_u * q_i``, shape ``(*broadcast, d)``."""
-        out: Tensor = self.user_embedding(users) * self.item_embedding(items)
+        out: Tensor = embedding_lookup(self.user_embedding, users) * embedding_lookup(self.item_embedding, items)
         return out
 
     def user_vectors(self, users: Tensor | None = None) -> Tensor:
         """``(B, d + 1)`` vectors ``[p_u * h, b]``."""
-        p = self.user_embedding.weight if users is None else self.user_embedding(users)
+        p = self.user_embedding.weight if users is None else embedding_lookup(self.user_embedding, users)
         h = self.output.weight[0]
         b = self.output.bias.expand(*p.shape[:-1], 1)
         return torch.cat([p * h, b], dim=-1)
 
     def item_vectors(self, items: Tensor | None = None) -> Tensor:
         """``(N, d + 1)`` vectors ``[q_i, 1]``."""
-        q = self.item_embedding.weight if items is None else self.item_embedding(items)
+        q = self.item_embedding.weight if items is None else embedding_lookup(self.item_embedding, items)
         return torch.cat([q, q.new_ones(*q.shape[:-1], 1)], dim=-1)
 
     def score(self, users: Tensor, items: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from ncf.errors import ConfigError
 from ncf.models._common import positive_int
 from ncf.models.base import FactorizedRecommender
-from ncf.nn.blocks import init_embedding_
+from ncf.nn.blocks import embedding_lookup, init_embedding_
 
 
 class MatrixFactorization(FactorizedRecommender):
@@ -84,7 +84,7 @@ class MatrixFactorization(FactorizedRecommender):
             self.global_bias = nn.Parameter(torch.zeros(()))
 
     def _factor(self, table: nn.Embedding, index: Tensor | None) -> Tensor:
-        v = table.weight if index is None else table(index)
+        v = table.weight if index is None else embedding_lookup(table, index)
         if self.normalize and table.embedding_dim == self.embedding_dim:
             v = F.normalize(v, dim=-1)
         return v
@@ -109,7 +109,12 @@ class MatrixFactorization(FactorizedRecommender):
         """``p_u . q_i (+ b_u + b_i + g)``; ``users`` and ``items`` broadcast."""
         s: Tensor = (self._factor(self.user_embedding, users) * self._factor(self.item_embedding, items)).sum(-1)
         if self.user_bias is not None and self.item_bias is not None and self.global_bias is not None:
-            s = s + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1) + self.global_bias
+            s = (
+                s
+                + embedding_lookup(self.user_bias, users).squeeze(-1)
+                + embedding_lookup(self.item_bias, items).squeeze(-1)
+                + self.global_bias
+            )
         return s
 
     def get_config(self) -> dict[str, Any]:

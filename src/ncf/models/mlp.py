@@ -9,7 +9,13 @@ from torch import Tensor, nn
 
 from ncf.models._common import layer_widths, positive_int, probability
 from ncf.models.base import Recommender
-from ncf.nn.blocks import NEUMF_INIT_STD, PairFeedForward, init_embedding_, init_linear_
+from ncf.nn.blocks import (
+    NEUMF_INIT_STD,
+    PairFeedForward,
+    embedding_lookup,
+    init_embedding_,
+    init_linear_,
+)
 
 
 class MLP(Recommender):
@@ -54,7 +60,7 @@ class MLP(Recommender):
 
     def hidden(self, users: Tensor, items: Tensor) -> Tensor:
         """Last hidden layer of the tower, shape ``(*broadcast, layers[-1])``."""
-        out: Tensor = self.tower(self.user_embedding(users), self.item_embedding(items))
+        out: Tensor = self.tower(embedding_lookup(self.user_embedding, users), embedding_lookup(self.item_embedding, items))
         return out
 
     def score(self, users: Tensor, items: Tensor) -> Tensor:

@@ -13,7 +13,13 @@ from ncf.models._common import layer_widths, positive_int, probability
 from ncf.models.base import Recommender
 from ncf.models.gmf import GMF
 from ncf.models.mlp import MLP
-from ncf.nn.blocks import NEUMF_INIT_STD, PairFeedForward, init_embedding_, init_linear_
+from ncf.nn.blocks import (
+    NEUMF_INIT_STD,
+    PairFeedForward,
+    embedding_lookup,
+    init_embedding_,
+    init_linear_,
+)
 
 
 class NeuMF(Recommender):
@@ -63,8 +69,8 @@ class NeuMF(Recommender):
 
     def score(self, users: Tensor, items: Tensor) -> Tensor:
         """Logits; ``users`` and ``items`` broadcast against each other."""
-        g = self.gmf_user_embedding(users) * self.gmf_item_embedding(items)
-        m = self.tower(self.mlp_user_embedding(users), self.mlp_item_embedding(items))
+        g = embedding_lookup(self.gmf_user_embedding, users) * embedding_lookup(self.gmf_item_embedding, items)
+        m = self.tower(embedding_lookup(self.mlp_user_embedding, users), embedding_lookup(self.mlp_item_embedding, items))
         out: Tensor = self.output(torch.cat([g, m], dim=-1)).squeeze(-1)
         return out
 

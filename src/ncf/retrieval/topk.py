@@ -6,12 +6,19 @@ through ``model.score(users[:, None], items[None, :])`` in item chunks. Excluded
 score of ``-inf`` before ``torch.topk``; rows with fewer than ``k`` rankable items are padded
 with id ``-1`` and score ``-inf`` (the faiss convention). Ties between equal scores are broken
 by ``torch.topk`` (implementation-defined order).
+
+On hardware with native bfloat16 matrix products (``scan="auto"``), factorized models are
+first scanned in bfloat16, which is several times cheaper than float32 on AVX512-BF16 CPUs.
+The best ``candidates`` items of each row are then re-scored in float32 and a row is accepted
+only when an error bound proves that no item outside its candidates can enter its float32
+top-k; every other row is ranked again in float32. The result is therefore the float32
+ranking, not an approximation of it (up to the order of float32-level ties).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple, cast
+from typing import Literal, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +29,7 @@ from torch import Tensor
 from ncf.errors import ConfigError, DataError, NCFError
 from ncf.models.base import FactorizedRecommender, Recommender, is_factorized
 
-__all__ = ["TopK", "topk"]
+__all__ = ["TopK", "native_bf16", "topk"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +40,10 @@ SCORE_BLOCK_FLOATS = 1 << 23
 #: (user, item) pairs per ``model.score`` call for non-factorized models; their hidden layers
 #: multiply the memory of a pair by the layer widths, so this is kept far below the score block.
 PAIR_BLOCK = 1 << 17
+#: Unit roundoff of bfloat16 (8 significant bits, round to nearest).
+BF16_EPS = 2.0**-8
+
+Scan = Literal["auto", "float32", "bfloat16"]
 
 
 class TopK(NamedTuple):
@@ -85,6 +96,104 @@ def _mask_rows(scores: Tensor, exclude: sp.csr_matrix, users: npt.NDArray[np.int
     scores[torch.from_numpy(rows).to(dev), torch.from_numpy(cols).to(dev)] = -torch.inf
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 matrix products are native (hence faster than float32) on ``device``."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - torch builds without oneDNN
+        return False
+
+
+def bf16_score_bound(dim: int) -> float:
+    """``c`` such that ``|s_bf16 - s| <= c * ||u|| * ||v||`` for a bfloat16 product.
+
+    Rounding ``u`` and ``v`` to bfloat16 perturbs each term ``u_j v_j`` by at most
+    ``(2e + e^2) |u_j v_j|``; float32 accumulation of ``dim`` terms adds ``dim * 2^-24`` of
+    ``sum |u_j v_j|``; rounding the result to bfloat16 adds ``e`` of it; and
+    ``sum |u_j v_j| <= ||u|| ||v||`` (Cauchy-Schwarz). ``e`` is :data:`BF16_EPS`; the bound is
+    padded by 25% for the products of the terms neglected here.
+    """
+    e = BF16_EPS
+    gamma = dim * 2.0**-24 / (1.0 - dim * 2.0**-24)
+    return 1.25 * ((2 * e + e * e) * (1 + gamma) + gamma + e * (1 + 2 * e) * (1 + gamma))
+
+
+class _Bf16Scan:
+    """The bfloat16 first pass of :func:`topk` for a factorized model (see the module notes)."""
+
+    def __init__(self, items_f32: Tensor, k: int, candidates: int) -> None:
+        self.items = items_f32.contiguous()  # (N, d)
+        self.items_t16 = self.items.to(torch.bfloat16).T  # (d, N) view, like the float32 path
+        self.max_norm = float(torch.linalg.vector_norm(self.items, dim=1).max()) if len(items_f32) else 0.0
+        self.bound = bf16_score_bound(self.items.shape[1])
+        self.k = k
+        self.m = min(max(candidates, k), self.items.shape[0])
+        self.fallback_rows = 0
+
+    def rank(
+        self, uvec: Tensor, mask: sp.csr_matrix | None, chunk: npt.NDArray[np.int64]
+    ) -> tuple[Tensor, Tensor]:
+        """Top-``k`` (scores, ids) of ``uvec @ items.T`` in float32, seen items masked."""
+        if uvec.is_cuda:  # the bound assumes float32 accumulation: no bf16 split-K reductions
+            flag = torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction
+            torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+            try:
+                approx = uvec.to(torch.bfloat16) @ self.items_t16
+            finally:
+                torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = flag
+        else:
+            approx = uvec.to(torch.bfloat16) @ self.items_t16
+        if mask is not None:
+            _mask_rows(approx, mask, chunk)
+        a_top, cand = torch.topk(approx, self.m, dim=1, largest=True, sorted=True)
+        a_top = a_top.float()
+        cand_vecs = self.items.index_select(0, cand.reshape(-1)).view(*cand.shape, -1)
+        exact = torch.bmm(cand_vecs, uvec[:, :, None]).squeeze(2)  # (B, m) float32
+        exact = exact.masked_fill(a_top == -torch.inf, -torch.inf)  # masked items stay out
+        e_top, pos = torch.topk(exact, self.k, dim=1, largest=True, sorted=True)
+        ids = torch.gather(cand, 1, pos)
+        if self.m == self.items.shape[0]:
+            return e_top, ids  # every item was re-scored exactly
+        # An item outside the candidates scores at most a_m + err exactly; it cannot enter the
+        # top-k when that is strictly below the k-th exact score (or when only masked items,
+        # scored -inf, were left out).
+        err = self.bound * torch.linalg.vector_norm(uvec, dim=1) * self.max_norm
+        a_m = a_top[:, -1]
+        ok = (a_m == -torch.inf) | (a_m + err < e_top[:, -1])
+        if not bool(ok.all()):
+            redo = torch.nonzero(~ok).squeeze(1)
+            self.fallback_rows += int(redo.numel())
+            scores = uvec[redo] @ self.items.T
+            if mask is not None:
+                _mask_rows(scores, mask, chunk[redo.cpu().numpy()])
+            r_top, r_ids = torch.topk(scores, self.k, dim=1, largest=True, sorted=True)
+            e_top[redo] = r_top
+            ids[redo] = r_ids
+        return e_top, ids
+
+
+def _store(
+    ids_out: npt.NDArray[np.int64],
+    scores_out: npt.NDArray[np.float32],
+    start: int,
+    top_scores: Tensor,
+    top_ids: Tensor,
+) -> None:
+    """Write one chunk's top-k into the output arrays; masked (-inf) slots become id -1."""
+    if bool(torch.isnan(top_scores).any()):  # NaN ranks above every number
+        raise NCFError("the model produced NaN scores; check its weights (training may have diverged)")
+    s_np = top_scores.cpu().numpy()
+    i_np = top_ids.cpu().numpy().astype(np.int64, copy=False)
+    i_np[s_np == -np.inf] = -1
+    rows, width = s_np.shape
+    ids_out[start : start + rows, :width] = i_np
+    scores_out[start : start + rows, :width] = s_np
+
+
 def default_user_batch(num_items: int) -> int:
     """Users per chunk so that one score block stays near :data:`SCORE_BLOCK_FLOATS` floats."""
     return max(1, SCORE_BLOCK_FLOATS // max(1, num_items))
@@ -99,6 +208,8 @@ def topk(
     batch_size: int | None = None,
     item_batch_size: int | None = None,
     device: str | torch.device | None = None,
+    scan: Scan = "auto",
+    candidates: int | None = None,
 ) -> TopK:
     """Exact top-``k`` items for each user over the whole catalogue, seen items masked.
 
@@ -123,6 +234,15 @@ def topk(
     device : str or torch.device, optional
         Where scores are computed and ranked; default: the model's device. Factorized models
         compute their vectors on their own device and move them here.
+    scan : {"auto", "float32", "bfloat16"}
+        Precision of the first pass over the catalogue for factorized models. ``"bfloat16"``
+        scans in bfloat16, re-scores the best ``candidates`` per row in float32 and re-ranks
+        in float32 every row whose result the error bound cannot certify, so the ranking is
+        the float32 one. ``"auto"`` picks it where bfloat16 products are native
+        (:func:`native_bf16`) and the catalogue is much larger than ``candidates``.
+    candidates : int, optional
+        Items per row re-scored in float32 after a bfloat16 scan; default ``2 * k + 12``
+        (measured on Gowalla: fewer send many rows back to float32, more slow the scan).
 
     Returns
     -------
@@ -132,7 +252,8 @@ def topk(
     Raises
     ------
     ConfigError
-        ``k``, ``batch_size`` or ``item_batch_size`` not positive.
+        ``k``, ``batch_size``, ``item_batch_size`` or ``candidates`` not positive, or an
+        unknown ``scan``.
     DataError
         Users outside the model's universe or ``exclude`` of the wrong shape.
     NCFError
@@ -145,7 +266,13 @@ def topk(
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or int(k) <= 0:
         raise ConfigError(f"k must be a positive integer, got {k!r}")
     k = int(k)
-    for name, value in (("batch_size", batch_size), ("item_batch_size", item_batch_size)):
+    if scan not in ("auto", "float32", "bfloat16"):
+        raise ConfigError(f"scan must be 'auto', 'float32' or 'bfloat16', got {scan!r}")
+    for name, value in (
+        ("batch_size", batch_size),
+        ("item_batch_size", item_batch_size),
+        ("candidates", candidates),
+    ):
         if value is not None and int(value) <= 0:
             raise ConfigError(f"{name} must be positive, got {value}")
     num_users, num_items = int(model.num_users), int(model.num_items)
@@ -162,7 +289,14 @@ def topk(
         return TopK(ids_out, scores_out)
 
     factorized = is_factorized(model)
+    n_cand = int(candidates) if candidates is not None else 2 * k_eff + 12
+    use_bf16 = factorized and (
+        scan == "bfloat16" or (scan == "auto" and native_bf16(dev) and num_items >= 8 * n_cand)
+    )
+    if use_bf16 and batch_size is None:
+        ub *= 2  # a bfloat16 block of twice the users has the bytes of the float32 one
     fmodel = cast(FactorizedRecommender, model)
+    bf16: _Bf16Scan | None = None
     was_training = model.training
     model.eval()
     try:
@@ -171,6 +305,7 @@ def topk(
                 # (d, N) as a transposed view: BLAS runs the "NT" product, which is faster here
                 # than a contiguous copy of the transpose.
                 item_t = fmodel.item_vectors().to(dev, torch.float32).contiguous().T
+                bf16 = _Bf16Scan(item_t.T, k_eff, n_cand) if use_bf16 else None
             else:
                 ib = (
                     int(item_batch_size)
@@ -183,6 +318,10 @@ def topk(
                 users_t = torch.from_numpy(chunk).to(model_device)
                 if factorized:
                     uvec = fmodel.user_vectors(users_t).to(dev, torch.float32)
+                    if bf16 is not None:
+                        top_scores, top_ids = bf16.rank(uvec, mask, chunk)
+                        _store(ids_out, scores_out, start, top_scores, top_ids)
+                        continue
                     scores = uvec @ item_t
                 else:
                     scores = torch.empty((chunk.size, num_items), dtype=torch.float32, device=dev)
@@ -192,15 +331,9 @@ def topk(
                 if mask is not None:
                     _mask_rows(scores, mask, chunk)
                 top_scores, top_ids = torch.topk(scores, k_eff, dim=1, largest=True, sorted=True)
-                if bool(torch.isnan(top_scores).any()):  # NaN ranks above every number
-                    raise NCFError(
-                        "the model produced NaN scores; check its weights (training may have diverged)"
-                    )
-                s_np = top_scores.cpu().numpy()
-                i_np = top_ids.cpu().numpy().astype(np.int64, copy=False)
-                i_np[s_np == -np.inf] = -1  # masked (or -inf scored) items are padding
-                ids_out[start : start + chunk.size, :k_eff] = i_np
-                scores_out[start : start + chunk.size, :k_eff] = s_np
+                _store(ids_out, scores_out, start, top_scores, top_ids)
+            if bf16 is not None and bf16.fallback_rows:
+                logger.debug("bfloat16 scan: %d of %d rows re-ranked in float32", bf16.fallback_rows, user_arr.size)
     finally:
         model.train(was_training)
     return TopK(ids_out, scores_out)

@@ -95,6 +95,61 @@ def test_softmax_batch_loss_matches_reference(data):
             logits = np.array(logits)
             total += -(logits[b] - np.log(np.exp(logits - logits.max()).sum()) - logits.max())
     assert float(got.detach()) == pytest.approx(total / 64, rel=1e-4)
+    # bfloat16 logits: the same loss to bfloat16 precision (logits |s/T| <~ 30 here)
+    bf16 = Trainer(dataclasses.replace(cfg, softmax_bf16=True))
+    got16 = bf16._batch_loss(model, users, items, None, None, extra, freq, positives, train.num_items)
+    assert float(got16.detach()) == pytest.approx(total / 64, rel=2e-2)
+    assert float(got16.detach()) != float(got.detach())  # really computed in lower precision
+
+
+def test_bce_loss_of_non_factorized_model_matches_reference(data):
+    _, split = data
+    train = split.train
+    torch.manual_seed(0)
+    model = NeuMF(train.num_users, train.num_items, gmf_dim=4, mlp_dim=4, layers=(8, 4))
+    trainer = Trainer(TrainConfig(loss="bce", num_negatives=3, epochs=1, show_progress=False))
+    rng = np.random.default_rng(1)
+    users = torch.from_numpy(rng.integers(0, train.num_users, 32))
+    items = torch.from_numpy(rng.integers(0, train.num_items, 32))
+    negs = torch.from_numpy(rng.integers(0, train.num_items, (32, 3)))
+    freq = torch.ones(train.num_items)
+    got = trainer._batch_loss(model, users, items, negs, None, None, freq, None, train.num_items)
+    with torch.no_grad():
+        pos = model.score(users, items)
+        neg = torch.stack([model.score(users, negs[:, j]) for j in range(3)], dim=1)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        ref = (bce(pos, torch.ones(32), reduction="sum") + bce(neg, torch.zeros(32, 3), reduction="sum")) / (32 * 4)
+    assert float(got.detach()) == pytest.approx(float(ref), rel=1e-5)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
+def test_lr_schedule_decays_per_step(data, schedule):
+    from ncf.training.trainer import lr_factor
+
+    assert lr_factor(schedule, 0.0) == 1.0
+    expected_half = {"constant": 1.0, "linear": 0.5, "cosine": 0.5}[schedule]
+    assert lr_factor(schedule, 0.5) == pytest.approx(expected_half)
+    _, split = data
+    model = MatrixFactorization(split.num_users, split.num_items, embedding_dim=8)
+    seen: list[float] = []
+    trainer = Trainer(TrainConfig(loss="bpr", epochs=3, lr=1e-2, lr_schedule=schedule, show_progress=False))
+    orig = trainer._make_optimizer
+
+    def spy(m):  # record the learning rate each epoch ends with
+        opts = orig(m)
+        trainer.callbacks.append(lambda log: seen.append(opts[0].param_groups[0]["lr"]))
+        return opts
+
+    trainer._make_optimizer = spy  # type: ignore[method-assign]
+    trainer.fit(model, split.train)
+    assert len(seen) == 3
+    if schedule == "constant":
+        assert seen == [1e-2] * 3
+    else:
+        assert 1e-2 > seen[0] > seen[1] > seen[2] > 0
+        assert seen[2] < 1e-3  # close to 0 at the end of the last epoch
+    with pytest.raises(ConfigError, match="did you mean 'cosine'"):
+        TrainConfig(lr_schedule="cosin")
 
 
 def test_same_seed_same_weights_and_mse(data):
