@@ -1,4 +1,4 @@
-"""Training throughput on Gowalla (LightGCN split, d=64): MF+BPR, MF+softmax (in-batch), NeuMF+BCE (4 neg).
+"""Training throughput on Gowalla (LightGCN split): MF+BPR, MF+softmax (in-batch, float32/bfloat16 logits), NeuMF+BCE.
 
 Run: python benchmarks/bench_train.py [--epochs 2]
 Writes benchmarks/results/train_speed.json (positives/s and seconds per epoch, excluding epoch 1
@@ -26,6 +26,18 @@ SETUPS = {
                                                               normalize=True, sparse=True),
                            {"loss": "softmax", "batch_size": 2048, "lr": 1e-2, "temperature": 0.1,
                             "optimizer": "sparse_adam"}),
+    "mf-softmax-inbatch-bf16": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=64, use_bias=False,
+                                                                   normalize=True, sparse=True),
+                                {"loss": "softmax", "batch_size": 2048, "lr": 1e-2, "temperature": 0.1,
+                                 "optimizer": "sparse_adam", "softmax_bf16": True}),
+    "mf-softmax-inbatch-d256": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=256, use_bias=False,
+                                                                   normalize=True, sparse=True),
+                                {"loss": "softmax", "batch_size": 2048, "lr": 1e-2, "temperature": 0.1,
+                                 "optimizer": "sparse_adam"}),
+    "mf-softmax-inbatch-d256-bf16": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=256, use_bias=False,
+                                                                        normalize=True, sparse=True),
+                                     {"loss": "softmax", "batch_size": 2048, "lr": 1e-2, "temperature": 0.1,
+                                      "optimizer": "sparse_adam", "softmax_bf16": True}),
     "neumf-bce-4neg": (lambda nu, ni: NeuMF(nu, ni, gmf_dim=64, mlp_dim=32, layers=(64, 32, 16)),
                        {"loss": "bce", "num_negatives": 4, "batch_size": 8192, "lr": 1e-3}),
 }

@@ -11,7 +11,8 @@ On hardware with native bfloat16 matrix products (``scan="auto"``), factorized m
 first scanned in bfloat16, which is several times cheaper than float32 on AVX512-BF16 CPUs.
 The best ``candidates`` items of each row are then re-scored in float32 and a row is accepted
 only when an error bound proves that no item outside its candidates can enter its float32
-top-k; every other row is ranked again in float32. The result is therefore the float32
+top-k; rows it cannot certify try again with 4x the candidates from the same bfloat16 scores,
+and what is still uncertain is ranked again in float32. The result is therefore the float32
 ranking, not an approximation of it (up to the order of float32-level ties).
 """
 
@@ -132,6 +133,7 @@ class _Bf16Scan:
         self.bound = bf16_score_bound(self.items.shape[1])
         self.k = k
         self.m = min(max(candidates, k), self.items.shape[0])
+        self.second_rows = 0
         self.fallback_rows = 0
 
     def rank(
@@ -149,22 +151,15 @@ class _Bf16Scan:
             approx = uvec.to(torch.bfloat16) @ self.items_t16
         if mask is not None:
             _mask_rows(approx, mask, chunk)
-        a_top, cand = torch.topk(approx, self.m, dim=1, largest=True, sorted=True)
-        a_top = a_top.float()
-        cand_vecs = self.items.index_select(0, cand.reshape(-1)).view(*cand.shape, -1)
-        exact = torch.bmm(cand_vecs, uvec[:, :, None]).squeeze(2)  # (B, m) float32
-        exact = exact.masked_fill(a_top == -torch.inf, -torch.inf)  # masked items stay out
-        e_top, pos = torch.topk(exact, self.k, dim=1, largest=True, sorted=True)
-        ids = torch.gather(cand, 1, pos)
-        if self.m == self.items.shape[0]:
-            return e_top, ids  # every item was re-scored exactly
-        # An item outside the candidates scores at most a_m + err exactly; it cannot enter the
-        # top-k when that is strictly below the k-th exact score (or when only masked items,
-        # scored -inf, were left out).
         err = self.bound * torch.linalg.vector_norm(uvec, dim=1) * self.max_norm
-        a_m = a_top[:, -1]
-        ok = (a_m == -torch.inf) | (a_m + err < e_top[:, -1])
-        if not bool(ok.all()):
+        e_top, ids, ok = self._candidates(approx, uvec, err, self.m)
+        if not bool(ok.all()):  # second try on the same bfloat16 rows with 4x the candidates
+            redo = torch.nonzero(~ok).squeeze(1)
+            self.second_rows += int(redo.numel())
+            r_top, r_ids, r_ok = self._candidates(approx[redo], uvec[redo], err[redo], 4 * self.m)
+            e_top[redo], ids[redo] = r_top, r_ids
+            ok[redo] = r_ok
+        if not bool(ok.all()):  # what the bound still cannot certify is ranked in float32
             redo = torch.nonzero(~ok).squeeze(1)
             self.fallback_rows += int(redo.numel())
             scores = uvec[redo] @ self.items.T
@@ -174,6 +169,25 @@ class _Bf16Scan:
             e_top[redo] = r_top
             ids[redo] = r_ids
         return e_top, ids
+
+    def _candidates(self, approx: Tensor, uvec: Tensor, err: Tensor, m: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Exact top-k among the best ``m`` bfloat16 scores of each row, and which rows are certain."""
+        m = min(m, approx.shape[1])
+        a_top, cand = torch.topk(approx, m, dim=1, largest=True, sorted=True)
+        a_top = a_top.float()
+        cand_vecs = self.items.index_select(0, cand.reshape(-1)).view(*cand.shape, -1)
+        exact = torch.bmm(cand_vecs, uvec[:, :, None]).squeeze(2)  # (B, m) float32
+        exact = exact.masked_fill(a_top == -torch.inf, -torch.inf)  # masked items stay out
+        e_top, pos = torch.topk(exact, self.k, dim=1, largest=True, sorted=True)
+        ids = torch.gather(cand, 1, pos)
+        if m == approx.shape[1]:  # every item was re-scored exactly
+            return e_top, ids, torch.ones(len(ids), dtype=torch.bool, device=ids.device)
+        # An item outside the candidates scores at most a_m + err exactly; it cannot enter the
+        # top-k when that is strictly below the k-th exact score (or when only masked items,
+        # scored -inf, were left out).
+        a_m = a_top[:, -1]
+        ok = (a_m == -torch.inf) | (a_m + err < e_top[:, -1])
+        return e_top, ids, ok
 
 
 def _store(
@@ -236,12 +250,12 @@ def topk(
         compute their vectors on their own device and move them here.
     scan : {"auto", "float32", "bfloat16"}
         Precision of the first pass over the catalogue for factorized models. ``"bfloat16"``
-        scans in bfloat16, re-scores the best ``candidates`` per row in float32 and re-ranks
-        in float32 every row whose result the error bound cannot certify, so the ranking is
-        the float32 one. ``"auto"`` picks it where bfloat16 products are native
+        scans in bfloat16, re-scores the best ``candidates`` per row in float32 (then 4x as
+        many for rows the error bound cannot certify) and re-ranks in float32 every row still
+        uncertain, so the ranking is the float32 one. ``"auto"`` picks it where bfloat16 products are native
         (:func:`native_bf16`) and the catalogue is much larger than ``candidates``.
     candidates : int, optional
-        Items per row re-scored in float32 after a bfloat16 scan; default ``2 * k + 12``
+        Items per row re-scored in float32 after a bfloat16 scan; default ``2 * k + 4``
         (measured on Gowalla: fewer send many rows back to float32, more slow the scan).
 
     Returns
@@ -289,7 +303,7 @@ def topk(
         return TopK(ids_out, scores_out)
 
     factorized = is_factorized(model)
-    n_cand = int(candidates) if candidates is not None else 2 * k_eff + 12
+    n_cand = int(candidates) if candidates is not None else 2 * k_eff + 4
     use_bf16 = factorized and (
         scan == "bfloat16" or (scan == "auto" and native_bf16(dev) and num_items >= 8 * n_cand)
     )
@@ -332,8 +346,13 @@ def topk(
                     _mask_rows(scores, mask, chunk)
                 top_scores, top_ids = torch.topk(scores, k_eff, dim=1, largest=True, sorted=True)
                 _store(ids_out, scores_out, start, top_scores, top_ids)
-            if bf16 is not None and bf16.fallback_rows:
-                logger.debug("bfloat16 scan: %d of %d rows re-ranked in float32", bf16.fallback_rows, user_arr.size)
+            if bf16 is not None and bf16.second_rows:
+                logger.debug(
+                    "bfloat16 scan: %d of %d rows took 4x candidates, %d re-ranked in float32",
+                    bf16.second_rows,
+                    user_arr.size,
+                    bf16.fallback_rows,
+                )
     finally:
         model.train(was_training)
     return TopK(ids_out, scores_out)

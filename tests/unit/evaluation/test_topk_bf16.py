@@ -73,6 +73,19 @@ def test_bfloat16_scan_equals_float64_reference(candidates: int | None) -> None:
     np.testing.assert_array_equal(got.ids, f32.ids)
 
 
+def test_rows_the_first_candidates_cannot_certify_get_four_times_more(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # with as many candidates as k, the m-th bfloat16 score is about the k-th exact one, so the
+    # bound fails for most rows; 4k candidates from the same bfloat16 rows then suffice
+    model = FixedMF(60, 900, dim=16, seed=4)
+    with caplog.at_level(logging.DEBUG, logger="ncf.retrieval.topk"):
+        got = topk(model, np.arange(60), k=20, scan="bfloat16", candidates=20)
+    assert "rows took 4x candidates, 0 re-ranked in float32" in caplog.text
+    ids, _ = reference_topk(*weights(model), np.arange(60), 20, None)
+    np.testing.assert_array_equal(got.ids, ids)
+
+
 def test_near_ties_below_bfloat16_resolution_fall_back_to_float32(caplog: pytest.LogCaptureFixture) -> None:
     # Every item is the same vector plus a perturbation far below bfloat16's resolution: the
     # bfloat16 scan sees (nearly) one score for all items, so the bound certifies no row and
@@ -84,7 +97,7 @@ def test_near_ties_below_bfloat16_resolution_fall_back_to_float32(caplog: pytest
     users = np.arange(30)
     with caplog.at_level(logging.DEBUG, logger="ncf.retrieval.topk"):
         got = topk(model, users, k=10, scan="bfloat16", candidates=12)
-    assert "30 of 30 rows re-ranked in float32" in caplog.text
+    assert "30 of 30 rows took 4x candidates, 30 re-ranked in float32" in caplog.text
     ids, scores = reference_topk(*weights(model), users, 10, None)
     # the selected scores are the true top-10 to float32 precision; ids may differ only where
     # two items tie in float32 (gaps here are ~1e-3 * ||u||, far above float32's 1e-7)
