@@ -19,6 +19,7 @@ from ncf.errors import (
 )
 from ncf.evaluation import EvalReport, evaluate, recommend
 from ncf.models import (
+    FPMC,
     GMF,
     MLP,
     MODELS,
@@ -46,6 +47,7 @@ from ncf.training import EpochLog, History, Trainer
 __version__ = "0.1.0"
 
 __all__ = [
+    "FPMC",
     "GMF",
     "MLP",
     "MODELS",

@@ -21,7 +21,7 @@ from ncf.errors import ConfigError, NCFError
 
 logger = logging.getLogger("ncf")
 
-MODEL_NAMES = ("mf", "gmf", "mlp", "neumf", "two-tower", "popularity")
+MODEL_NAMES = ("mf", "gmf", "mlp", "neumf", "two-tower", "fpmc", "popularity")
 
 # Train options: long option name -> (default, type). The TOML config uses the same keys.
 TRAIN_OPTIONS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
@@ -227,7 +227,7 @@ def _option(name: str, typ: Any = None, help: str = "", **kw: Any) -> Callable[[
 @click.argument("source", required=False)
 @_option("data", str, "Dataset name or path (same as the positional argument).")
 @_option("format", str, "Data format (auto by default).")
-@_option("model", str, "mf|gmf|mlp|neumf|two-tower|popularity")
+@_option("model", str, "mf|gmf|mlp|neumf|two-tower|fpmc|popularity")
 @_option("loss", str, "bpr|bce|mse|softmax")
 @_option("dim", int, "Embedding size (GMF/NeuMF predictive factors).")
 @_option("layers", str, "MLP/tower widths, e.g. 64,32,16.")

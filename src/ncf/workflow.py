@@ -92,7 +92,7 @@ def prepare_split(opts: dict[str, Any]) -> tuple[Split, Any]:
 def build_model(opts: dict[str, Any], num_users: int, num_items: int,
                 user_features: FeatureTable | None = None, item_features: FeatureTable | None = None) -> Any:
     """Model from CLI options (dim, layers, dropout, temperature)."""
-    from ncf.models import GMF, MLP, MatrixFactorization, NeuMF, Popularity, TwoTower
+    from ncf.models import FPMC, GMF, MLP, MatrixFactorization, NeuMF, Popularity, TwoTower
 
     name = opts["model"]
     dim = int(opts["dim"])
@@ -117,6 +117,8 @@ def build_model(opts: dict[str, Any], num_users: int, num_items: int,
         return TwoTower(num_users, num_items, **kw)
     if name == "popularity":
         return Popularity(num_users, num_items)
+    if name == "fpmc":
+        return FPMC(num_users, num_items, embedding_dim=dim)
     raise ConfigError(f"unknown model {name!r}")
 
 
@@ -234,6 +236,7 @@ def train_run(opts: dict[str, Any], out: PathLike, *, resume: bool = False, show
         )
     seconds = time.perf_counter() - t0
     model.to(torch.device("cpu"))
+    _set_sequence_context(model, _exclusions(split, "test"))  # rank after the latest known item
     metadata = {"options": opts, "train_seconds": seconds}
     if history is not None:
         metadata.update(best_epoch=history.best_epoch, best_metric=history.best_metric, epochs=len(history.epochs))
@@ -276,6 +279,16 @@ def _pretrain_neumf(opts: dict[str, Any], cfg: TrainConfig, split: Split, run_di
     return NeuMF.from_pretrained(parts["gmf"], parts["mlp"], alpha=0.5)
 
 
+def _set_sequence_context(model: Any, parts: list[Interactions]) -> None:
+    """Sequence-aware models (FPMC) rank each user after their latest item in ``parts``."""
+    if not getattr(model, "uses_previous_item", False):
+        return
+    known = parts[0]
+    for extra in parts[1:]:
+        known = known.concat(extra)
+    model.set_context(known)
+
+
 def _exclusions(split: Split, part: str) -> list[Interactions]:
     if part == "valid":
         return [split.train]
@@ -301,6 +314,7 @@ def evaluate_run(run_dir: PathLike, *, k: list[int], protocol: str | None = None
         protocol = "sampled" if negatives is not None else "full"
     if protocol == "sampled" and negatives is None:
         raise ConfigError("this split has no sampled negatives: use --protocol full")
+    _set_sequence_context(saved.model, _exclusions(split, part))
     report = evaluate(
         saved.model, target, exclude=_exclusions(split, part), k=tuple(k),
         protocol="sampled" if protocol == "sampled" else "full",

@@ -170,3 +170,21 @@ def test_bad_csv_names_file_line_and_field(tmp_path):
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "bad.csv:3" in proc.stderr and "timestamp" in proc.stderr
+
+
+def test_fpmc_ranks_after_the_latest_item_of_train_plus_validation(neumf_dir, tmp_path):
+    from ncf.data import latest_items, read_neumf
+
+    out = tmp_path / "fpmc"
+    res = run("train", str(neumf_dir), "--model", "fpmc", "--loss", "bpr", "--dim", "8", "--max-epochs", "3",
+              "--quiet", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    info = json.loads((out / "run.json").read_text())
+    assert info["history"]["epochs"] >= 1  # trained with the carved validation split
+    # the validation rows (each user's latest training interaction) are back in the context
+    full_train = read_neumf(neumf_dir).split.train
+    saved = load_model(out / "model")
+    np.testing.assert_array_equal(saved.model.last_item.numpy(), latest_items(full_train))
+    res = run("evaluate", str(out), "--k", "10", "--json")
+    assert res.exit_code == 0, res.output
+    assert 0.0 <= json.loads(res.output)["hr@10"] <= 1.0

@@ -14,6 +14,7 @@ from ncf.data.readers import (
     read_neumf,
     read_table,
 )
+from ncf.data.sequences import latest_items, previous_items
 from ncf.data.splits import leave_one_out, random_split, temporal_split, validation_split
 from ncf.data.synthetic import SyntheticData, synthetic
 from ncf.data.writers import write_neumf
@@ -32,7 +33,9 @@ __all__ = [
     "detect_format",
     "download",
     "k_core",
+    "latest_items",
     "leave_one_out",
+    "previous_items",
     "load_dataset",
     "random_split",
     "read_lightgcn",

@@ -1,6 +1,7 @@
 """Models: one contract (:mod:`ncf.models.base`), the registry, and the implementations."""
 
 from ncf.models.base import FactorizedRecommender, Recommender, is_factorized
+from ncf.models.fpmc import FPMC
 from ncf.models.gmf import GMF
 from ncf.models.mf import MatrixFactorization
 from ncf.models.mlp import MLP
@@ -10,6 +11,7 @@ from ncf.models.registry import MODELS, build_model, get_model_class
 from ncf.models.two_tower import TwoTower
 
 __all__ = [
+    "FPMC",
     "GMF",
     "MLP",
     "MODELS",

@@ -8,6 +8,7 @@ from typing import Any
 
 from ncf.errors import ConfigError
 from ncf.models.base import Recommender
+from ncf.models.fpmc import FPMC
 from ncf.models.gmf import GMF
 from ncf.models.mf import MatrixFactorization
 from ncf.models.mlp import MLP
@@ -23,6 +24,7 @@ MODELS: dict[str, type[Recommender]] = {
     "neumf": NeuMF,
     "two-tower": TwoTower,
     "popularity": Popularity,
+    "fpmc": FPMC,
 }
 
 

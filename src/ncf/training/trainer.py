@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,7 @@ from ncf._io import atomic_write
 from ncf._types import PathLike
 from ncf.config import TrainConfig
 from ncf.data.interactions import Interactions
+from ncf.data.sequences import previous_items
 from ncf.errors import ConfigError, TrainingDivergedError
 from ncf.models.base import Recommender, is_factorized
 from ncf.sampling import (
@@ -99,6 +100,13 @@ def lr_factor(schedule: str, progress: float) -> float:
     if schedule == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     return 1.0
+
+
+def _user_vectors(model: Any, users: Tensor, previous: Tensor | None) -> Tensor:
+    """User vectors, in the context of each row's previous item for sequence-aware models."""
+    if previous is None:
+        return cast(Tensor, model.user_vectors(users))
+    return cast(Tensor, model.context_user_vectors(users, previous))
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -210,6 +218,11 @@ class Trainer:
         opts = self._make_optimizer(model)
         sampler = self._make_sampler(train)
         positives = PositiveSet(train)
+        # sequence-aware models (FPMC) train on transitions: each row's previous item
+        uses_previous = bool(getattr(model, "uses_previous_item", False))
+        prev_np = previous_items(train) if uses_previous else None
+        if uses_previous:
+            model.set_context(train)  # type: ignore[operator]
         pos_torch = positives if cfg.remove_accidental_hits else None
         item_freq = torch.from_numpy(item_log_frequency(train)).to(device).exp()
         max_epochs = cfg.epochs if cfg.epochs is not None else cfg.max_epochs
@@ -257,6 +270,7 @@ class Trainer:
             u_all = _to_device(users_perm, device)
             i_all = _to_device(items_np[perm], device)
             w_all = _to_device(weights_np[perm], device) if weights_np is not None and cfg.loss == "mse" else None
+            p_all = _to_device(prev_np[perm], device) if prev_np is not None else None
             n_all = _to_device(sampler.sample(users_perm, rng), device) if sampler is not None else None
             num_batches = math.ceil(n / cfg.batch_size)
             extra_all = (
@@ -284,6 +298,7 @@ class Trainer:
                         item_freq,
                         pos_torch,
                         train.num_items,
+                        previous=None if p_all is None else p_all[sl],
                     )
                 for opt in opts:
                     opt.zero_grad(set_to_none=True)
@@ -396,6 +411,7 @@ class Trainer:
         item_freq: Tensor,
         positives: PositiveSet | None,
         num_items: int,
+        previous: Tensor | None = None,
     ) -> Tensor:
         cfg = self.config
         factorized = is_factorized(model)
@@ -403,7 +419,8 @@ class Trainer:
         reg: Tensor | None = None
         if cfg.loss == "mse":
             assert ratings is not None
-            return losses.mse_loss(model.score(users, items), ratings)
+            pred = model.score(users, items) if previous is None else vectors.score_in_context(users, items, previous)
+            return losses.mse_loss(pred, ratings)
         if cfg.loss == "softmax":
             cols = items if extra is None else torch.cat([items, extra])
             neg_log_q: Tensor | None = None
@@ -418,7 +435,7 @@ class Trainer:
                     neg_log_q = neg_log_q * cfg.logq_weight
             scale = 1.0 / cfg.temperature
             if factorized:
-                u = vectors.user_vectors(users)
+                u = _user_vectors(vectors, users, previous)
                 v = vectors.item_vectors(cols)
                 # one fused BLAS call: logits = (u / T) v^T - log q
                 us = u.float() * scale
@@ -443,7 +460,7 @@ class Trainer:
         else:
             assert negatives is not None
             if factorized:
-                u = vectors.user_vectors(users)
+                u = _user_vectors(vectors, users, previous)
                 vp = vectors.item_vectors(items)
                 vn = vectors.item_vectors(negatives.reshape(-1)).reshape(*negatives.shape, -1)
                 pos = (u * vp).sum(-1)

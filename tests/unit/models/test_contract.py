@@ -15,6 +15,7 @@ from ncf.data.idmap import IdMap
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError
 from ncf.models import (
+    FPMC,
     GMF,
     MLP,
     MODELS,
@@ -67,8 +68,11 @@ FACTORIES: dict[str, Callable[[], Recommender]] = {
         NU, NI, layers=(8,), use_ids=False, user_features=_features(NU, 2, 3), item_features=_features(NI, 3, 4)
     ),
     "popularity": _popularity,
+    "fpmc": lambda: FPMC(NU, NI, embedding_dim=3).set_context(
+        Interactions.from_arrays([0, 0, 2, 5], [4, 1, 7, 10], timestamps=[3, 1, 2, 2], num_users=NU, num_items=NI)
+    ),
 }
-FACTORIZED = {"mf", "mf-nobias", "mf-sparse", "mf-cosine", "gmf", "two-tower", "two-tower-features", "two-tower-features-only", "popularity"}
+FACTORIZED = {"fpmc", "mf", "mf-nobias", "mf-sparse", "mf-cosine", "gmf", "two-tower", "two-tower-features", "two-tower-features-only", "popularity"}
 
 
 @pytest.fixture(params=sorted(FACTORIES))
@@ -193,7 +197,7 @@ def test_save_load_identical(case: tuple[str, Recommender], tmp_path: Path) -> N
 
 
 def test_registry_is_explicit_and_complete() -> None:
-    assert set(MODELS) == {"mf", "gmf", "mlp", "neumf", "two-tower", "popularity"}
+    assert set(MODELS) == {"mf", "gmf", "mlp", "neumf", "two-tower", "popularity", "fpmc"}
     for name, cls in MODELS.items():
         assert cls.name == name
 
