@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from _common import data_dir, peak_rss_mb, write_result
 
@@ -17,27 +18,25 @@ from ncf.data.readers import read_lightgcn
 from ncf.models import MatrixFactorization, NeuMF
 from ncf.training import Trainer
 
+
+def _softmax_setup(dim: int, bf16: bool) -> tuple[Any, dict[str, Any]]:
+    """Cosine MF with in-batch softmax (2047 negatives per row), float32 or bfloat16 logits."""
+    def build(nu: int, ni: int) -> MatrixFactorization:
+        return MatrixFactorization(nu, ni, embedding_dim=dim, use_bias=False, normalize=True, sparse=True)
+
+    return build, {"loss": "softmax", "batch_size": 2048, "lr": 1e-2, "temperature": 0.1,
+                   "optimizer": "sparse_adam", "softmax_bf16": bf16}
+
+
 SETUPS = {
     "mf-bpr-b8192": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=64),
                      {"loss": "bpr", "num_negatives": 1, "batch_size": 8192, "lr": 5e-3}),
     "mf-bpr-b65536": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=64),
                       {"loss": "bpr", "num_negatives": 1, "batch_size": 65536, "lr": 2e-2}),
-    "mf-softmax-inbatch": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=64, use_bias=False,
-                                                              normalize=True, sparse=True),
-                           {"loss": "softmax", "batch_size": 2048, "lr": 1e-2, "temperature": 0.1,
-                            "optimizer": "sparse_adam"}),
-    "mf-softmax-inbatch-bf16": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=64, use_bias=False,
-                                                                   normalize=True, sparse=True),
-                                {"loss": "softmax", "batch_size": 2048, "lr": 1e-2, "temperature": 0.1,
-                                 "optimizer": "sparse_adam", "softmax_bf16": True}),
-    "mf-softmax-inbatch-d256": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=256, use_bias=False,
-                                                                   normalize=True, sparse=True),
-                                {"loss": "softmax", "batch_size": 2048, "lr": 1e-2, "temperature": 0.1,
-                                 "optimizer": "sparse_adam"}),
-    "mf-softmax-inbatch-d256-bf16": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=256, use_bias=False,
-                                                                        normalize=True, sparse=True),
-                                     {"loss": "softmax", "batch_size": 2048, "lr": 1e-2, "temperature": 0.1,
-                                      "optimizer": "sparse_adam", "softmax_bf16": True}),
+    "mf-softmax-inbatch": _softmax_setup(64, bf16=False),
+    "mf-softmax-inbatch-bf16": _softmax_setup(64, bf16=True),
+    "mf-softmax-inbatch-d256": _softmax_setup(256, bf16=False),
+    "mf-softmax-inbatch-d256-bf16": _softmax_setup(256, bf16=True),
     "neumf-bce-4neg": (lambda nu, ni: NeuMF(nu, ni, gmf_dim=64, mlp_dim=32, layers=(64, 32, 16)),
                        {"loss": "bce", "num_negatives": 4, "batch_size": 8192, "lr": 1e-3}),
 }
