@@ -391,7 +391,17 @@ class Trainer:
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, desc=f"epoch {epoch + 1}/{max_epochs}", unit="batch", leave=False, mininterval=0.5)
+        # disable=None: no bar when stderr is not a terminal (logs, pipes, CI) instead of one
+        # carriage-return line per refresh; notebook bars (tqdm.notebook) always show
+        in_notebook = tqdm.__module__.startswith("tqdm.notebook")
+        return tqdm(
+            total=total,
+            desc=f"epoch {epoch + 1}/{max_epochs}",
+            unit="batch",
+            leave=False,
+            mininterval=0.5,
+            disable=False if in_notebook else None,
+        )
 
     def _refresh_hard_candidates(self, model: Recommender, train: Interactions, sampler: HardNegativeSampler) -> None:
         from ncf.retrieval import topk

@@ -231,3 +231,12 @@ def test_checkpoint_every_and_resume_after_interruption(data, tmp_path):
     assert [e.epoch for e in hist.epochs] == [1, 2, 3, 4]
     for k, v in full.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(data, capsys):
+    # a log file or a pipe gets no carriage-return bar lines (tqdm disables itself off a TTY)
+    _, split = data
+    model = MatrixFactorization(split.num_users, split.num_items, embedding_dim=4)
+    Trainer(TrainConfig(loss="bpr", epochs=1, show_progress=True)).fit(model, split.train)
+    err = capsys.readouterr().err
+    assert "batch/s" not in err and "epoch 1/1" not in err
