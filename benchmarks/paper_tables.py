@@ -31,7 +31,7 @@ TABLES = {
         "data": "gowalla",
         "protocol": "full",
         "k": ["20"],
-        "rows": ["gowalla-best"],
+        "rows": ["gowalla-spectral", "gowalla-best"],
     },
 }
 

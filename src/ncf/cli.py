@@ -21,7 +21,7 @@ from ncf.errors import ConfigError, NCFError
 
 logger = logging.getLogger("ncf")
 
-MODEL_NAMES = ("mf", "gmf", "mlp", "neumf", "two-tower", "fpmc", "popularity")
+MODEL_NAMES = ("mf", "gmf", "mlp", "neumf", "two-tower", "fpmc", "spectral", "popularity")
 
 # Train options: long option name -> (default, type). The TOML config uses the same keys.
 TRAIN_OPTIONS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
@@ -55,6 +55,8 @@ TRAIN_OPTIONS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "pretrain-epochs": (None, int),
     "features": (False, bool),
     "cosine": (False, bool),
+    "spectral-rank": (1024, int),
+    "spectral-weight": (0.0, float),
     "protocol": ("loo", str),
     "seed": (0, int),
     "device": ("auto", str),
@@ -227,7 +229,7 @@ def _option(name: str, typ: Any = None, help: str = "", **kw: Any) -> Callable[[
 @click.argument("source", required=False)
 @_option("data", str, "Dataset name or path (same as the positional argument).")
 @_option("format", str, "Data format (auto by default).")
-@_option("model", str, "mf|gmf|mlp|neumf|two-tower|fpmc|popularity")
+@_option("model", str, "mf|gmf|mlp|neumf|two-tower|fpmc|spectral|popularity")
 @_option("loss", str, "bpr|bce|mse|softmax")
 @_option("dim", int, "Embedding size (GMF/NeuMF predictive factors).")
 @_option("layers", str, "MLP/tower widths, e.g. 64,32,16.")
@@ -255,6 +257,8 @@ def _option(name: str, typ: Any = None, help: str = "", **kw: Any) -> Callable[[
 @_option("pretrain-epochs", int)
 @click.option("--features/--no-features", "features", default=None, help="Two-tower: use side features.")
 @click.option("--cosine/--no-cosine", "cosine", default=None, help="MF: L2-normalised vectors (cosine score, no biases).")
+@_option("spectral-rank", int, "Spectral model: singular components (default 1024).")
+@_option("spectral-weight", float, "Blend the trained model with w x a spectral model fitted on train (0 = off).")
 @_option("protocol", str, "Split for raw logs: loo|temporal|random.")
 @_option("seed", int)
 @_option("device", str, "auto|cpu|cuda")

@@ -92,7 +92,16 @@ def prepare_split(opts: dict[str, Any]) -> tuple[Split, Any]:
 def build_model(opts: dict[str, Any], num_users: int, num_items: int,
                 user_features: FeatureTable | None = None, item_features: FeatureTable | None = None) -> Any:
     """Model from CLI options (dim, layers, dropout, temperature)."""
-    from ncf.models import FPMC, GMF, MLP, MatrixFactorization, NeuMF, Popularity, TwoTower
+    from ncf.models import (
+        FPMC,
+        GMF,
+        MLP,
+        MatrixFactorization,
+        NeuMF,
+        Popularity,
+        SpectralMF,
+        TwoTower,
+    )
 
     name = opts["model"]
     dim = int(opts["dim"])
@@ -119,7 +128,28 @@ def build_model(opts: dict[str, Any], num_users: int, num_items: int,
         return Popularity(num_users, num_items)
     if name == "fpmc":
         return FPMC(num_users, num_items, embedding_dim=dim)
+    if name == "spectral":
+        return SpectralMF(num_users, num_items, rank=_spectral_rank(opts, num_users, num_items), seed=opts["seed"])
     raise ConfigError(f"unknown model {name!r}")
+
+
+def _spectral_rank(opts: dict[str, Any], num_users: int, num_items: int) -> int:
+    """``spectral-rank``, clipped to the universe (a tiny dataset cannot have 1024 components)."""
+    return max(1, min(int(opts.get("spectral-rank") or 1024), num_users, num_items))
+
+
+def _blend_spectral(opts: dict[str, Any], model: Any, train: Interactions) -> Any:
+    """With ``spectral-weight`` w != 0: ``model + w * SpectralMF(train)`` as one :class:`Blend`."""
+    from ncf.models import Blend, SpectralMF, is_factorized
+
+    weight = opts.get("spectral-weight")
+    if not weight or opts["model"] in ("spectral", "popularity"):
+        return model
+    if not is_factorized(model) or getattr(model, "uses_previous_item", False):
+        raise ConfigError(f"spectral-weight needs a factorized model without sequence context, not {opts['model']!r}")
+    spectral = SpectralMF(train.num_users, train.num_items, rank=_spectral_rank(opts, train.num_users, train.num_items),
+                          seed=opts["seed"]).fit(train)
+    return Blend.of([model, spectral], [1.0, float(weight)])
 
 
 def train_config(opts: dict[str, Any], *, sampled: bool, show_progress: bool) -> TrainConfig:
@@ -224,7 +254,7 @@ def train_run(opts: dict[str, Any], out: PathLike, *, resume: bool = False, show
     model = build_model(opts, train.num_users, train.num_items, user_features, item_features)
     t0 = time.perf_counter()
     history = None
-    if opts["model"] == "popularity":
+    if opts["model"] in ("popularity", "spectral"):
         model.fit(train)
     else:
         if opts["model"] == "neumf" and opts.get("pretrain"):
@@ -234,6 +264,7 @@ def train_run(opts: dict[str, Any], out: PathLike, *, resume: bool = False, show
             model, train, valid=split.valid, valid_negatives=split.valid_negatives,
             checkpoint_dir=run_dir / "checkpoint", resume=resume, log_path=run_dir / "log.jsonl",
         )
+    model = _blend_spectral(opts, model, train)
     seconds = time.perf_counter() - t0
     model.to(torch.device("cpu"))
     _set_sequence_context(model, _exclusions(split, "test"))  # rank after the latest known item
@@ -248,7 +279,9 @@ def train_run(opts: dict[str, Any], out: PathLike, *, resume: bool = False, show
                            "best_metric": history.best_metric, "metric": cfg.metric,
                            "stopped_early": history.stopped_early}
     write_run_info(run_dir, info)
-    loss = "" if opts["model"] == "popularity" else f" ({opts['loss']})"
+    loss = "" if opts["model"] in ("popularity", "spectral") else f" ({opts['loss']})"
+    if opts.get("spectral-weight") and opts["model"] not in ("popularity", "spectral"):
+        loss += f" + {opts['spectral-weight']} x spectral"
     lines = [f"trained {opts['model']}{loss} in {seconds:.1f}s -> {run_dir}"]
     if history is not None and history.best_metric is not None:
         lines.append(f"best validation {cfg.metric} = {history.best_metric:.4f} at epoch {history.best_epoch}")

@@ -188,3 +188,29 @@ def test_fpmc_ranks_after_the_latest_item_of_train_plus_validation(neumf_dir, tm
     res = run("evaluate", str(out), "--k", "10", "--json")
     assert res.exit_code == 0, res.output
     assert 0.0 <= json.loads(res.output)["hr@10"] <= 1.0
+
+
+def test_spectral_model_and_spectral_blend(neumf_dir, tmp_path):
+    spec_out, blend_out = tmp_path / "spectral", tmp_path / "blend"
+    res = run("train", str(neumf_dir), "--model", "spectral", "--spectral-rank", "24", "--quiet", "--out", str(spec_out))
+    assert res.exit_code == 0, res.output
+    assert "trained spectral in" in res.output
+    spec = json.loads(run("evaluate", str(spec_out), "--k", "10", "--json").output)
+    pop_out = tmp_path / "pop"
+    assert run("train", str(neumf_dir), "--model", "popularity", "--quiet", "--out", str(pop_out)).exit_code == 0
+    pop = json.loads(run("evaluate", str(pop_out), "--k", "10", "--json").output)
+    assert spec["hr@10"] > pop["hr@10"] + 0.1, (spec, pop)
+
+    res = run("train", str(neumf_dir), "--model", "mf", "--cosine", "--loss", "softmax", "--temperature", "0.1",
+              "--epochs", "2", "--spectral-weight", "0.5", "--spectral-rank", "24", "--quiet", "--out", str(blend_out))
+    assert res.exit_code == 0, res.output
+    assert "+ 0.5 x spectral" in res.output
+    saved = load_model(blend_out / "model")
+    assert saved.model.name == "blend" and saved.model.weights == [1.0, 0.5]
+    assert [p.name for p in saved.model.parts] == ["mf", "spectral"]
+    report = json.loads(run("evaluate", str(blend_out), "--protocol", "full", "--k", "10", "--json").output)
+    assert report["users"] == 300 and 0 <= report["recall@10"] <= 1
+
+    res = run("train", str(neumf_dir), "--model", "fpmc", "--epochs", "1", "--spectral-weight", "0.5",
+              "--quiet", "--out", str(tmp_path / "fpmc"))
+    assert res.exit_code == 2 and "spectral-weight needs a factorized model" in res.output

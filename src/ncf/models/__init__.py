@@ -1,6 +1,7 @@
 """Models: one contract (:mod:`ncf.models.base`), the registry, and the implementations."""
 
 from ncf.models.base import FactorizedRecommender, Recommender, is_factorized
+from ncf.models.blend import Blend
 from ncf.models.fpmc import FPMC
 from ncf.models.gmf import GMF
 from ncf.models.mf import MatrixFactorization
@@ -8,9 +9,11 @@ from ncf.models.mlp import MLP
 from ncf.models.neumf import NeuMF
 from ncf.models.popularity import Popularity
 from ncf.models.registry import MODELS, build_model, get_model_class
+from ncf.models.spectral import SpectralMF
 from ncf.models.two_tower import TwoTower
 
 __all__ = [
+    "Blend",
     "FPMC",
     "GMF",
     "MLP",
@@ -20,6 +23,7 @@ __all__ = [
     "NeuMF",
     "Popularity",
     "Recommender",
+    "SpectralMF",
     "TwoTower",
     "build_model",
     "get_model_class",

@@ -8,12 +8,14 @@ from typing import Any
 
 from ncf.errors import ConfigError
 from ncf.models.base import Recommender
+from ncf.models.blend import Blend
 from ncf.models.fpmc import FPMC
 from ncf.models.gmf import GMF
 from ncf.models.mf import MatrixFactorization
 from ncf.models.mlp import MLP
 from ncf.models.neumf import NeuMF
 from ncf.models.popularity import Popularity
+from ncf.models.spectral import SpectralMF
 from ncf.models.two_tower import TwoTower
 
 #: Registry name (``cls.name``) -> model class; saved models are rebuilt through it.
@@ -25,6 +27,8 @@ MODELS: dict[str, type[Recommender]] = {
     "two-tower": TwoTower,
     "popularity": Popularity,
     "fpmc": FPMC,
+    "spectral": SpectralMF,
+    "blend": Blend,
 }
 
 

@@ -19,11 +19,13 @@ from ncf.models import (
     GMF,
     MLP,
     MODELS,
+    Blend,
     FactorizedRecommender,
     MatrixFactorization,
     NeuMF,
     Popularity,
     Recommender,
+    SpectralMF,
     TwoTower,
     build_model,
     is_factorized,
@@ -40,6 +42,12 @@ def _popularity() -> Popularity:
     users = rng.integers(0, NU, size=60)
     data = Interactions.from_arrays(users, items, num_users=NU, num_items=NI, duplicates="keep")
     return Popularity(NU, NI).fit(data)
+
+
+def _interactions() -> Interactions:
+    rng = np.random.default_rng(1)
+    users, items = rng.integers(0, NU, size=40), rng.integers(0, NI, size=40)
+    return Interactions.from_arrays(users, items, num_users=NU, num_items=NI, duplicates="keep")
 
 
 def _features(n: int, f: int, seed: int) -> torch.Tensor:
@@ -68,11 +76,16 @@ FACTORIES: dict[str, Callable[[], Recommender]] = {
         NU, NI, layers=(8,), use_ids=False, user_features=_features(NU, 2, 3), item_features=_features(NI, 3, 4)
     ),
     "popularity": _popularity,
+    "spectral": lambda: SpectralMF(NU, NI, rank=4).fit(_interactions()),
+    "blend": lambda: Blend.of(
+        [MatrixFactorization(NU, NI, embedding_dim=3), SpectralMF(NU, NI, rank=3).fit(_interactions()), _popularity()],
+        [1.0, 0.5, -0.25],
+    ),
     "fpmc": lambda: FPMC(NU, NI, embedding_dim=3).set_context(
         Interactions.from_arrays([0, 0, 2, 5], [4, 1, 7, 10], timestamps=[3, 1, 2, 2], num_users=NU, num_items=NI)
     ),
 }
-FACTORIZED = {"fpmc", "mf", "mf-nobias", "mf-sparse", "mf-cosine", "gmf", "two-tower", "two-tower-features", "two-tower-features-only", "popularity"}
+FACTORIZED = {"spectral", "blend", "fpmc", "mf", "mf-nobias", "mf-sparse", "mf-cosine", "gmf", "two-tower", "two-tower-features", "two-tower-features-only", "popularity"}
 
 
 @pytest.fixture(params=sorted(FACTORIES))
@@ -149,7 +162,7 @@ def test_gradients_flow(case: tuple[str, Recommender]) -> None:
     key, model = case
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    if key == "popularity":
+    if key in ("popularity", "spectral"):
         assert params == []
         return
     users = torch.randint(0, NU, (16,))
@@ -197,7 +210,7 @@ def test_save_load_identical(case: tuple[str, Recommender], tmp_path: Path) -> N
 
 
 def test_registry_is_explicit_and_complete() -> None:
-    assert set(MODELS) == {"mf", "gmf", "mlp", "neumf", "two-tower", "popularity", "fpmc"}
+    assert set(MODELS) == {"mf", "gmf", "mlp", "neumf", "two-tower", "popularity", "fpmc", "spectral", "blend"}
     for name, cls in MODELS.items():
         assert cls.name == name
 

@@ -1,0 +1,120 @@
+"""Blend: a weighted sum of factorized models, itself one factorized model.
+
+``score = sum_k w_k s_k(u, i)`` is the dot product of the concatenated vectors
+``[w_1 u_1, w_2 u_2, ...]`` and ``[v_1, v_2, ...]``, so a blend ranks with one matrix product,
+exports to an ANN index and saves/loads like any other model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+import torch
+from torch import Tensor, nn
+
+from ncf.errors import ConfigError
+from ncf.models.base import FactorizedRecommender, Recommender, is_factorized
+
+
+class Blend(FactorizedRecommender):
+    """Weighted sum of factorized models over one universe.
+
+    Parameters
+    ----------
+    num_users, num_items : int
+    components : sequence of {"model": name, "config": kwargs}
+        The parts, rebuilt through the registry (so a saved blend loads without pickle).
+    weights : sequence of float
+        One finite weight per component.
+
+    Examples
+    --------
+    >>> a = MatrixFactorization(5, 4, embedding_dim=3)  # doctest: +SKIP
+    >>> blend = Blend.of([a, b], [1.0, 0.5])  # doctest: +SKIP
+    """
+
+    name = "blend"
+
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        components: Sequence[Mapping[str, Any]],
+        weights: Sequence[float],
+    ) -> None:
+        super().__init__(num_users, num_items)
+        from ncf.models.registry import build_model  # the registry imports this module
+
+        if not components:
+            raise ConfigError("a blend needs at least one component")
+        if len(weights) != len(components):
+            raise ConfigError(f"a blend needs one weight per component: {len(weights)} weights, {len(components)} components")
+        self.weights = [float(w) for w in weights]
+        if not all(math.isfinite(w) for w in self.weights):
+            raise ConfigError(f"blend weights must be finite, got {list(weights)}")
+        parts = []
+        for i, spec in enumerate(components):
+            if not isinstance(spec, Mapping) or not isinstance(spec.get("model"), str) or not isinstance(spec.get("config"), Mapping):
+                raise ConfigError(f"blend component {i} must be {{'model': name, 'config': {{...}}}}")
+            parts.append(build_model(spec["model"], **dict(spec["config"])))
+        self.parts = nn.ModuleList(self._check(parts))
+
+    def _check(self, parts: Sequence[Recommender]) -> Sequence[Recommender]:
+        for i, part in enumerate(parts):
+            if not is_factorized(part):
+                raise ConfigError(f"blend component {i} ({part.name!r}) is not factorized")
+            if getattr(part, "uses_previous_item", False):
+                raise ConfigError(f"blend component {i} ({part.name!r}) ranks in a sequence context, which a blend does not pass on")
+            if (part.num_users, part.num_items) != (self.num_users, self.num_items):
+                raise ConfigError(
+                    f"blend component {i} ({part.name!r}) spans {part.num_users} x {part.num_items}, "
+                    f"the blend {self.num_users} x {self.num_items}"
+                )
+        return parts
+
+    @classmethod
+    def of(cls, models: Sequence[Recommender], weights: Sequence[float]) -> Blend:
+        """A blend of already built (trained) models; they are used as they are, not copied."""
+        if not models:
+            raise ConfigError("a blend needs at least one component")
+        blend = cls.__new__(cls)
+        FactorizedRecommender.__init__(blend, models[0].num_users, models[0].num_items)
+        if len(weights) != len(models):
+            raise ConfigError(f"a blend needs one weight per component: {len(weights)} weights, {len(models)} components")
+        blend.weights = [float(w) for w in weights]
+        if not all(math.isfinite(w) for w in blend.weights):
+            raise ConfigError(f"blend weights must be finite, got {list(weights)}")
+        blend.parts = nn.ModuleList(blend._check(list(models)))
+        return blend
+
+    def components(self) -> list[FactorizedRecommender]:
+        """The blended models, in order."""
+        return [cast(FactorizedRecommender, p) for p in self.parts]
+
+    def user_vectors(self, users: Tensor | None = None) -> Tensor:
+        """``[w_1 u_1, w_2 u_2, ...]``: the weights sit on the user side."""
+        vs = [w * part.user_vectors(users).float() for w, part in zip(self.weights, self.components(), strict=True)]
+        return torch.cat(vs, dim=-1)
+
+    def item_vectors(self, items: Tensor | None = None) -> Tensor:
+        """``[v_1, v_2, ...]``."""
+        return torch.cat([part.item_vectors(items).float() for part in self.components()], dim=-1)
+
+    def score(self, users: Tensor, items: Tensor) -> Tensor:
+        """``sum_k w_k s_k(users, items)``; arguments broadcast."""
+        out: Tensor | None = None
+        for w, part in zip(self.weights, self.components(), strict=True):
+            s = w * part.score(users, items).float()
+            out = s if out is None else out + s
+        assert out is not None
+        return out
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "num_users": self.num_users,
+            "num_items": self.num_items,
+            "components": [{"model": p.name, "config": p.get_config()} for p in self.components()],
+            "weights": list(self.weights),
+        }
