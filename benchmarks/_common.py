@@ -41,8 +41,10 @@ def machine() -> dict[str, Any]:
 
 
 def write_result(name: str, payload: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    """Write ``results/NAME.json`` (or under ``$NCF_RESULTS_DIR``, which the tests use)."""
+    root = Path(os.environ.get("NCF_RESULTS_DIR") or RESULTS)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{name}.json"
     payload = {"benchmark": name, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), **payload}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path

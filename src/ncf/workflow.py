@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 
+#: Models fitted in closed form by ``model.fit(train)``, not by the trainer.
+CLOSED_FORM_MODELS = ("popularity", "spectral")
+
+
 def make_split(data: Interactions, protocol: str, *, negatives: int, seed: int, test_fraction: float = 0.2) -> Split:
     """Split raw interactions by ``protocol``: ``loo`` (with negatives), ``temporal`` or ``random``."""
     from ncf.data.splits import leave_one_out, random_split, temporal_split
@@ -64,7 +68,8 @@ def prepare_split(opts: dict[str, Any]) -> tuple[Split, Any]:
     """Read the data and build the split: a published split as-is, else the chosen protocol.
 
     A validation split is carved from train when ``valid`` is on (default: when the
-    number of epochs is not fixed, i.e. early stopping needs it).
+    number of epochs is not fixed, i.e. early stopping needs it, and the model is trained, not
+    fitted in closed form).
     """
     from ncf.data.readers import load_dataset
     from ncf.data.splits import validation_split
@@ -73,7 +78,8 @@ def prepare_split(opts: dict[str, Any]) -> tuple[Split, Any]:
     split = ds.split
     if split is None:
         split = make_split(ds.interactions, opts["protocol"], negatives=99, seed=opts["seed"])
-    use_valid = opts["valid"] if opts["valid"] is not None else opts["epochs"] is None
+    closed_form = opts.get("model") in CLOSED_FORM_MODELS  # fitted once: nothing to stop early
+    use_valid = opts["valid"] if opts["valid"] is not None else (opts["epochs"] is None and not closed_form)
     if use_valid:
         test_negs = split.test_negatives
         sampled = test_negs is not None
@@ -143,7 +149,7 @@ def _blend_spectral(opts: dict[str, Any], model: Any, train: Interactions) -> An
     from ncf.models import Blend, SpectralMF, is_factorized
 
     weight = opts.get("spectral-weight")
-    if not weight or opts["model"] in ("spectral", "popularity"):
+    if not weight or opts["model"] in CLOSED_FORM_MODELS:
         return model
     if not is_factorized(model) or getattr(model, "uses_previous_item", False):
         raise ConfigError(f"spectral-weight needs a factorized model without sequence context, not {opts['model']!r}")
@@ -254,7 +260,7 @@ def train_run(opts: dict[str, Any], out: PathLike, *, resume: bool = False, show
     model = build_model(opts, train.num_users, train.num_items, user_features, item_features)
     t0 = time.perf_counter()
     history = None
-    if opts["model"] in ("popularity", "spectral"):
+    if opts["model"] in CLOSED_FORM_MODELS:
         model.fit(train)
     else:
         if opts["model"] == "neumf" and opts.get("pretrain"):
@@ -279,8 +285,8 @@ def train_run(opts: dict[str, Any], out: PathLike, *, resume: bool = False, show
                            "best_metric": history.best_metric, "metric": cfg.metric,
                            "stopped_early": history.stopped_early}
     write_run_info(run_dir, info)
-    loss = "" if opts["model"] in ("popularity", "spectral") else f" ({opts['loss']})"
-    if opts.get("spectral-weight") and opts["model"] not in ("popularity", "spectral"):
+    loss = "" if opts["model"] in CLOSED_FORM_MODELS else f" ({opts['loss']})"
+    if opts.get("spectral-weight") and opts["model"] not in CLOSED_FORM_MODELS:
         loss += f" + {opts['spectral-weight']} x spectral"
     lines = [f"trained {opts['model']}{loss} in {seconds:.1f}s -> {run_dir}"]
     if history is not None and history.best_metric is not None:

@@ -214,3 +214,24 @@ def test_spectral_model_and_spectral_blend(neumf_dir, tmp_path):
     res = run("train", str(neumf_dir), "--model", "fpmc", "--epochs", "1", "--spectral-weight", "0.5",
               "--quiet", "--out", str(tmp_path / "fpmc"))
     assert res.exit_code == 2 and "spectral-weight needs a factorized model" in res.output
+
+
+def test_paper_table_runs_unchanged_on_files_named_like_the_neumf_papers(small_data, tmp_path):
+    # The NeuMF paper's ML-1M/Pinterest files are not here: the same pipeline on synthetic
+    # files with the paper's names (ml-1m.train.rating, ml-1m.test.rating, ml-1m.test.negative).
+    from ncf.data.splits import leave_one_out
+    from ncf.data.writers import write_neumf
+
+    data = tmp_path / "ml-1m-neumf"
+    write_neumf(leave_one_out(small_data.interactions, num_negatives=99, seed=0), data, prefix="ml-1m")
+    assert sorted(p.name for p in data.glob("ml-1m.*")) == ["ml-1m.test.negative", "ml-1m.test.rating", "ml-1m.train.rating"]
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "paper_tables.py"
+    env = {**os.environ, "NCF_RESULTS_DIR": str(tmp_path / "results")}
+    proc = subprocess.run([sys.executable, str(script), "neumf-protocol", "--data", str(data), "--rows",
+                           "neumf-protocol-best", "popularity", "--runs", str(tmp_path / "runs")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["row"]: r for r in json.loads((tmp_path / "results" / "neumf-protocol-ml-1m-neumf.json").read_text())["rows"]}
+    assert set(rows) == {"neumf-protocol-best", "popularity"} and not any("error" in r for r in rows.values())
+    assert rows["neumf-protocol-best"]["users"] == 300
+    assert rows["neumf-protocol-best"]["hr@10"] > rows["popularity"]["hr@10"] + 0.1, rows

@@ -39,6 +39,10 @@ class SpectralMF(FactorizedRecommender):
     * ``(d_i + alpha)^gamma`` puts back part of the item popularity that the normalisation
       removed (GF-CF uses ``gamma = 1/2``).
 
+    The top triplets come from a randomised SVD (``niter`` power iterations, ``oversample``
+    extra directions), so on large matrices they are close to, not exactly, the leading ones;
+    on Gowalla the default approximation ranked slightly better than a more exact one (see
+    docs/benchmarks.md), so ``niter`` and ``oversample`` are part of the tuned configuration.
     The defaults were chosen on a validation split of Gowalla (docs/benchmarks.md). User
     vectors are scaled once at fit time so that a user's top-20 scores average 1 over a sample
     of users: blend weights then mean the same on every dataset.
