@@ -24,8 +24,9 @@ class Blend(FactorizedRecommender):
     Parameters
     ----------
     num_users, num_items : int
-    components : sequence of {"model": name, "config": kwargs}
-        The parts, rebuilt through the registry (so a saved blend loads without pickle).
+    components : sequence of models or of {"model": name, "config": kwargs}
+        The parts: built models are used as they are; specs are rebuilt through the registry
+        (how a saved blend loads, without pickle).
     weights : sequence of float
         One finite weight per component.
 
@@ -41,7 +42,7 @@ class Blend(FactorizedRecommender):
         self,
         num_users: int,
         num_items: int,
-        components: Sequence[Mapping[str, Any]],
+        components: Sequence[Mapping[str, Any] | Recommender],
         weights: Sequence[float],
     ) -> None:
         super().__init__(num_users, num_items)
@@ -54,14 +55,14 @@ class Blend(FactorizedRecommender):
         self.weights = [float(w) for w in weights]
         if not all(math.isfinite(w) for w in self.weights):
             raise ConfigError(f"blend weights must be finite, got {list(weights)}")
-        parts = []
+        parts: list[Recommender] = []
         for i, spec in enumerate(components):
+            if isinstance(spec, Recommender):
+                parts.append(spec)
+                continue
             if not isinstance(spec, Mapping) or not isinstance(spec.get("model"), str) or not isinstance(spec.get("config"), Mapping):
-                raise ConfigError(f"blend component {i} must be {{'model': name, 'config': {{...}}}}")
+                raise ConfigError(f"blend component {i} must be a model or {{'model': name, 'config': {{...}}}}")
             parts.append(build_model(spec["model"], **dict(spec["config"])))
-        self.parts = nn.ModuleList(self._check(parts))
-
-    def _check(self, parts: Sequence[Recommender]) -> Sequence[Recommender]:
         for i, part in enumerate(parts):
             if not is_factorized(part):
                 raise ConfigError(f"blend component {i} ({part.name!r}) is not factorized")
@@ -72,22 +73,14 @@ class Blend(FactorizedRecommender):
                     f"blend component {i} ({part.name!r}) spans {part.num_users} x {part.num_items}, "
                     f"the blend {self.num_users} x {self.num_items}"
                 )
-        return parts
+        self.parts = nn.ModuleList(parts)
 
     @classmethod
     def of(cls, models: Sequence[Recommender], weights: Sequence[float]) -> Blend:
         """A blend of already built (trained) models; they are used as they are, not copied."""
         if not models:
             raise ConfigError("a blend needs at least one component")
-        blend = cls.__new__(cls)
-        FactorizedRecommender.__init__(blend, models[0].num_users, models[0].num_items)
-        if len(weights) != len(models):
-            raise ConfigError(f"a blend needs one weight per component: {len(weights)} weights, {len(models)} components")
-        blend.weights = [float(w) for w in weights]
-        if not all(math.isfinite(w) for w in blend.weights):
-            raise ConfigError(f"blend weights must be finite, got {list(weights)}")
-        blend.parts = nn.ModuleList(blend._check(list(models)))
-        return blend
+        return cls(models[0].num_users, models[0].num_items, list(models), weights)
 
     def components(self) -> list[FactorizedRecommender]:
         """The blended models, in order."""

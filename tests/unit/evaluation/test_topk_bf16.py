@@ -105,6 +105,27 @@ def test_near_ties_below_bfloat16_resolution_fall_back_to_float32(caplog: pytest
     assert (got.ids == ids).mean() > 0.95
 
 
+@pytest.mark.skipif(not native_bf16(torch.device("cpu")), reason="auto uses bfloat16 only where it is native")
+def test_auto_switches_to_float32_when_the_bound_certifies_too_few_rows(caplog: pytest.LogCaptureFixture) -> None:
+    # the near-tie model of the test above: every row of the first chunk goes back to float32,
+    # so "auto" ranks the remaining chunks with the float32 scan; "bfloat16" never switches
+    model = FixedMF(30, 600, dim=8, seed=6)
+    with torch.no_grad():
+        model.q.copy_(torch.randn(1, 8) + 1e-3 * torch.randn(600, 8, generator=torch.Generator().manual_seed(7)))
+    users = np.arange(30)
+    with caplog.at_level(logging.DEBUG, logger="ncf.retrieval.topk"):
+        got = topk(model, users, k=10, scan="auto", candidates=12, batch_size=10)
+    assert "10 of 30 rows took 4x candidates, 10 re-ranked in float32; switched to the float32 scan" in caplog.text
+    ref = topk(model, users, k=10, scan="float32", batch_size=10)
+    np.testing.assert_array_equal(got.ids, ref.ids)
+    np.testing.assert_array_equal(got.scores, ref.scores)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="ncf.retrieval.topk"):
+        topk(model, users, k=10, scan="bfloat16", candidates=12, batch_size=10)
+    assert "30 of 30 rows took 4x candidates, 30 re-ranked in float32" in caplog.text
+    assert "switched" not in caplog.text
+
+
 def test_short_rows_are_padded_and_masked_items_never_returned() -> None:
     model = FixedMF(3, 400, dim=8, seed=8)
     dense = np.zeros((3, 400), dtype=np.float32)

@@ -127,5 +127,5 @@ def test_blend_rejects_bad_parts():
         Blend.of([spec, FPMC(NU, NI, embedding_dim=2)], [1.0, 1.0])
     with pytest.raises(ConfigError, match="at least one"):
         Blend(NU, NI, components=[], weights=[])
-    with pytest.raises(ConfigError, match="component 0 must be"):
+    with pytest.raises(ConfigError, match="component 0 must be a model or"):
         Blend(NU, NI, components=[{"model": "mf"}], weights=[1.0])
