@@ -24,7 +24,7 @@ TABLES = {
         "data": "ml-100k-loo",
         "protocol": "sampled",
         "k": ["10"],
-        "rows": ["popularity", "gmf", "mlp", "neumf", "neumf-pretrain", "mf-bpr", "mf-softmax", "two-tower", "fpmc",
+        "rows": ["popularity", "gmf", "mlp", "neumf", "neumf-pretrain", "mf-bpr", "mf-softmax", "two-tower", "spectral", "fpmc",
                  "neumf-protocol-best"],
     },
     "gowalla": {

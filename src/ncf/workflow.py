@@ -141,7 +141,12 @@ def build_model(opts: dict[str, Any], num_users: int, num_items: int,
 
 def _spectral_rank(opts: dict[str, Any], num_users: int, num_items: int) -> int:
     """``spectral-rank``, clipped to the universe (a tiny dataset cannot have 1024 components)."""
-    return max(1, min(int(opts.get("spectral-rank") or 1024), num_users, num_items))
+    asked = int(opts.get("spectral-rank") or 1024)
+    rank = max(1, min(asked, num_users, num_items))
+    if rank < asked:
+        logger.warning("spectral-rank %d exceeds min(users, items); using %d (all components: no low-pass "
+                       "filtering, choose a smaller rank)", asked, rank)
+    return rank
 
 
 def _blend_spectral(opts: dict[str, Any], model: Any, train: Interactions) -> Any:
