@@ -151,16 +151,24 @@ def _spectral_rank(opts: dict[str, Any], num_users: int, num_items: int) -> int:
 
 def _blend_spectral(opts: dict[str, Any], model: Any, train: Interactions) -> Any:
     """With ``spectral-weight`` w != 0: ``model + w * SpectralMF(train)`` as one :class:`Blend`."""
-    from ncf.models import Blend, SpectralMF, is_factorized
+    from ncf.models import Blend, SpectralMF
 
-    weight = opts.get("spectral-weight")
-    if not weight or opts["model"] in CLOSED_FORM_MODELS:
+    if not _check_spectral_blend(opts, model):
         return model
-    if not is_factorized(model) or getattr(model, "uses_previous_item", False):
-        raise ConfigError(f"spectral-weight needs a factorized model without sequence context, not {opts['model']!r}")
     spectral = SpectralMF(train.num_users, train.num_items, rank=_spectral_rank(opts, train.num_users, train.num_items),
                           seed=opts["seed"]).fit(train)
-    return Blend.of([model, spectral], [1.0, float(weight)])
+    return Blend.of([model, spectral], [1.0, float(opts["spectral-weight"])])
+
+
+def _check_spectral_blend(opts: dict[str, Any], model: Any) -> bool:
+    """Whether ``spectral-weight`` asks for a blend; raises before training when ``model`` cannot take one."""
+    from ncf.models import is_factorized
+
+    if not opts.get("spectral-weight") or opts["model"] in CLOSED_FORM_MODELS:
+        return False
+    if not is_factorized(model) or getattr(model, "uses_previous_item", False):
+        raise ConfigError(f"spectral-weight needs a factorized model without sequence context, not {opts['model']!r}")
+    return True
 
 
 def train_config(opts: dict[str, Any], *, sampled: bool, show_progress: bool) -> TrainConfig:
@@ -263,6 +271,7 @@ def train_run(opts: dict[str, Any], out: PathLike, *, resume: bool = False, show
     seed_everything(cfg.seed)
     train = split.train
     model = build_model(opts, train.num_users, train.num_items, user_features, item_features)
+    _check_spectral_blend(opts, model)  # fail before training, not after
     t0 = time.perf_counter()
     history = None
     if opts["model"] in CLOSED_FORM_MODELS:

@@ -214,6 +214,7 @@ def test_spectral_model_and_spectral_blend(neumf_dir, tmp_path):
     res = run("train", str(neumf_dir), "--model", "fpmc", "--epochs", "1", "--spectral-weight", "0.5",
               "--quiet", "--out", str(tmp_path / "fpmc"))
     assert res.exit_code == 2 and "spectral-weight needs a factorized model" in res.output
+    assert not (tmp_path / "fpmc" / "log.jsonl").exists()  # refused before any training
 
 
 def test_paper_table_runs_unchanged_on_files_named_like_the_neumf_papers(small_data, tmp_path):
