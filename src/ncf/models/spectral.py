@@ -118,14 +118,21 @@ class SpectralMF(FactorizedRecommender):
 
     def normalized_matrix(self, interactions: Interactions) -> sp.csr_matrix:
         """``(D_u + alpha)^-1/2 R (D_i + alpha)^-1/2`` of the binarised interactions (float64)."""
+        return self._normalize(self._binary(interactions))
+
+    def _binary(self, interactions: Interactions) -> sp.csr_matrix:
+        """``R``: 1 for every (user, item) pair seen at least once."""
         if interactions.shape != (self.num_users, self.num_items):
             raise DataError(
                 f"interactions span {interactions.shape[0]} users x {interactions.shape[1]} items, "
                 f"the model {self.num_users} x {self.num_items}"
             )
-        r = interactions.to_csr().astype(np.float64)
+        r: sp.csr_matrix = interactions.to_csr().astype(np.float64)
         r.sum_duplicates()
         r.data[:] = 1.0
+        return r
+
+    def _normalize(self, r: sp.csr_matrix) -> sp.csr_matrix:
         du = np.asarray(r.sum(axis=1)).ravel() + self.alpha
         di = np.asarray(r.sum(axis=0)).ravel() + self.alpha
         with np.errstate(divide="ignore"):
@@ -138,7 +145,8 @@ class SpectralMF(FactorizedRecommender):
         """Compute the factors from ``interactions`` (the training split); returns ``self``."""
         if len(interactions) == 0:
             raise DataError("cannot fit a spectral model on no interactions")
-        rn = self.normalized_matrix(interactions).tocoo()
+        r = self._binary(interactions)
+        rn = self._normalize(r).tocoo()
         a = torch.sparse_coo_tensor(
             torch.from_numpy(np.vstack([rn.row, rn.col]).astype(np.int64)),
             torch.from_numpy(rn.data.astype(np.float32)),
@@ -152,7 +160,7 @@ class SpectralMF(FactorizedRecommender):
         order = torch.argsort(s, descending=True)[: self.rank]
         p, s, v = p[:, order], s[order], v[:, order]
         w = torch.exp(self.beta * s)
-        degrees = np.asarray(interactions.to_csr().astype(bool).sum(axis=0)).ravel().astype(np.float64)
+        degrees = np.asarray(r.sum(axis=0)).ravel()
         pop = torch.from_numpy((degrees + self.alpha) ** self.gamma).float()
         users = p * w
         items = v * w * pop[:, None]
