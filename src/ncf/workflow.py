@@ -150,11 +150,9 @@ def _spectral_rank(opts: dict[str, Any], num_users: int, num_items: int) -> int:
 
 
 def _blend_spectral(opts: dict[str, Any], model: Any, train: Interactions) -> Any:
-    """With ``spectral-weight`` w != 0: ``model + w * SpectralMF(train)`` as one :class:`Blend`."""
+    """``model + w * SpectralMF(train)`` as one :class:`Blend`, w = ``spectral-weight``."""
     from ncf.models import Blend, SpectralMF
 
-    if not _check_spectral_blend(opts, model):
-        return model
     spectral = SpectralMF(train.num_users, train.num_items, rank=_spectral_rank(opts, train.num_users, train.num_items),
                           seed=opts["seed"]).fit(train)
     return Blend.of([model, spectral], [1.0, float(opts["spectral-weight"])])
@@ -271,7 +269,7 @@ def train_run(opts: dict[str, Any], out: PathLike, *, resume: bool = False, show
     seed_everything(cfg.seed)
     train = split.train
     model = build_model(opts, train.num_users, train.num_items, user_features, item_features)
-    _check_spectral_blend(opts, model)  # fail before training, not after
+    blend = _check_spectral_blend(opts, model)  # fail before training, not after
     t0 = time.perf_counter()
     history = None
     if opts["model"] in CLOSED_FORM_MODELS:
@@ -284,7 +282,8 @@ def train_run(opts: dict[str, Any], out: PathLike, *, resume: bool = False, show
             model, train, valid=split.valid, valid_negatives=split.valid_negatives,
             checkpoint_dir=run_dir / "checkpoint", resume=resume, log_path=run_dir / "log.jsonl",
         )
-    model = _blend_spectral(opts, model, train)
+    if blend:
+        model = _blend_spectral(opts, model, train)
     seconds = time.perf_counter() - t0
     model.to(torch.device("cpu"))
     _set_sequence_context(model, _exclusions(split, "test"))  # rank after the latest known item
