@@ -15,7 +15,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable
 
 
 class NCFError(Exception):
@@ -75,3 +77,12 @@ class DownloadError(NCFError):
 
 class ParameterWarning(UserWarning):
     """An argument was adjusted losslessly (e.g. a dtype conversion)."""
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """A ``" (did you mean 'x'?)"`` hint for the closest of ``options``, or ``""``.
+
+    The one spelling of this hint in ncf: config keys, option values, model and dataset names.
+    """
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

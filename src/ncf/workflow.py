@@ -160,11 +160,11 @@ def _blend_spectral(opts: dict[str, Any], model: Any, train: Interactions) -> An
 
 def _check_spectral_blend(opts: dict[str, Any], model: Any) -> bool:
     """Whether ``spectral-weight`` asks for a blend; raises before training when ``model`` cannot take one."""
-    from ncf.models import is_factorized
+    from ncf.models import Factorized, SequenceAware
 
     if not opts.get("spectral-weight") or opts["model"] in CLOSED_FORM_MODELS:
         return False
-    if not is_factorized(model) or getattr(model, "uses_previous_item", False):
+    if not isinstance(model, Factorized) or isinstance(model, SequenceAware):
         raise ConfigError(f"spectral-weight needs a factorized model without sequence context, not {opts['model']!r}")
     return True
 
@@ -333,7 +333,9 @@ def _pretrain_neumf(opts: dict[str, Any], cfg: TrainConfig, split: Split, run_di
 
 def _set_sequence_context(model: Any, parts: list[Interactions]) -> None:
     """Sequence-aware models (FPMC) rank each user after their latest item in ``parts``."""
-    if not getattr(model, "uses_previous_item", False):
+    from ncf.models import SequenceAware
+
+    if not isinstance(model, SequenceAware):
         return
     known = parts[0]
     for extra in parts[1:]:

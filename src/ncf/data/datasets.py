@@ -18,7 +18,6 @@ any network access.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -33,7 +32,7 @@ from pathlib import Path, PurePosixPath
 
 from ncf._io import atomic_directory
 from ncf._types import PathLike
-from ncf.errors import ConfigError, DataError, DownloadError
+from ncf.errors import ConfigError, DataError, DownloadError, did_you_mean
 
 logger = logging.getLogger(__name__)
 
@@ -165,9 +164,9 @@ def _info(name: str) -> DatasetInfo:
     try:
         return DATASETS[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(DATASETS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown dataset {name!r}{hint} (known: {', '.join(sorted(DATASETS))})") from None
+        raise ConfigError(
+            f"unknown dataset {name!r}{did_you_mean(name, DATASETS)} (known: {', '.join(sorted(DATASETS))})"
+        ) from None
 
 
 def _is_complete(root: Path, info: DatasetInfo) -> bool:

@@ -1,6 +1,15 @@
 """Models: one contract (:mod:`ncf.models.base`), the registry, and the implementations."""
 
-from ncf.models.base import FactorizedRecommender, Recommender, is_factorized
+from ncf.models.base import (
+    BuildContext,
+    ClosedForm,
+    Factorized,
+    FactorizedRecommender,
+    Recommender,
+    SequenceAware,
+    is_factorized,
+)
+from ncf.models.spec import ModelSpec
 from ncf.models.blend import Blend
 from ncf.models.fpmc import FPMC
 from ncf.models.gmf import GMF
@@ -13,6 +22,11 @@ from ncf.models.spectral import SpectralMF
 from ncf.models.two_tower import TwoTower
 
 __all__ = [
+    "BuildContext",
+    "ClosedForm",
+    "Factorized",
+    "ModelSpec",
+    "SequenceAware",
     "Blend",
     "FPMC",
     "GMF",

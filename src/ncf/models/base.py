@@ -1,27 +1,70 @@
-"""The one contract every ncf model implements, so training, evaluation and saving stay generic.
+"""The contract every ncf model implements, and the capabilities a model may declare.
 
-* ``score(users, items)`` scores pairs; arguments broadcast against each other, so
+* :class:`Recommender` — ``score(users, items)`` scores pairs; arguments broadcast, so
   ``score(users[:, None], candidates)`` with ``candidates`` of shape ``(B, C)`` gives ``(B, C)``.
-* Factorized models also give ``user_vectors(users)`` and ``item_vectors(items)`` with
-  ``score(u, i) == (user_vectors(u) * item_vectors(i)).sum(-1)``, which full ranking and ANN
-  export use as one matrix product. Generic code checks :func:`is_factorized`, never a name.
-* ``get_config()`` returns the JSON-serialisable constructor kwargs; with the registry name
+  ``get_config()`` returns the JSON-serialisable constructor kwargs; with the registry name
   (``cls.name``) and the weights it rebuilds the model without pickle.
+* :class:`Factorized` — also ``user_vectors(users)`` and ``item_vectors(items)`` with
+  ``score(u, i) == (user_vectors(u) * item_vectors(i)).sum(-1)``: full ranking and ANN indexes
+  use them as one matrix product.
+* :class:`ClosedForm` — fitted by ``fit(train)`` in one call, not by the trainer.
+* :class:`SequenceAware` — scores in the context of a user's previous item; ``set_context``
+  fixes the context used by ``score`` and ``user_vectors`` (each user's latest known item).
+
+Generic code asks ``isinstance(model, Factorized)`` (and so on), never a model's name. A model
+class declares its capabilities by inheriting them, so the check is exact, not duck-typed.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from ncf.errors import ConfigError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ncf.data.features import FeatureTable
+    from ncf.data.interactions import Interactions
+    from ncf.models.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a model built from run options needs besides the options: the universe and data.
+
+    ``sparse`` asks for row-sparse embedding gradients (the optimizer wants them); models
+    without embeddings to make sparse ignore it. ``seed`` seeds closed-form fits.
+    """
+
+    num_users: int
+    num_items: int
+    seed: int = 0
+    sparse: bool = False
+    user_features: FeatureTable | None = None
+    item_features: FeatureTable | None = None
+
 
 class Recommender(nn.Module, abc.ABC):
-    """Base of all models: scores (user, item) index pairs over a fixed universe."""
+    """Base of all models: scores (user, item) index pairs over a fixed universe.
+
+    Class attributes
+    ----------------
+    name : str
+        The registry key (``ncf.models.MODELS``).
+    spec_options : frozenset of str, or None
+        The :class:`~ncf.models.spec.ModelSpec` fields :meth:`spec_kwargs` reads; setting any
+        other one for this model is an error, not silently ignored. ``None``: the model is not
+        built from run options (e.g. a :class:`~ncf.models.Blend` of trained models).
+    """
 
     name: ClassVar[str] = ""
+    spec_options: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, num_users: int, num_items: int) -> None:
         super().__init__()
@@ -41,6 +84,19 @@ class Recommender(nn.Module, abc.ABC):
     def get_config(self) -> dict[str, Any]:
         """Constructor kwargs (JSON-serialisable) that rebuild this model."""
 
+    @classmethod
+    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
+        """Constructor kwargs (besides ``num_users``/``num_items``) from a run's model options.
+
+        Models that set ``spec_options`` override this; the others cannot be built from options.
+        """
+        raise ConfigError(f"model {cls.name!r} cannot be built from run options")
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, context: BuildContext) -> Self:
+        """Build from the shared hyper-parameters of a run (``--dim``, ``--layers``, ...)."""
+        return cls(context.num_users, context.num_items, **cls.spec_kwargs(spec, context))
+
     @property
     def device(self) -> torch.device:
         for p in self.parameters():
@@ -53,7 +109,7 @@ class Recommender(nn.Module, abc.ABC):
         return f"num_users={self.num_users}, num_items={self.num_items}"
 
 
-class FactorizedRecommender(Recommender):
+class Factorized(Recommender):
     """A model whose score is a dot product of a user vector and an item vector."""
 
     @abc.abstractmethod
@@ -70,6 +126,39 @@ class FactorizedRecommender(Recommender):
         return (u * v).sum(-1)
 
 
+#: The earlier name of :class:`Factorized`.
+FactorizedRecommender = Factorized
+
+
+class ClosedForm(abc.ABC):
+    """A model fitted in one call from the training interactions (no epochs, no optimizer)."""
+
+    @abc.abstractmethod
+    def fit(self, train: Interactions) -> Self:
+        """Fit on ``train`` (same universe as the model) and return ``self``."""
+
+
+class SequenceAware(abc.ABC):
+    """A model that scores items in the context of the user's previous item.
+
+    The trainer gives each training row its user's previous item
+    (:func:`ncf.data.sequences.previous_items`); ranking uses the context fixed by
+    :meth:`set_context`, each user's latest item in the given interactions.
+    """
+
+    @abc.abstractmethod
+    def set_context(self, data: Interactions) -> Self:
+        """Rank each user after their latest item in ``data``; returns ``self``."""
+
+    @abc.abstractmethod
+    def context_user_vectors(self, users: Tensor, previous: Tensor) -> Tensor:
+        """User vectors after explicit previous items (``-1``: none)."""
+
+    @abc.abstractmethod
+    def score_in_context(self, users: Tensor, items: Tensor, previous: Tensor) -> Tensor:
+        """Scores after explicit previous items; the three arguments broadcast."""
+
+
 def is_factorized(model: nn.Module) -> bool:
-    """Whether ``model`` offers ``user_vectors``/``item_vectors`` for one-product ranking."""
-    return callable(getattr(model, "user_vectors", None)) and callable(getattr(model, "item_vectors", None))
+    """Whether ``model`` ranks by one product of user and item vectors (:class:`Factorized`)."""
+    return isinstance(model, Factorized)

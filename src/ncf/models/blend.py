@@ -15,10 +15,10 @@ import torch
 from torch import Tensor, nn
 
 from ncf.errors import ConfigError
-from ncf.models.base import FactorizedRecommender, Recommender, is_factorized
+from ncf.models.base import Factorized, Recommender, SequenceAware
 
 
-class Blend(FactorizedRecommender):
+class Blend(Factorized):
     """Weighted sum of factorized models over one universe.
 
     Parameters
@@ -64,9 +64,9 @@ class Blend(FactorizedRecommender):
                 raise ConfigError(f"blend component {i} must be a model or {{'model': name, 'config': {{...}}}}")
             parts.append(build_model(spec["model"], **dict(spec["config"])))
         for i, part in enumerate(parts):
-            if not is_factorized(part):
+            if not isinstance(part, Factorized):
                 raise ConfigError(f"blend component {i} ({part.name!r}) is not factorized")
-            if getattr(part, "uses_previous_item", False):
+            if isinstance(part, SequenceAware):
                 raise ConfigError(f"blend component {i} ({part.name!r}) ranks in a sequence context, which a blend does not pass on")
             if (part.num_users, part.num_items) != (self.num_users, self.num_items):
                 raise ConfigError(
@@ -82,9 +82,9 @@ class Blend(FactorizedRecommender):
             raise ConfigError("a blend needs at least one component")
         return cls(models[0].num_users, models[0].num_items, list(models), weights)
 
-    def components(self) -> list[FactorizedRecommender]:
+    def components(self) -> list[Factorized]:
         """The blended models, in order."""
-        return [cast(FactorizedRecommender, p) for p in self.parts]
+        return [cast(Factorized, p) for p in self.parts]
 
     def user_vectors(self, users: Tensor | None = None) -> Tensor:
         """``[w_1 u_1, w_2 u_2, ...]``: the weights sit on the user side."""

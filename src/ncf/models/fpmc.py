@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -12,11 +12,15 @@ from ncf.data.interactions import Interactions
 from ncf.data.sequences import latest_items
 from ncf.errors import DataError
 from ncf.models._common import positive_int
-from ncf.models.base import FactorizedRecommender
+from ncf.models.base import Factorized, SequenceAware
 from ncf.nn.blocks import embedding_lookup, init_embedding_
 
+if TYPE_CHECKING:
+    from ncf.models.base import BuildContext
+    from ncf.models.spec import ModelSpec
 
-class FPMC(FactorizedRecommender):
+
+class FPMC(Factorized, SequenceAware):
     """``score(u, i | l) = p_u . q_i + r_l . t_i + b_i`` with ``l`` the user's previous item.
 
     Factorizing Personalized Markov Chains (Rendle, Freudenthaler and Schmidt-Thieme, 2010,
@@ -39,7 +43,11 @@ class FPMC(FactorizedRecommender):
     """
 
     name = "fpmc"
-    uses_previous_item = True
+    spec_options = frozenset({"dim"})
+
+    @classmethod
+    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
+        return {"embedding_dim": spec.dim}
     last_item: Tensor
 
     def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64, init_std: float = 0.05) -> None:

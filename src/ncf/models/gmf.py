@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from ncf.models._common import positive_int
-from ncf.models.base import FactorizedRecommender
+from ncf.models.base import Factorized
 from ncf.nn.blocks import NEUMF_INIT_STD, embedding_lookup, init_embedding_, init_linear_
 
+if TYPE_CHECKING:
+    from ncf.models.base import BuildContext
+    from ncf.models.spec import ModelSpec
 
-class GMF(FactorizedRecommender):
+
+class GMF(Factorized):
     """GMF: ``score(u, i) = h^T (p_u * q_i) + b``, a logit (apply a sigmoid for a probability).
 
     He et al. (2017), "Neural Collaborative Filtering", WWW, Section 3.2. Embeddings start as
@@ -30,6 +34,11 @@ class GMF(FactorizedRecommender):
     """
 
     name = "gmf"
+    spec_options = frozenset({"dim"})
+
+    @classmethod
+    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
+        return {"embedding_dim": spec.dim}
 
     def __init__(self, num_users: int, num_items: int, embedding_dim: int = 8) -> None:
         super().__init__(num_users, num_items)

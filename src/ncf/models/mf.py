@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -10,11 +10,15 @@ from torch import Tensor, nn
 
 from ncf.errors import ConfigError
 from ncf.models._common import positive_int
-from ncf.models.base import FactorizedRecommender
+from ncf.models.base import Factorized
 from ncf.nn.blocks import embedding_lookup, init_embedding_
 
+if TYPE_CHECKING:
+    from ncf.models.base import BuildContext
+    from ncf.models.spec import ModelSpec
 
-class MatrixFactorization(FactorizedRecommender):
+
+class MatrixFactorization(Factorized):
     """Biased matrix factorisation: ``score(u, i) = p_u . q_i + b_u + b_i + g``.
 
     With BPR this is BPR-MF (Rendle et al., 2009, "BPR: Bayesian Personalized Ranking from
@@ -50,6 +54,11 @@ class MatrixFactorization(FactorizedRecommender):
     """
 
     name = "mf"
+    spec_options = frozenset({"dim", "cosine"})
+
+    @classmethod
+    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
+        return {"embedding_dim": spec.dim, "use_bias": not spec.cosine, "normalize": spec.cosine, "sparse": context.sparse}
 
     def __init__(
         self,

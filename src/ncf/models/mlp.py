@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
 
@@ -16,6 +16,10 @@ from ncf.nn.blocks import (
     init_embedding_,
     init_linear_,
 )
+
+if TYPE_CHECKING:
+    from ncf.models.base import BuildContext
+    from ncf.models.spec import ModelSpec
 
 
 class MLP(Recommender):
@@ -39,6 +43,11 @@ class MLP(Recommender):
     """
 
     name = "mlp"
+    spec_options = frozenset({"layers", "dropout"})
+
+    @classmethod
+    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
+        return {"embedding_dim": max(spec.layers[0] // 2, 1), "layers": spec.layers, "dropout": spec.dropout}
 
     def __init__(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -10,10 +10,14 @@ from torch import Tensor
 
 from ncf.data.interactions import Interactions
 from ncf.errors import DataError
-from ncf.models.base import FactorizedRecommender
+from ncf.models.base import ClosedForm, Factorized
+
+if TYPE_CHECKING:
+    from ncf.models.base import BuildContext
+    from ncf.models.spec import ModelSpec
 
 
-class Popularity(FactorizedRecommender):
+class Popularity(Factorized, ClosedForm):
     """Non-personalised baseline: ``score(u, i) = count(i)``, the item's training interactions.
 
     The floor every personalised model must beat clearly (Rendle et al., 2009, "BPR", UAI, use
@@ -28,6 +32,11 @@ class Popularity(FactorizedRecommender):
     """
 
     name = "popularity"
+    spec_options = frozenset()
+
+    @classmethod
+    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
+        return {}
 
     counts: Tensor
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any
 
-from ncf.errors import ConfigError
+from ncf.errors import ConfigError, did_you_mean
 from ncf.models.base import Recommender
 from ncf.models.blend import Blend
 from ncf.models.fpmc import FPMC
@@ -32,11 +31,6 @@ MODELS: dict[str, type[Recommender]] = {
 }
 
 
-def _did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def get_model_class(name: str) -> type[Recommender]:
     """The class registered under ``name``.
 
@@ -49,7 +43,7 @@ def get_model_class(name: str) -> type[Recommender]:
         return MODELS[name]
     except (KeyError, TypeError):
         known = ", ".join(sorted(MODELS))
-        hint = _did_you_mean(str(name).lower(), sorted(MODELS))
+        hint = did_you_mean(str(name).lower(), sorted(MODELS))
         raise ConfigError(f"unknown model {name!r}{hint} (known models: {known})") from None
 
 
@@ -84,7 +78,7 @@ def build_model(name: str, **config: Any) -> Recommender:
     unknown = sorted(set(config) - set(accepted))
     if unknown:
         raise ConfigError(
-            f"unknown option {unknown[0]!r} for model {name!r}{_did_you_mean(unknown[0], accepted)}"
+            f"unknown option {unknown[0]!r} for model {name!r}{did_you_mean(unknown[0], accepted)}"
             f" (options: {', '.join(accepted)})"
         )
     missing = [

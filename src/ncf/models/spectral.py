@@ -8,7 +8,7 @@ per-interaction training misses (see docs/benchmarks.md, Gowalla).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,7 +18,11 @@ from torch import Tensor
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError, NotFittedError
 from ncf.models._common import positive_int
-from ncf.models.base import FactorizedRecommender
+from ncf.models.base import ClosedForm, Factorized
+
+if TYPE_CHECKING:
+    from ncf.models.base import BuildContext
+    from ncf.models.spec import ModelSpec
 
 #: Users sampled to measure the score scale that :meth:`SpectralMF.fit` normalises away.
 _SCALE_USERS = 2048
@@ -26,7 +30,7 @@ _SCALE_USERS = 2048
 _SCALE_K = 20
 
 
-class SpectralMF(FactorizedRecommender):
+class SpectralMF(Factorized, ClosedForm):
     """Matrix factorisation whose factors are the top singular vectors of the normalised graph.
 
     With ``R`` the binary user-item matrix, ``D_u``/``D_i`` its degrees and
@@ -75,6 +79,13 @@ class SpectralMF(FactorizedRecommender):
     """
 
     name = "spectral"
+    spec_options = frozenset({"spectral_rank"})
+
+    @classmethod
+    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
+        from ncf.models.spec import clipped_rank
+
+        return {"rank": clipped_rank(spec.spectral_rank, context.num_users, context.num_items), "seed": context.seed}
     user_factors: Tensor
     item_factors: Tensor
     singular_values: Tensor

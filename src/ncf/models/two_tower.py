@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -14,8 +14,12 @@ from torch import Tensor, nn
 from ncf.data.features import FeatureTable
 from ncf.errors import ConfigError, DataError
 from ncf.models._common import layer_widths, positive_int, probability
-from ncf.models.base import FactorizedRecommender
+from ncf.models.base import Factorized
 from ncf.nn.blocks import FeedForward, init_embedding_
+
+if TYPE_CHECKING:
+    from ncf.models.base import BuildContext
+    from ncf.models.spec import ModelSpec
 
 FeatureInput = Union[FeatureTable, Tensor, "npt.NDArray[Any]", None]
 
@@ -106,7 +110,7 @@ class _Tower(nn.Module):
         return F.normalize(self.mlp(x), p=2.0, dim=-1)
 
 
-class TwoTower(FactorizedRecommender):
+class TwoTower(Factorized):
     """Two-tower model: ``score(u, i) = cos(f(u), g(i)) / temperature``.
 
     Each tower maps ``[ID embedding ; encoded side features]`` through a feed-forward network
@@ -157,6 +161,19 @@ class TwoTower(FactorizedRecommender):
     """
 
     name = "two-tower"
+    spec_options = frozenset({"dim", "layers", "dropout", "temperature", "features"})
+
+    @classmethod
+    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"embedding_dim": spec.dim, "layers": spec.layers, "dropout": spec.dropout}
+        if spec.temperature is not None:
+            kwargs["temperature"] = spec.temperature
+        if spec.features:
+            if context.user_features is None and context.item_features is None:
+                raise ConfigError("--features: this dataset has no side features")
+            kwargs["user_features"] = context.user_features
+            kwargs["item_features"] = context.item_features
+        return kwargs
 
     user_features: Tensor
     item_features: Tensor

@@ -1,6 +1,6 @@
 """Exact top-k over all items, in bounded-memory user chunks, with seen items masked.
 
-Factorized models (:func:`ncf.models.base.is_factorized`) are ranked with one matrix product
+Factorized models (:class:`ncf.models.base.Factorized`) are ranked with one matrix product
 per user chunk against the item matrix, which is computed once. Any other model is scored
 through ``model.score(users[:, None], items[None, :])`` in item chunks. Excluded items get a
 score of ``-inf`` before ``torch.topk``; rows with fewer than ``k`` rankable items are padded
@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from ncf.errors import ConfigError, DataError, NCFError
-from ncf.models.base import FactorizedRecommender, Recommender, is_factorized
+from ncf.models.base import Factorized, Recommender
 
 __all__ = ["TopK", "native_bf16", "topk"]
 
@@ -237,7 +237,7 @@ def topk(
     Parameters
     ----------
     model : Recommender
-        Any ncf model. When :func:`~ncf.models.base.is_factorized` holds, each user chunk is
+        Any ncf model. When it is :class:`~ncf.models.base.Factorized`, each user chunk is
         ranked with one product ``user_vectors @ item_vectors.T``; otherwise ``model.score`` is
         called on ``(chunk, item_batch_size)`` blocks.
     users : (B,) int
@@ -311,14 +311,14 @@ def topk(
     if user_arr.size == 0:
         return TopK(ids_out, scores_out)
 
-    factorized = is_factorized(model)
+    factorized = isinstance(model, Factorized)
     n_cand = int(candidates) if candidates is not None else 2 * k_eff + 4
     use_bf16 = factorized and (
         scan == "bfloat16" or (scan == "auto" and native_bf16(dev) and num_items >= 8 * n_cand)
     )
     if use_bf16 and batch_size is None:
         ub *= 2  # a bfloat16 block of twice the users has the bytes of the float32 one
-    fmodel = cast(FactorizedRecommender, model)
+    fmodel = cast(Factorized, model)
     bf16: _Bf16Scan | None = None
     was_training = model.training
     model.eval()

@@ -28,7 +28,7 @@ from ncf.config import TrainConfig
 from ncf.data.interactions import Interactions
 from ncf.data.sequences import previous_items
 from ncf.errors import ConfigError, TrainingDivergedError
-from ncf.models.base import Recommender, is_factorized
+from ncf.models.base import Factorized, Recommender, SequenceAware
 from ncf.sampling import (
     HardNegativeSampler,
     PopularitySampler,
@@ -201,6 +201,8 @@ class Trainer:
         from ncf.evaluation import evaluate  # local: evaluation imports models, not training
 
         cfg = self.config
+        if valid is not None:
+            cfg = cfg.for_validation(sampled=valid_negatives is not None)
         if len(train) == 0:
             raise ConfigError("the training set is empty")
         if getattr(model, "num_users", train.num_users) < train.num_users or getattr(
@@ -219,10 +221,10 @@ class Trainer:
         sampler = self._make_sampler(train)
         positives = PositiveSet(train)
         # sequence-aware models (FPMC) train on transitions: each row's previous item
-        uses_previous = bool(getattr(model, "uses_previous_item", False))
+        uses_previous = isinstance(model, SequenceAware)
         prev_np = previous_items(train) if uses_previous else None
-        if uses_previous:
-            model.set_context(train)  # type: ignore[operator]
+        if isinstance(model, SequenceAware):
+            model.set_context(train)
         pos_torch = positives if cfg.remove_accidental_hits else None
         item_freq = torch.from_numpy(item_log_frequency(train)).to(device).exp()
         max_epochs = cfg.epochs if cfg.epochs is not None else cfg.max_epochs
@@ -424,7 +426,7 @@ class Trainer:
         previous: Tensor | None = None,
     ) -> Tensor:
         cfg = self.config
-        factorized = is_factorized(model)
+        factorized = isinstance(model, Factorized)
         vectors: Any = model  # factorized: has user_vectors / item_vectors
         reg: Tensor | None = None
         if cfg.loss == "mse":

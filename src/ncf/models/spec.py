@@ -1,0 +1,158 @@
+"""``ModelSpec``: which registered model a run trains, with the hyper-parameters runs share.
+
+The fields are the ``ncf train`` model options (``--model``, ``--dim``, ``--layers``, ...). Each
+model class says which of them it reads (``spec_options``) and maps them onto its constructor
+(``from_spec``), so the registry stays the only name -> class map and an option that a model
+would ignore is an error instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ncf.config import check_choice, check_finite, option
+from ncf.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ncf.data.features import FeatureTable
+    from ncf.models.base import Recommender
+
+logger = logging.getLogger(__name__)
+
+
+def buildable_models() -> tuple[str, ...]:
+    """Registry names a :class:`ModelSpec` can build (every model but composites like ``blend``)."""
+    from ncf.models.registry import MODELS
+
+    return tuple(sorted(n for n, cls in MODELS.items() if cls.spec_options is not None))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The model of a run: a registry name and the shared hyper-parameters.
+
+    ``spectral_weight > 0`` blends the trained (factorized) model with a :class:`SpectralMF`
+    of rank ``spectral_rank`` fitted on the same training data, saved as one :class:`Blend`.
+    ``pretrain`` trains NeuMF's GMF and MLP parts first (He et al. 2017).
+    """
+
+    name: str = option("mf", "Model to train.", name="model", choices=buildable_models)
+    dim: int = option(64, "Embedding size (GMF/NeuMF: predictive factors).")
+    layers: tuple[int, ...] = option((64, 32, 16), "MLP / tower widths, e.g. 64,32,16.")
+    dropout: float = option(0.0, "Dropout after each hidden layer (MLP, NeuMF, two-tower).")
+    temperature: float | None = option(
+        None, "Softmax temperature: the two-tower model's own; for other models it divides the softmax logits.")
+    cosine: bool = option(False, "MF: L2-normalised vectors (cosine score, no biases).")
+    features: bool = option(False, "Two-tower: use the dataset's side features.")
+    spectral_rank: int = option(1024, "Spectral model (or blend): singular components.")
+    spectral_weight: float = option(0.0, "Blend the trained model with w x a spectral model fitted on train (0 = off).")
+    pretrain: bool = option(False, "NeuMF: pre-train GMF and MLP first.")
+    pretrain_epochs: int | None = option(None, "NeuMF pre-training epochs (default: the run's epochs).")
+
+    def __post_init__(self) -> None:
+        check_choice(self.name, buildable_models(), "model")
+        object.__setattr__(self, "layers", _layers(self.layers))
+        check_finite({"dropout": self.dropout, "temperature": self.temperature, "spectral_weight": self.spectral_weight})
+        for key in ("dim", "spectral_rank", "pretrain_epochs"):
+            value = getattr(self, key)
+            if value is None and key == "pretrain_epochs":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{key} must be a positive whole number, got {value!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.temperature is not None and self.temperature <= 0:
+            raise ConfigError(f"temperature must be positive, got {self.temperature!r}")
+        if self.spectral_weight < 0:
+            raise ConfigError(f"spectral_weight must be >= 0, got {self.spectral_weight!r}")
+
+    @property
+    def model_class(self) -> type[Recommender]:
+        from ncf.models.registry import get_model_class
+
+        return get_model_class(self.name)
+
+    @property
+    def blends_spectral(self) -> bool:
+        """Whether the trained model is blended with a spectral model after training."""
+        return self.spectral_weight > 0
+
+    def owns_temperature(self) -> bool:
+        """Whether the model applies the temperature itself (else the trainer scales the logits)."""
+        return "temperature" in (self.model_class.spec_options or ())
+
+    def check_applies(self, explicit: set[str] | frozenset[str]) -> None:
+        """ConfigError when an explicitly set field is one this model would ignore.
+
+        ``explicit`` holds the field names the user set (by flag or config file).
+        """
+        from ncf.models.base import ClosedForm, Factorized, SequenceAware
+
+        cls = self.model_class
+        options = cls.spec_options or frozenset()
+        usable = set(options) | {"name"}
+        trained_factorized = issubclass(cls, Factorized) and not issubclass(cls, (ClosedForm, SequenceAware))
+        if trained_factorized:
+            usable |= {"spectral_weight", "spectral_rank"} if self.blends_spectral else {"spectral_weight"}
+        if not issubclass(cls, ClosedForm):
+            usable.add("temperature")  # scales the softmax logits of any trained model
+        for key in sorted(explicit):
+            if key not in usable:
+                opt = key.replace("_", "-")
+                if key == "spectral_weight":
+                    raise ConfigError(f"--{opt} needs a trained factorized model without sequence context, "
+                                      f"not {self.name!r}")
+                raise ConfigError(f"--{opt} does not apply to model {self.name!r} (it uses: "
+                                  + ", ".join(sorted(f"--{k.replace('_', '-')}" for k in options)) + ")"
+                                  if options else f"--{opt} does not apply to model {self.name!r}")
+
+    def build(
+        self,
+        num_users: int,
+        num_items: int,
+        *,
+        seed: int = 0,
+        sparse: bool = False,
+        user_features: FeatureTable | None = None,
+        item_features: FeatureTable | None = None,
+    ) -> Recommender:
+        """The untrained model, through ``model_class.from_spec``."""
+        from ncf.models.base import BuildContext
+
+        context = BuildContext(num_users, num_items, seed=seed, sparse=sparse, user_features=user_features,
+                               item_features=item_features)
+        return self.model_class.from_spec(self, context)
+
+    def with_name(self, name: str) -> ModelSpec:
+        return dataclasses.replace(self, name=name)
+
+
+def clipped_rank(rank: int, num_users: int, num_items: int) -> int:
+    """``rank`` clipped to the universe, with a warning (a tiny dataset has few components)."""
+    clipped = max(1, min(int(rank), num_users, num_items))
+    if clipped < rank:
+        logger.warning("spectral-rank %d exceeds min(users, items); using %d (all components: no low-pass "
+                       "filtering, choose a smaller rank)", rank, clipped)
+    return clipped
+
+
+def _layers(value: Any) -> tuple[int, ...]:
+    if isinstance(value, str):
+        parts = [p for p in value.replace(" ", "").split(",") if p]
+        try:
+            value = [int(p) for p in parts]
+        except ValueError:
+            raise ConfigError(f"layers must be comma-separated positive integers, got {value!r}") from None
+    try:
+        widths = tuple(value)
+    except TypeError:
+        raise ConfigError(f"layers must be a list of positive integers, got {value!r}") from None
+    for w in widths:
+        if isinstance(w, bool) or not isinstance(w, int) or w <= 0:
+            raise ConfigError(f"layers must be positive integers, got {value!r}")
+    if not widths:
+        raise ConfigError("layers must name at least one width")
+    return tuple(int(w) for w in widths)
