@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from ncf.config import did_you_mean
+from ncf.errors import did_you_mean
 from ncf.errors import ConfigError, NCFError
 
 logger = logging.getLogger("ncf")

@@ -9,7 +9,6 @@ from ncf.models.base import (
     SequenceAware,
     is_factorized,
 )
-from ncf.models.spec import ModelSpec
 from ncf.models.blend import Blend
 from ncf.models.fpmc import FPMC
 from ncf.models.gmf import GMF
@@ -18,6 +17,7 @@ from ncf.models.mlp import MLP
 from ncf.models.neumf import NeuMF
 from ncf.models.popularity import Popularity
 from ncf.models.registry import MODELS, build_model, get_model_class
+from ncf.models.spec import ModelSpec
 from ncf.models.spectral import SpectralMF
 from ncf.models.two_tower import TwoTower
 

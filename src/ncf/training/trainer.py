@@ -340,14 +340,14 @@ class Trainer:
                     model,
                     valid,
                     exclude=train,
-                    k=cfg.eval_k,
+                    k=cfg.eval_k or (),
                     protocol=cfg.eval_protocol,  # type: ignore[arg-type]
                     negatives=valid_negatives if cfg.eval_protocol == "sampled" else None,
                     device=device,
                 )
                 metrics = dict(report.metrics)
                 eval_seconds = report.seconds
-                value = metrics[cfg.metric]
+                value = metrics[str(cfg.metric)]
                 if best_metric is None or value > best_metric:
                     best_metric, best_epoch, bad_evals = value, epoch + 1, 0
                     best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
