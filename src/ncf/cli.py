@@ -16,8 +16,7 @@ from typing import Any
 
 import click
 
-from ncf.errors import did_you_mean
-from ncf.errors import ConfigError, NCFError
+from ncf.errors import ConfigError, NCFError, did_you_mean
 
 logger = logging.getLogger("ncf")
 
