@@ -17,7 +17,7 @@ from ncf.errors import (
     TrainingDivergedError,
     UnknownIdError,
 )
-from ncf.evaluation import EvalReport, evaluate, recommend
+from ncf.evaluation import EvalReport, evaluate
 from ncf.models import (
     FPMC,
     GMF,
@@ -35,7 +35,7 @@ from ncf.models import (
     is_factorized,
 )
 from ncf.persistence import SavedModel, load_model, save_model
-from ncf.retrieval import TopK, topk
+from ncf.retrieval import TopK, recommend, topk
 from ncf.sampling import (
     HardNegativeSampler,
     NegativeSampler,

@@ -51,7 +51,13 @@ def test_train_evaluate_recommend_mf(neumf_dir, tmp_path):
     assert report["hr@10"] > pop["hr@10"] + 0.1, (report, pop)
 
     lines = (tmp_path / "r.tsv").read_text().splitlines()
-    assert len(lines) == 300 and all(len(line.split("\t")) == 21 for line in lines)
+    assert lines[0] == "user\trank\titem\tscore"
+    rows = [line.split("\t") for line in lines[1:]]
+    assert len(rows) == 300 * 20 and all(len(r) == 4 for r in rows)
+    first = [r for r in rows if r[0] == rows[0][0]]
+    assert [int(r[1]) for r in first] == list(range(1, 21))
+    scores = [float(r[3]) for r in first]
+    assert scores == sorted(scores, reverse=True)
 
     saved = load_model(out / "model")
     raw_user = str(saved.user_map.decode([0])[0])
@@ -213,7 +219,7 @@ def test_spectral_model_and_spectral_blend(neumf_dir, tmp_path):
 
     res = run("train", str(neumf_dir), "--model", "fpmc", "--epochs", "1", "--spectral-weight", "0.5",
               "--quiet", "--out", str(tmp_path / "fpmc"))
-    assert res.exit_code == 2 and "spectral-weight needs a factorized model" in res.output
+    assert res.exit_code == 2 and "spectral-weight needs a trained factorized model" in res.output
     assert not (tmp_path / "fpmc" / "log.jsonl").exists()  # refused before any training
 
 

@@ -1,6 +1,6 @@
-"""Evaluation: ranking metrics, the full and sampled protocols, ``evaluate`` and ``recommend``."""
+"""Evaluation: ranking metrics, the full and sampled protocols and ``evaluate``."""
 
 from ncf.evaluation import metrics
-from ncf.evaluation.evaluate import EvalReport, evaluate, recommend
+from ncf.evaluation.evaluate import EvalReport, evaluate
 
-__all__ = ["EvalReport", "evaluate", "metrics", "recommend"]
+__all__ = ["EvalReport", "evaluate", "metrics"]

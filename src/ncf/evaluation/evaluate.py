@@ -1,10 +1,9 @@
-"""``evaluate`` and ``recommend``: the entry points over the protocols and exact top-k.
+"""``evaluate``: the entry point over the full-ranking and sampled protocols.
 
 Example
 -------
 >>> report = evaluate(model, split.test, exclude=split.train, k=(10, 20))  # doctest: +SKIP
 >>> report.metrics["ndcg@20"]                                               # doctest: +SKIP
->>> ids, scores = recommend(model, [0, 1, 2], k=10, exclude=split.train)    # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -23,17 +22,12 @@ import torch
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError
 from ncf.evaluation.metrics import as_cutoffs
-from ncf.evaluation.protocols import (
-    ExcludeLike,
-    as_exclusion_matrix,
-    check_negatives,
-    full_ranking,
-    sampled_ranking,
-)
+from ncf.evaluation.protocols import check_negatives, full_ranking, sampled_ranking
 from ncf.models.base import Recommender
-from ncf.retrieval.topk import TopK, topk
+from ncf.retrieval.recommend import ExcludeLike, as_exclusion_matrix
+from ncf.retrieval.topk import TopK
 
-__all__ = ["EvalReport", "evaluate", "recommend"]
+__all__ = ["EvalReport", "evaluate"]
 
 logger = logging.getLogger(__name__)
 
@@ -244,57 +238,3 @@ def evaluate(
         ranked_users=result.ranked_users,
         skipped=result.skipped,
     )
-
-
-def recommend(
-    model: Recommender,
-    users: int | npt.ArrayLike,
-    *,
-    k: int = 10,
-    exclude: ExcludeLike = None,
-    batch_size: int | None = None,
-    device: str | torch.device | None = None,
-) -> TopK:
-    """Top-``k`` items for ``users``, best first, with ``exclude``'s items removed.
-
-    A thin wrapper on :func:`ncf.retrieval.topk`. A scalar user gives 1-D ``ids``/``scores``
-    of length ``k``; an array of users gives ``(B, k)``. Short rows are padded with id -1 and
-    score -inf.
-
-    Parameters
-    ----------
-    model : Recommender
-    users : int or (B,) int
-        User indices in ``[0, model.num_users)``.
-    k : int
-        Items per user.
-    exclude : Interactions, sequence of Interactions or scipy sparse, optional
-        Items not to recommend (usually the training interactions), over the model's universe.
-    batch_size : int, optional
-        Users per ranking chunk.
-    device : str or torch.device, optional
-        Where ranking runs; default: the model's device.
-
-    Returns
-    -------
-    TopK
-        ``ids`` int64 and ``scores`` float32.
-
-    Examples
-    --------
-    >>> ids, scores = recommend(model, 0, k=5, exclude=split.train)  # doctest: +SKIP
-    """
-    arr = np.asarray(users)
-    scalar = arr.ndim == 0
-    mask = as_exclusion_matrix(exclude, (model.num_users, model.num_items), what="the model")
-    top = topk(
-        model,
-        arr.reshape(-1) if scalar else arr,
-        k=k,
-        exclude=mask,
-        batch_size=batch_size,
-        device=device,
-    )
-    if scalar:
-        return TopK(top.ids[0], top.scores[0])
-    return top

@@ -20,7 +20,6 @@ Metrics are averaged over rows (over users for leave-one-out).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,18 +43,13 @@ from ncf.models.base import Recommender
 from ncf.retrieval.topk import PAIR_BLOCK, TopK, topk
 
 __all__ = [
-    "ExcludeLike",
     "ProtocolResult",
-    "as_exclusion_matrix",
     "check_negatives",
     "full_ranking",
     "sampled_ranking",
 ]
 
 logger = logging.getLogger(__name__)
-
-ExcludeLike = Interactions | Sequence[Interactions] | sp.spmatrix | sp.sparray | None
-"""What ``exclude`` accepts: Interactions, several of them, or a sparse user x item matrix."""
 
 
 @dataclass(frozen=True)
@@ -69,74 +63,7 @@ class ProtocolResult:
     ranked_users: npt.NDArray[np.int64] | None = None
 
 
-# ---------------------------------------------------------------------------- exclusion sets
-def as_exclusion_matrix(
-    exclude: Any,
-    shape: tuple[int, int],
-    *,
-    universe: tuple[int, int] | None = None,
-    what: str = "the test data",
-) -> sp.csr_matrix | None:
-    """One CSR matrix whose stored entries are the excluded (user, item) pairs.
-
-    Parameters
-    ----------
-    exclude : Interactions, sequence of Interactions, scipy sparse matrix or None
-        Several inputs are combined by union.
-    shape : (int, int)
-        The universe every input must have.
-    universe : (int, int), optional
-        Resize the result to this shape (the model's universe), when it differs.
-    what : str
-        What ``shape`` belongs to, for the error message.
-
-    Raises
-    ------
-    DataError
-        An input of another shape or of an unsupported type.
-    """
-    if exclude is None:
-        return None
-    parts = (
-        [exclude] if isinstance(exclude, Interactions) or sp.issparse(exclude) else list(exclude)
-    )
-    mats: list[sp.csr_matrix] = []
-    for part in parts:
-        if isinstance(part, Interactions):
-            mat = part.to_csr()
-        elif sp.issparse(part):
-            mat = sp.csr_matrix(part)
-        else:
-            raise DataError(
-                f"exclude must be Interactions, a sequence of them or a scipy sparse matrix, got {type(part).__name__}"
-            )
-        if tuple(mat.shape) != tuple(shape):
-            raise DataError(
-                f"exclude covers {mat.shape[0]} users x {mat.shape[1]} items but {what} "
-                f"covers {shape[0]} x {shape[1]}; use interactions from the same universe"
-            )
-        mats.append(mat)
-    if not mats:
-        return None
-    if len(mats) == 1:
-        out = mats[0]
-    else:
-        total = mats[0].astype(bool)
-        for mat in mats[1:]:
-            total = total + mat.astype(bool)
-        out = sp.csr_matrix(total, dtype=np.float32)
-    return _resize(out, universe) if universe is not None else out
-
-
-def _resize(mat: sp.csr_matrix, shape: tuple[int, int]) -> sp.csr_matrix:
-    """``mat`` on another universe (rows/columns added empty or dropped)."""
-    if tuple(mat.shape) == shape:
-        return mat
-    out = sp.csr_matrix(mat, copy=True)
-    out.resize(shape)
-    return out
-
-
+# ---------------------------------------------------------------------------- pair keys
 def _csr_keys(mat: sp.csr_matrix) -> npt.NDArray[np.int64]:
     """Sorted ``row * num_cols + col`` keys of the stored entries of ``mat``."""
     rows = np.repeat(np.arange(mat.shape[0], dtype=np.int64), np.diff(mat.indptr))

@@ -14,8 +14,9 @@ from torch import Tensor, nn
 
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError
-from ncf.evaluation import EvalReport, evaluate, recommend
+from ncf.evaluation import EvalReport, evaluate
 from ncf.models.base import Recommender
+from ncf.retrieval import recommend
 
 
 class CoarseMLP(Recommender):

@@ -1,0 +1,331 @@
+"""``RunSpec``: everything a training run needs, typed and frozen, merged from defaults, a TOML
+file and the command line in one place.
+
+A run is four sections: :class:`DataSpec` (what to read), :class:`SplitSpec` (how to hold out
+test and validation data), :class:`~ncf.models.spec.ModelSpec` and
+:class:`~ncf.config.TrainConfig`. Every settable field carries its option metadata
+(:func:`ncf.config.option`); :data:`OPTIONS` is derived from the fields, and the ``ncf train``
+flags, the TOML keys and ``run.json``'s ``options`` all come from it, so an option is written
+once. Precedence: defaults < config file < command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+from ncf.config import OPTION, OptionInfo, TrainConfig, check_choice, check_device_name, option
+from ncf.errors import ConfigError, did_you_mean
+from ncf.models.spec import ModelSpec
+
+SPLIT_PROTOCOLS = ("loo", "temporal", "random")
+DATA_FORMATS = ("movielens", "lightgcn", "neumf", "csv", "tsv", "parquet")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the interactions come from."""
+
+    source: str | None = option(None, "Dataset: a registry name or a path (same as the positional argument).",
+                                name="data")
+    format: str | None = option(None, "Data format (auto-detected by default).", choices=DATA_FORMATS)
+    path: str | None = option(None, "A local copy of a registry dataset (used instead of downloading).")
+
+    def __post_init__(self) -> None:
+        if self.format is not None:
+            check_choice(self.format, DATA_FORMATS, "format")
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How test and validation data are held out (a dataset's published split is used as is)."""
+
+    protocol: str = option("loo", "Split of raw logs: leave-one-out (latest item), temporal or random.",
+                           choices=SPLIT_PROTOCOLS)
+    test_negatives: int = option(99, "Leave-one-out: sampled negatives per test user (the NeuMF protocol).")
+    test_fraction: float = option(0.2, "Temporal/random split: share of interactions held out for test.")
+    valid: bool | None = option(None, "Carve a validation split from train (default: when stopping early).")
+    valid_fraction: float = option(0.1, "Full-ranking validation: share of each user's training items held out.")
+
+    def __post_init__(self) -> None:
+        check_choice(self.protocol, SPLIT_PROTOCOLS, "protocol")
+        if isinstance(self.test_negatives, bool) or not isinstance(self.test_negatives, int) or self.test_negatives < 0:
+            raise ConfigError(f"test_negatives must be a whole number >= 0, got {self.test_negatives!r}")
+        for key in ("test_fraction", "valid_fraction"):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and 0.0 < value < 1.0):
+                raise ConfigError(f"{key} must be strictly between 0 and 1, got {value!r}")
+
+
+SECTIONS: dict[str, type[Any]] = {"data": DataSpec, "split": SplitSpec, "model": ModelSpec, "train": TrainConfig}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``ncf train`` option: its key (flag and TOML name), where it lands, type and default."""
+
+    key: str
+    section: str
+    field: str
+    hint: Any
+    default: Any
+    info: OptionInfo
+
+    @property
+    def is_flag(self) -> bool:
+        return _base_type(self.hint) is bool
+
+    def parse(self, value: Any, *, source: str = "") -> Any:
+        """``value`` (from TOML, JSON or a command-line string) as this option's type."""
+        return _coerce(value, self.hint, self.key, source)
+
+    def help_text(self) -> str:
+        allowed = self.info.allowed()
+        extra = f" One of: {', '.join(allowed)}." if allowed else ""
+        shown = _show(self.default)
+        return f"{self.info.help}{extra}" + (f" [default: {shown}]" if shown is not None else "")
+
+
+def _build_options() -> dict[str, Option]:
+    out: dict[str, Option] = {}
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            info = f.metadata.get(OPTION)
+            if not isinstance(info, OptionInfo) or not info.cli:
+                continue
+            key = info.name or f.name.replace("_", "-")
+            if key in out:
+                raise RuntimeError(f"option {key!r} is defined twice")  # a programming error
+            out[key] = Option(key, section, f.name, hints[f.name], f.default, info)
+    return out
+
+
+#: Every ``ncf train`` option by key, in section order.
+OPTIONS: dict[str, Option] = _build_options()
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A training run: data, split, model and training settings, each validated.
+
+    ``explicit`` holds the option keys the user set (by file or flag), which decide what a
+    ``--resume`` may not change and which model options must apply to the chosen model.
+    """
+
+    data: DataSpec = dataclasses.field(default_factory=DataSpec)
+    split: SplitSpec = dataclasses.field(default_factory=SplitSpec)
+    model: ModelSpec = dataclasses.field(default_factory=ModelSpec)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    explicit: frozenset[str] = dataclasses.field(default=frozenset(), compare=False)
+
+    def __post_init__(self) -> None:
+        non_default = {OPTIONS[k].field for k in self.explicit
+                       if OPTIONS[k].section == "model" and self.value(k) != OPTIONS[k].default}
+        self.model.check_applies(non_default)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_options(cls, *sources: tuple[str, Mapping[str, Any]]) -> RunSpec:
+        """Merge ``(source name, {key: value})`` pairs, later ones winning, over the defaults.
+
+        Keys are option keys (``batch-size``; ``batch_size`` is accepted too); unknown keys and
+        values of the wrong type are ConfigErrors that name the source and the key.
+        """
+        values: dict[str, Any] = {}
+        for source, mapping in sources:
+            for raw_key, raw in mapping.items():
+                key = str(raw_key).replace("_", "-")
+                if key not in OPTIONS:
+                    where = f"{source}: " if source else ""
+                    raise ConfigError(f"{where}unknown option {raw_key!r}{did_you_mean(key, OPTIONS)}")
+                if raw is None:
+                    continue
+                values[key] = OPTIONS[key].parse(raw, source=source)
+        sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+        for key, value in values.items():
+            opt = OPTIONS[key]
+            sections[opt.section][opt.field] = value
+        return cls(
+            data=DataSpec(**sections["data"]),
+            split=SplitSpec(**sections["split"]),
+            model=ModelSpec(**sections["model"]),
+            train=TrainConfig(**sections["train"]),
+            explicit=frozenset(values),
+        )
+
+    @classmethod
+    def from_sources(cls, *, config_file: str | Path | None = None, cli: Mapping[str, Any] | None = None) -> RunSpec:
+        """defaults < ``config_file`` (TOML) < ``cli`` (option key -> value, None = not given)."""
+        sources: list[tuple[str, Mapping[str, Any]]] = []
+        if config_file is not None:
+            sources.append((str(config_file), read_toml(config_file)))
+        if cli:
+            sources.append(("", cli))
+        return cls.from_options(*sources)
+
+    def value(self, key: str) -> Any:
+        opt = OPTIONS[key]
+        return getattr(getattr(self, opt.section), opt.field)
+
+    def to_options(self) -> dict[str, Any]:
+        """Every option key -> its value, JSON-ready (what ``run.json`` stores)."""
+        return {key: _jsonable(self.value(key)) for key in OPTIONS}
+
+    def replace(self, **changes: Any) -> RunSpec:
+        """A copy with option keys changed (``spec.replace(epochs=3)``), validated again."""
+        merged = {k: v for k, v in self.to_options().items() if k in self.explicit}
+        merged.update({k.replace("_", "-"): v for k, v in changes.items()})
+        return RunSpec.from_options(("", merged))
+
+    # ------------------------------------------------------------------ derived settings
+    @property
+    def closed_form(self) -> bool:
+        from ncf.models.base import ClosedForm
+
+        return issubclass(self.model.model_class, ClosedForm)
+
+    def wants_validation(self) -> bool:
+        """Carve a validation split: as asked, else when stopping early a trained model."""
+        if self.split.valid is not None:
+            return self.split.valid
+        return self.train.epochs is None and not self.closed_form
+
+    def trainer_config(self, *, show_progress: bool = True) -> TrainConfig:
+        """The trainer's config: the temperature goes to the trainer unless the model owns it."""
+        temperature = 1.0 if self.model.owns_temperature() else (self.model.temperature or 1.0)
+        return dataclasses.replace(self.train, temperature=temperature, show_progress=show_progress)
+
+    def check_runtime(self) -> None:
+        """Checks that depend on this machine (the device), before anything is read or written."""
+        device = self.train.device
+        if device == "auto":
+            return
+        check_device_name(device)
+        import torch
+
+        if device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise ConfigError(f"device {device!r}: this machine has no CUDA device (use --device cpu or auto)")
+            index = int(device.partition(":")[2] or 0)
+            if index >= torch.cuda.device_count():
+                raise ConfigError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+        if device == "mps" and not torch.backends.mps.is_available():
+            raise ConfigError("device 'mps': not available on this machine (use --device cpu or auto)")
+
+
+# ---------------------------------------------------------------------- TOML and values
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML config as a flat ``{key: value}``; ``[data]``/``[split]``/``[model]``/``[train]`` tables are
+    flattened (their keys are option keys too)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        raw = tomllib.loads(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            if key not in SECTIONS:
+                raise ConfigError(f"{p}: unknown table [{key}]{did_you_mean(key, SECTIONS)}; "
+                                  f"tables are {', '.join(SECTIONS)}")
+            for sub, subvalue in value.items():
+                flat[sub] = subvalue
+        else:
+            flat[key] = value
+    return flat
+
+
+def _base_type(hint: Any) -> Any:
+    """``int | None`` -> ``int``; other hints unchanged."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else hint
+    return hint
+
+
+def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
+    where = f"{source}: " if source else ""
+    base = _base_type(hint)
+    allows_none = base is not hint
+    if value is None:
+        if allows_none:
+            return None
+        raise ConfigError(f"{where}option {key!r} needs a value")
+
+    def bad(kind: str) -> ConfigError:
+        return ConfigError(f"{where}option {key!r} must be {kind}, got {value!r}")
+
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise bad("true or false")
+    if base is int:
+        if isinstance(value, bool):
+            raise bad("a whole number")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip().replace("_", ""))
+            except ValueError:
+                raise bad("a whole number") from None
+        raise bad("a whole number")
+    if base is float:
+        if isinstance(value, bool):
+            raise bad("a number")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                raise bad("a number") from None
+        raise bad("a number")
+    if base is str:
+        if isinstance(value, str):
+            return value
+        raise bad("a string")
+    if typing.get_origin(base) is tuple:  # tuple[int, ...]
+        if isinstance(value, str):
+            parts = [p for p in value.replace(" ", "").split(",") if p]
+            try:
+                return tuple(int(p) for p in parts)
+            except ValueError:
+                raise bad("comma-separated whole numbers") from None
+        if isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return tuple(value)
+        raise bad("a list of whole numbers")
+    raise TypeError(f"option {key!r}: unsupported type {hint!r}")  # a programming error
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _show(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
