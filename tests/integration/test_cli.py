@@ -143,11 +143,16 @@ def test_diverging_loss_raises(neumf_dir, tmp_path):
     assert "loss became" in proc.stderr
 
 
-def test_quickstart(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "ncf.cli", "quickstart", "--quiet", "--out", str(tmp_path / "q")],
-                          capture_output=True, text=True, timeout=300)
+def test_quickstart_runs_and_cleans_up_its_temporary_directory(tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "ncf", "quickstart", "--quiet"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TMPDIR": str(tmp)})
     assert proc.returncode == 0, proc.stderr
     assert "top-10 for user" in proc.stdout and "HR@10" in proc.stdout
+    hr = {line.split()[0]: float(line.split("HR@10")[1].split()[0]) for line in proc.stdout.splitlines() if "HR@10" in line}
+    assert hr["mf"] > hr["popularity"] + 0.1 and hr["neumf"] > hr["popularity"] + 0.1, hr
+    assert not list(tmp.glob("ncf-quickstart-*"))  # (torch may leave its own cache here)
 
 
 def test_data_split_writes_neumf_format(tmp_path, small_data):
@@ -193,7 +198,8 @@ def test_fpmc_ranks_after_the_latest_item_of_train_plus_validation(neumf_dir, tm
     np.testing.assert_array_equal(saved.model.last_item.numpy(), latest_items(full_train))
     res = run("evaluate", str(out), "--k", "10", "--json")
     assert res.exit_code == 0, res.output
-    assert 0.0 <= json.loads(res.output)["hr@10"] <= 1.0
+    split = read_neumf(neumf_dir).split
+    assert json.loads(res.output)["hr@10"] == pytest.approx(_sampled_hr_by_hand(saved.model, split, 10))
 
 
 def test_spectral_model_and_spectral_blend(neumf_dir, tmp_path):
@@ -215,12 +221,47 @@ def test_spectral_model_and_spectral_blend(neumf_dir, tmp_path):
     assert saved.model.name == "blend" and saved.model.weights == [1.0, 0.5]
     assert [p.name for p in saved.model.parts] == ["mf", "spectral"]
     report = json.loads(run("evaluate", str(blend_out), "--protocol", "full", "--k", "10", "--json").output)
-    assert report["users"] == 300 and 0 <= report["recall@10"] <= 1
+    assert report["users"] == 300
+    from ncf.app import Run
+
+    split = Run.load(blend_out).split
+    assert report["recall@10"] == pytest.approx(_full_recall_by_hand(saved.model, split, 10))
 
     res = run("train", str(neumf_dir), "--model", "fpmc", "--epochs", "1", "--spectral-weight", "0.5",
               "--quiet", "--out", str(tmp_path / "fpmc"))
     assert res.exit_code == 2 and "spectral-weight needs a trained factorized model" in res.output
     assert not (tmp_path / "fpmc" / "log.jsonl").exists()  # refused before any training
+
+
+def _sampled_hr_by_hand(model, split, k: int) -> float:
+    """HR@k of the NeuMF protocol from ``model.score`` alone: ties count against the test item."""
+    import torch
+
+    hits = 0
+    with torch.no_grad():
+        for r in range(len(split.test)):
+            u, i = int(split.test.users[r]), int(split.test.items[r])
+            negs = [int(n) for n in split.test_negatives[r] if n >= 0 and n != i]
+            scores = model.score(torch.full((1 + len(negs),), u), torch.tensor([i, *negs])).numpy()
+            hits += int(1 + np.sum(scores[1:] >= scores[0]) <= k)
+    return hits / len(split.test)
+
+
+def _full_recall_by_hand(model, split, k: int) -> float:
+    """Recall@k under full ranking from a dense score matrix (train and valid items removed)."""
+    import torch
+
+    with torch.no_grad():
+        scores = model.score(torch.arange(split.num_users)[:, None], torch.arange(split.num_items)[None, :]).numpy()
+    for part in (split.train, split.valid):
+        if part is not None:
+            scores[part.users, part.items] = -np.inf
+    recalls = []
+    for u in np.unique(split.test.users):
+        relevant = set(split.test.items[split.test.users == u].tolist())
+        top = np.argsort(-scores[u], kind="stable")[:k]
+        recalls.append(len(relevant & set(top.tolist())) / len(relevant))
+    return float(np.mean(recalls))
 
 
 def test_paper_table_runs_unchanged_on_files_named_like_the_neumf_papers(small_data, tmp_path):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from ncf.errors import ConfigError
+
+logger = logging.getLogger("ncf.models")
 
 
 def positive_int(value: int, name: str) -> int:
@@ -37,3 +40,12 @@ def layer_widths(layers: Sequence[int], name: str = "layers") -> tuple[int, ...]
     if not widths:
         raise ConfigError(f"{name} must name at least one hidden layer")
     return widths
+
+
+def clipped_rank(rank: int, num_users: int, num_items: int) -> int:
+    """``rank`` clipped to the universe, with a warning (a tiny dataset has few components)."""
+    clipped = max(1, min(int(rank), num_users, num_items))
+    if clipped < rank:
+        logger.warning("spectral-rank %d exceeds min(users, items); using %d (all components: no low-pass "
+                       "filtering, choose a smaller rank)", rank, clipped)
+    return clipped

@@ -18,6 +18,7 @@ class declares its capabilities by inheriting them, so the check is exact, not d
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -83,6 +84,12 @@ class Recommender(nn.Module, abc.ABC):
     @abc.abstractmethod
     def get_config(self) -> dict[str, Any]:
         """Constructor kwargs (JSON-serialisable) that rebuild this model."""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], build: Callable[..., Recommender]) -> Self:
+        """Rebuild from ``get_config()`` output; ``build(name, **config)`` builds nested models
+        (composites such as :class:`~ncf.models.Blend` use it, so no model imports the registry)."""
+        return cls(**config)
 
     @classmethod
     def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:

@@ -8,7 +8,7 @@ exports to an ANN index and saves/loads like any other model.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import torch
@@ -24,9 +24,9 @@ class Blend(Factorized):
     Parameters
     ----------
     num_users, num_items : int
-    components : sequence of models or of {"model": name, "config": kwargs}
-        The parts: built models are used as they are; specs are rebuilt through the registry
-        (how a saved blend loads, without pickle).
+    components : sequence of models
+        The parts, used as they are. A saved blend stores them as ``{"model": name, "config":
+        kwargs}`` and :meth:`from_config` rebuilds them through the registry (no pickle).
     weights : sequence of float
         One finite weight per component.
 
@@ -42,12 +42,10 @@ class Blend(Factorized):
         self,
         num_users: int,
         num_items: int,
-        components: Sequence[Mapping[str, Any] | Recommender],
+        components: Sequence[Recommender],
         weights: Sequence[float],
     ) -> None:
         super().__init__(num_users, num_items)
-        from ncf.models.registry import build_model  # the registry imports this module
-
         if not components:
             raise ConfigError("a blend needs at least one component")
         if len(weights) != len(components):
@@ -55,15 +53,10 @@ class Blend(Factorized):
         self.weights = [float(w) for w in weights]
         if not all(math.isfinite(w) for w in self.weights):
             raise ConfigError(f"blend weights must be finite, got {list(weights)}")
-        parts: list[Recommender] = []
-        for i, spec in enumerate(components):
-            if isinstance(spec, Recommender):
-                parts.append(spec)
-                continue
-            if not isinstance(spec, Mapping) or not isinstance(spec.get("model"), str) or not isinstance(spec.get("config"), Mapping):
-                raise ConfigError(f"blend component {i} must be a model or {{'model': name, 'config': {{...}}}}")
-            parts.append(build_model(spec["model"], **dict(spec["config"])))
+        parts = list(components)
         for i, part in enumerate(parts):
+            if not isinstance(part, Recommender):
+                raise ConfigError(f"blend component {i} must be a model, got {type(part).__name__}")
             if not isinstance(part, Factorized):
                 raise ConfigError(f"blend component {i} ({part.name!r}) is not factorized")
             if isinstance(part, SequenceAware):
@@ -74,6 +67,22 @@ class Blend(Factorized):
                     f"the blend {self.num_users} x {self.num_items}"
                 )
         self.parts = nn.ModuleList(parts)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], build: Callable[..., Recommender]) -> Blend:
+        """Rebuild a saved blend: its components are ``{"model": name, "config": kwargs}`` specs."""
+        specs = config.get("components")
+        if not isinstance(specs, Sequence) or isinstance(specs, (str, bytes)):
+            raise ConfigError("a blend's components must be a list of {'model': name, 'config': {...}}")
+        parts: list[Recommender] = []
+        for i, spec in enumerate(specs):
+            if isinstance(spec, Recommender):
+                parts.append(spec)
+                continue
+            if not isinstance(spec, Mapping) or not isinstance(spec.get("model"), str) or not isinstance(spec.get("config"), Mapping):
+                raise ConfigError(f"blend component {i} must be a model or {{'model': name, 'config': {{...}}}}")
+            parts.append(build(spec["model"], **dict(spec["config"])))
+        return cls(**{**config, "components": parts})
 
     @classmethod
     def of(cls, models: Sequence[Recommender], weights: Sequence[float]) -> Blend:

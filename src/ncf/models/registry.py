@@ -89,7 +89,7 @@ def build_model(name: str, **config: Any) -> Recommender:
     if missing:
         raise ConfigError(f"model {name!r} needs option(s) {', '.join(map(repr, missing))}")
     try:
-        return cls(**config)
+        return cls.from_config(config, build_model)
     except ConfigError:
         raise
     except (TypeError, ValueError) as exc:

@@ -9,7 +9,6 @@ would ignore is an error instead.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +18,6 @@ from ncf.errors import ConfigError
 if TYPE_CHECKING:
     from ncf.data.features import FeatureTable
     from ncf.models.base import Recommender
-
-logger = logging.getLogger(__name__)
-
 
 def buildable_models() -> tuple[str, ...]:
     """Registry names a :class:`ModelSpec` can build (every model but composites like ``blend``)."""
@@ -128,15 +124,6 @@ class ModelSpec:
 
     def with_name(self, name: str) -> ModelSpec:
         return dataclasses.replace(self, name=name)
-
-
-def clipped_rank(rank: int, num_users: int, num_items: int) -> int:
-    """``rank`` clipped to the universe, with a warning (a tiny dataset has few components)."""
-    clipped = max(1, min(int(rank), num_users, num_items))
-    if clipped < rank:
-        logger.warning("spectral-rank %d exceeds min(users, items); using %d (all components: no low-pass "
-                       "filtering, choose a smaller rank)", rank, clipped)
-    return clipped
 
 
 def _layers(value: Any) -> tuple[int, ...]:

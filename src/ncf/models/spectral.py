@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError, NotFittedError
-from ncf.models._common import positive_int
+from ncf.models._common import clipped_rank, positive_int
 from ncf.models.base import ClosedForm, Factorized
 
 if TYPE_CHECKING:
@@ -83,8 +83,6 @@ class SpectralMF(Factorized, ClosedForm):
 
     @classmethod
     def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
-        from ncf.models.spec import clipped_rank
-
         return {"rank": clipped_rank(spec.spectral_rank, context.num_users, context.num_items), "seed": context.seed}
     user_factors: Tensor
     item_factors: Tensor

@@ -1,4 +1,4 @@
-"""evaluate/recommend: sampled protocol vs a literal NeuMF evaluate.py, full vs a per-user loop."""
+"""evaluate: sampled protocol vs a literal NeuMF evaluate.py, full vs a per-user loop."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError
 from ncf.evaluation import EvalReport, evaluate
 from ncf.models.base import Recommender
-from ncf.retrieval import recommend
 
 
 class CoarseMLP(Recommender):
@@ -297,17 +296,3 @@ def test_bad_inputs() -> None:
         evaluate(model, test, train_counts=np.ones(3))
     with pytest.raises(DataError, match="nothing to evaluate"):
         evaluate(model, test, exclude=test)
-
-
-# ---------------------------------------------------------------------------- recommend
-def test_recommend_scalar_and_batch() -> None:
-    train, _, _ = loo_data(6, 15, num_neg=4)
-    model = FixedMF(6, 15, seed=9)
-    ids, scores = recommend(model, 2, k=4, exclude=train)
-    assert ids.shape == (4,) and scores.shape == (4,)
-    assert not set(ids.tolist()) & set(train.items[train.users == 2].tolist())
-    batch = recommend(model, [2, 3], k=4, exclude=train)
-    assert batch.ids.shape == (2, 4)
-    np.testing.assert_array_equal(batch.ids[0], ids)
-    with pytest.raises(DataError):
-        recommend(model, 6, k=3)

@@ -11,7 +11,7 @@ from ncf.data.interactions import Interactions
 from ncf.data.splits import leave_one_out
 from ncf.data.synthetic import synthetic
 from ncf.errors import ConfigError, DataError
-from ncf.models import FPMC
+from ncf.models import FPMC, build_model
 
 NU, NI = 13, 17
 
@@ -128,4 +128,4 @@ def test_blend_rejects_bad_parts():
     with pytest.raises(ConfigError, match="at least one"):
         Blend(NU, NI, components=[], weights=[])
     with pytest.raises(ConfigError, match="component 0 must be a model or"):
-        Blend(NU, NI, components=[{"model": "mf"}], weights=[1.0])
+        Blend.from_config({"num_users": NU, "num_items": NI, "components": [{"model": "mf"}], "weights": [1.0]}, build_model)

@@ -7,10 +7,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ncf.models.base import FactorizedRecommender
+from ncf.models.base import Factorized
 
 
-class FixedMF(FactorizedRecommender):
+class FixedMF(Factorized):
     """Fixed random embedding tables: score = <p_u, q_i>."""
 
     name = "fixed-mf-test"

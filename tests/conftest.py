@@ -1,5 +1,8 @@
+"""Shared fixtures: small synthetic data (and its NeuMF-format split); test helpers on sys.path."""
+
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,6 +10,8 @@ import pytest
 from ncf.data.splits import leave_one_out
 from ncf.data.synthetic import synthetic
 from ncf.data.writers import write_neumf
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))  # fake_models and other test-only helpers
 
 
 @pytest.fixture(scope="session")
