@@ -2,18 +2,22 @@
 
 A saved model directory holds::
 
-    config.json          {"format": "ncf-model", "version": 1, "model": <registry name>,
-                          "config": model.get_config(), "metadata": {...}}
+    config.json          {"format": "ncf-model", "version": 2, "model": <registry name>,
+                          "config": model.get_config(), "metadata": {...},
+                          "checksums": {file name: sha256, ...}}
     weights.safetensors  the state dict (parameters and buffers)
     user_map.json        optional IdMap (raw user id <-> index)
     item_map.json        optional IdMap
 
 The directory is written atomically (built under a temporary name, then renamed into place)
-and rebuilt through the explicit registry :data:`ncf.models.MODELS`.
+and rebuilt through the explicit registry :data:`ncf.models.MODELS`. Every file it lists is
+checked against its SHA-256 on load, so flipped bits or a lost id map are errors, not silently
+different recommendations. Version-1 directories (no checksums) still load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,11 +34,13 @@ from ncf.models.base import Recommender
 from ncf.models.registry import MODELS, build_model
 
 FORMAT = "ncf-model"
-VERSION = 1
+VERSION = 2
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 USER_MAP_FILE = "user_map.json"
 ITEM_MAP_FILE = "item_map.json"
+#: Everything :func:`save_model` writes; an existing directory holding anything else is not replaced.
+MODEL_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, USER_MAP_FILE, ITEM_MAP_FILE})
 
 __all__ = ["SavedModel", "load_model", "save_model"]
 
@@ -55,19 +61,24 @@ def save_model(
     user_map: IdMap | None = None,
     item_map: IdMap | None = None,
     metadata: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``model`` (and its id maps) to the directory ``path``, replacing it atomically.
+    """Write ``model`` (and its id maps) to the directory ``path``, atomically.
 
     Parameters
     ----------
     model : Recommender
         A model whose class is registered in :data:`ncf.models.MODELS`.
     path : str or PathLike
-        Target directory; an existing one is replaced as a whole.
+        Target directory. It may exist if it is empty; an existing saved model is replaced only
+        with ``overwrite=True``; a file, or a directory holding files ncf did not write, is
+        never replaced.
     user_map, item_map : IdMap, optional
         Raw id maps; their sizes must match ``num_users`` / ``num_items``.
     metadata : dict, optional
         JSON-serialisable extras (training config, metrics, data fingerprint, ...).
+    overwrite : bool
+        Replace an existing saved model at ``path``.
 
     Returns
     -------
@@ -79,7 +90,8 @@ def save_model(
     ConfigError
         When the model class is not registered or ``metadata`` is not JSON-serialisable.
     DataError
-        When an id map's size does not match the model's universe.
+        When an id map's size does not match the model's universe, or ``path`` exists and may
+        not be replaced (see ``path``).
 
     Examples
     --------
@@ -108,14 +120,57 @@ def save_model(
         raise ConfigError(f"model config and metadata must be JSON-serialisable: {exc}") from exc
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     target = Path(path)
+    _check_replaceable(target, overwrite)
     with atomic_directory(target) as tmp:
-        write_json(tmp / CONFIG_FILE, header)
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT, "model": name})
         if user_map is not None:
             user_map.save(tmp / USER_MAP_FILE)
         if item_map is not None:
             item_map.save(tmp / ITEM_MAP_FILE)
+        header["checksums"] = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+        write_json(tmp / CONFIG_FILE, header)
     return target
+
+
+def _check_replaceable(target: Path, overwrite: bool) -> None:
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise DataError("exists and is not a directory; save the model elsewhere", path=target)
+    names = {p.name for p in target.iterdir()}
+    if not names:
+        return
+    foreign = sorted(names - MODEL_FILES)
+    if foreign:
+        raise DataError(f"holds files ncf did not write ({', '.join(foreign[:3])}); save the model elsewhere",
+                        path=target)
+    if not overwrite:
+        raise DataError("already holds a saved model; pass overwrite=True to replace it", path=target)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify_checksums(root: Path, header: dict[str, Any]) -> None:
+    """Every file the header lists is present and has its recorded SHA-256 (version 2 and later)."""
+    sums = header.get("checksums")
+    if header["version"] < 2:
+        return
+    if not isinstance(sums, dict) or WEIGHTS_FILE not in sums:
+        raise DataError("the model config lists no file checksums", path=root / CONFIG_FILE, field="checksums")
+    for name, expected in sorted(sums.items()):
+        if name not in MODEL_FILES or not isinstance(expected, str):
+            raise DataError(f"unexpected checksum entry {name!r}", path=root / CONFIG_FILE, field="checksums")
+        file = root / name
+        if not file.is_file():
+            raise DataError(f"{name} is missing (the model was saved with it)", path=root)
+        if _sha256(file) != expected:
+            raise DataError("checksum mismatch: the file is corrupt or was changed after saving", path=file)
 
 
 def _read_header(root: Path) -> dict[str, Any]:
@@ -168,11 +223,12 @@ def load_model(path: PathLike, *, device: str | torch.device = "cpu") -> SavedMo
     Raises
     ------
     DataError
-        When the directory or a file is missing, the config is invalid, or the weights do not
-        match the model the config describes.
+        When the directory or a file is missing, a file fails its checksum, the config is
+        invalid, or the weights do not match the model the config describes.
     """
     root = Path(path)
     header = _read_header(root)
+    _verify_checksums(root, header)
     config_path = root / CONFIG_FILE
     try:
         model = build_model(header["model"], **header["config"])
@@ -194,8 +250,13 @@ def load_model(path: PathLike, *, device: str | torch.device = "cpu") -> SavedMo
         ) from exc
     model.to(device)
     model.eval()
-    user_map = IdMap.load(root / USER_MAP_FILE) if (root / USER_MAP_FILE).is_file() else None
-    item_map = IdMap.load(root / ITEM_MAP_FILE) if (root / ITEM_MAP_FILE).is_file() else None
+    listed = header.get("checksums") if header["version"] >= 2 else None
+
+    def read_map(name: str) -> IdMap | None:  # version 2: exactly the maps saved with the model
+        present = name in listed if isinstance(listed, dict) else (root / name).is_file()
+        return IdMap.load(root / name) if present else None
+
+    user_map, item_map = read_map(USER_MAP_FILE), read_map(ITEM_MAP_FILE)
     for label, idmap, size in (("user_map", user_map, model.num_users), ("item_map", item_map, model.num_items)):
         if idmap is not None and len(idmap) != size:
             raise DataError(f"{label} has {len(idmap)} ids but the model has {size}", path=root)
