@@ -6,63 +6,142 @@ Everything else lives in submodules (``ncf.data``, ``ncf.models``, ``ncf.losses`
 README.md for a tour and docs/architecture.md for the layout.
 """
 
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING, Any
 
-from ncf import data, losses
-from ncf.app import Run, RunSpec
-from ncf.config import TrainConfig
-from ncf.data import (
-    Dataset,
-    FeatureTable,
-    IdMap,
-    Interactions,
-    Split,
-    k_core,
-    leave_one_out,
-    load_dataset,
-    random_split,
-    synthetic,
-    temporal_split,
-    validation_split,
-)
-from ncf.errors import (
-    ConfigError,
-    DataError,
-    DownloadError,
-    NCFError,
-    NotFittedError,
-    ParameterWarning,
-    TrainingDivergedError,
-    UnknownIdError,
-)
-from ncf.evaluation import EvalReport, evaluate
-from ncf.models import (
-    FPMC,
-    GMF,
-    MLP,
-    Blend,
-    ClosedForm,
-    Factorized,
-    MatrixFactorization,
-    ModelSpec,
-    NeuMF,
-    Popularity,
-    Recommender,
-    SequenceAware,
-    SpectralMF,
-    TwoTower,
-    build_model,
-)
-from ncf.persistence import SavedModel, load_model, save_model
-from ncf.retrieval import TopK, recommend, topk
-from ncf.sampling import HardNegativeSampler, NegativeSampler, PopularitySampler, UniformSampler
-from ncf.training import EpochLog, History, Trainer
+if TYPE_CHECKING:
+    from ncf import data, losses
+    from ncf.app import Run, RunSpec
+    from ncf.config import TrainConfig
+    from ncf.data import (
+        Dataset,
+        FeatureTable,
+        IdMap,
+        Interactions,
+        Split,
+        k_core,
+        leave_one_out,
+        load_dataset,
+        random_split,
+        synthetic,
+        temporal_split,
+        validation_split,
+    )
+    from ncf.errors import (
+        ConfigError,
+        DataError,
+        DownloadError,
+        NCFError,
+        NotFittedError,
+        ParameterWarning,
+        TrainingDivergedError,
+        UnknownIdError,
+    )
+    from ncf.evaluation import EvalReport, evaluate
+    from ncf.models import (
+        FPMC,
+        GMF,
+        MLP,
+        Blend,
+        ClosedForm,
+        Factorized,
+        MatrixFactorization,
+        ModelSpec,
+        NeuMF,
+        Popularity,
+        Recommender,
+        SequenceAware,
+        SpectralMF,
+        TwoTower,
+        build_model,
+    )
+    from ncf.persistence import SavedModel, load_model, save_model
+    from ncf.retrieval import TopK, recommend, topk
+    from ncf.sampling import HardNegativeSampler, NegativeSampler, PopularitySampler, UniformSampler
+    from ncf.training import EpochLog, History, Trainer
 
 try:
     __version__ = _version("ncf")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree that is not installed
     __version__ = "0+unknown"
+
+#: Public name -> the module that defines it. Imported on first use (PEP 562), so ``import ncf``
+#: and the command line's start-up do not load torch before they have chosen its threads.
+_LAZY: dict[str, str] = {
+    "Blend": "ncf.models",
+    "ClosedForm": "ncf.models",
+    "ConfigError": "ncf.errors",
+    "DataError": "ncf.errors",
+    "Dataset": "ncf.data",
+    "DownloadError": "ncf.errors",
+    "EpochLog": "ncf.training",
+    "EvalReport": "ncf.evaluation",
+    "FPMC": "ncf.models",
+    "Factorized": "ncf.models",
+    "FeatureTable": "ncf.data",
+    "GMF": "ncf.models",
+    "HardNegativeSampler": "ncf.sampling",
+    "History": "ncf.training",
+    "IdMap": "ncf.data",
+    "Interactions": "ncf.data",
+    "MLP": "ncf.models",
+    "MatrixFactorization": "ncf.models",
+    "ModelSpec": "ncf.models",
+    "NCFError": "ncf.errors",
+    "NegativeSampler": "ncf.sampling",
+    "NeuMF": "ncf.models",
+    "NotFittedError": "ncf.errors",
+    "ParameterWarning": "ncf.errors",
+    "Popularity": "ncf.models",
+    "PopularitySampler": "ncf.sampling",
+    "Recommender": "ncf.models",
+    "Run": "ncf.app",
+    "RunSpec": "ncf.app",
+    "SavedModel": "ncf.persistence",
+    "SequenceAware": "ncf.models",
+    "SpectralMF": "ncf.models",
+    "Split": "ncf.data",
+    "TopK": "ncf.retrieval",
+    "TrainConfig": "ncf.config",
+    "Trainer": "ncf.training",
+    "TrainingDivergedError": "ncf.errors",
+    "TwoTower": "ncf.models",
+    "UniformSampler": "ncf.sampling",
+    "UnknownIdError": "ncf.errors",
+    "build_model": "ncf.models",
+    "data": "ncf.data",
+    "evaluate": "ncf.evaluation",
+    "k_core": "ncf.data",
+    "leave_one_out": "ncf.data",
+    "load_dataset": "ncf.data",
+    "load_model": "ncf.persistence",
+    "losses": "ncf.losses",
+    "random_split": "ncf.data",
+    "recommend": "ncf.retrieval",
+    "save_model": "ncf.persistence",
+    "synthetic": "ncf.data",
+    "temporal_split": "ncf.data",
+    "topk": "ncf.retrieval",
+    "validation_split": "ncf.data",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ncf' has no attribute {name!r}")
+    value = importlib.import_module(module) if name in ("data", "losses") else getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "Blend",

@@ -77,7 +77,7 @@ class NCFGroup(click.Group):
             sys.exit(0)
 
 
-# ---------------------------------------------------------------------- verbosity, shared by every command
+# ---------------------------------------------------------------------- options shared by every command
 def _set_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
     state = ctx.ensure_object(dict)
     state["verbose"] = max(state.get("verbose", 0), verbose)
@@ -89,16 +89,30 @@ def _set_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
     root.setLevel(level)
 
 
-def _verbosity_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``-v``/``-q`` on a command, the same as on ``ncf`` itself."""
+def _set_threads(ctx: click.Context, threads: int | None) -> None:
+    from ncf._threads import apply_threads, resolve_threads
+
+    state = ctx.ensure_object(dict)
+    if threads is None and "threads" in state:
+        return
+    state["threads"] = resolve_threads(threads)
+    apply_threads(state["threads"])
+
+
+def _common_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``-v``/``-q``/``--threads`` on a command, the same as on ``ncf`` itself."""
 
     def apply(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if param.name == "verbose":
             _set_verbosity(ctx, value, False)
+        elif param.name == "threads":
+            _set_threads(ctx, value)
         elif value:
             _set_verbosity(ctx, 0, True)
         return value
 
+    f = click.option("--threads", type=click.IntRange(min=1), default=None, expose_value=False, callback=apply,
+                     help="CPU threads for torch (default: $NCF_NUM_THREADS, else the CPUs this process may use).")(f)
     f = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=apply,
                      help="Only errors on stderr, no progress bars.")(f)
     return click.option("-v", "--verbose", count=True, expose_value=False, callback=apply,
@@ -110,7 +124,7 @@ def _show_progress() -> bool:
 
 
 @click.group(cls=NCFGroup)
-@_verbosity_options
+@_common_options
 @click.version_option(package_name="ncf")
 def main() -> None:
     """ncf: neural collaborative filtering on implicit feedback."""
@@ -127,7 +141,7 @@ def data() -> None:
 @click.option("--format", "fmt", default=None, help="movielens|lightgcn|neumf|csv|tsv|parquet (auto by default).")
 @click.option("--path", default=None, help="A local copy of a registry dataset.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
-@_verbosity_options
+@_common_options
 def data_stats(source: str, fmt: str | None, path: str | None, as_json: bool) -> None:
     """Counts of users, items and interactions (and of a ready-made split)."""
     from ncf.app.jobs import load_data
@@ -154,7 +168,7 @@ def data_stats(source: str, fmt: str | None, path: str | None, as_json: bool) ->
 @click.option("--prefix", default="data", show_default=True)
 @click.option("--force", is_flag=True, help="Replace an existing split in --out.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
-@_verbosity_options
+@_common_options
 def data_split(source: str, fmt: str | None, path: str | None, protocol: str, negatives: int,
                test_fraction: float, seed: int, out: str, prefix: str, force: bool, as_json: bool) -> None:
     """Split a dataset and write it in the NeuMF file format (re-readable by every command)."""
@@ -232,7 +246,7 @@ _LOSS_HELP = (
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
-@_verbosity_options
+@_common_options
 def train_cmd(source: str | None, config_file: str | None, out: str, resume: bool, as_json: bool,
               **cli: Any) -> None:
     """Train a model and write a run directory."""
@@ -287,7 +301,7 @@ def _cutoffs(k: tuple[str, ...], more_k: tuple[int, ...]) -> list[int]:
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--save-rankings", type=click.Path(dir_okay=False), default=None,
               help="TSV of each user's top-K: user, rank, item, score.")
-@_verbosity_options
+@_common_options
 def evaluate_cmd(run_dir: str, more_k: tuple[int, ...], data: str | None, fmt: str | None, protocol: str | None,
                  k: tuple[str, ...], part: str, as_json: bool, save_rankings: str | None) -> None:
     """Evaluate a trained run on its test (or validation) split."""
@@ -309,7 +323,7 @@ def evaluate_cmd(run_dir: str, more_k: tuple[int, ...], data: str | None, fmt: s
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Write TSV (user, rank, item, score, title) here instead of printing.")
 @click.option("--json", "as_json", is_flag=True)
-@_verbosity_options
+@_common_options
 def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, all_users: bool, k: int,
                   out: str | None, as_json: bool) -> None:
     """Top-K items for users, excluding what they already interacted with."""
@@ -346,7 +360,7 @@ def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, 
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Keep the run directories here (default: a temporary directory, removed at the end).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@_verbosity_options
+@_common_options
 def quickstart_cmd(out: str | None, seed: int) -> None:
     """Train and evaluate on built-in synthetic data, then show recommendations (no network)."""
     from ncf.app.jobs import quickstart
