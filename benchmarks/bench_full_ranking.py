@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ncf.data.interactions import Interactions
 from ncf.evaluation import evaluate
-from ncf.models.base import FactorizedRecommender, Recommender
+from ncf.models.base import FactorizedRecommender, Model
 from ncf.retrieval import topk
 
 K = 20
@@ -183,7 +183,7 @@ def bench_gowalla(root: Path, quick: bool, repeats: int) -> dict[str, Any]:
     }
 
 
-def neumf_class() -> tuple[type[Recommender] | None, str]:
+def neumf_class() -> tuple[type[Model] | None, str]:
     try:
         from ncf.models import NeuMF
     except ImportError as exc:  # the model is optional for this benchmark
@@ -231,7 +231,7 @@ def bench_ml100k_neumf(root: Path, repeats: int) -> dict[str, Any]:
 def bench_sampled(root: Path, repeats: int) -> dict[str, Any]:
     train, test, negatives = load_ml100k_loo(root)
     out: dict[str, Any] = {"dataset": "ml-100k-loo", "rows": len(test), "candidates": 100}
-    models: dict[str, Recommender] = {"random-mf-64": RandomMF(943, 1682, dim=64).eval()}
+    models: dict[str, Model] = {"random-mf-64": RandomMF(943, 1682, dim=64).eval()}
     cls, note = neumf_class()
     if cls is not None:
         torch.manual_seed(0)

@@ -30,7 +30,7 @@ from ncf._io import atomic_directory, write_json
 from ncf._types import PathLike
 from ncf.data.idmap import IdMap
 from ncf.errors import ConfigError, DataError
-from ncf.models.base import Recommender
+from ncf.models.base import Model
 from ncf.models.registry import MODELS, build_model
 
 FORMAT = "ncf-model"
@@ -48,14 +48,14 @@ __all__ = ["SavedModel", "load_model", "save_model"]
 class SavedModel(NamedTuple):
     """What :func:`load_model` returns; unpacks as ``model, user_map, item_map, metadata``."""
 
-    model: Recommender
+    model: Model
     user_map: IdMap | None
     item_map: IdMap | None
     metadata: dict[str, Any]
 
 
 def save_model(
-    model: Recommender,
+    model: Model,
     path: PathLike,
     *,
     user_map: IdMap | None = None,
@@ -67,7 +67,7 @@ def save_model(
 
     Parameters
     ----------
-    model : Recommender
+    model : Model
         A model whose class is registered in :data:`ncf.models.MODELS`.
     path : str or PathLike
         Target directory. It may exist if it is empty; an existing saved model is replaced only

@@ -21,7 +21,7 @@ from ncf.data.features import FeatureTable
 from ncf.data.idmap import IdMap
 from ncf.data.interactions import Interactions, Split
 from ncf.errors import ConfigError, DataError, UnknownIdError
-from ncf.models.base import Recommender, SequenceAware
+from ncf.models.base import Model, SequenceAware
 from ncf.persistence import SavedModel, load_model
 
 PARTS = ("test", "valid")
@@ -35,7 +35,7 @@ class Run:
     dir : RunDir
     info : RunInfo
         ``run.json``.
-    model : Recommender
+    model : Model
         In eval mode, on ``device``.
     user_map, item_map : IdMap or None
         Raw id <-> index maps of the model's universe.
@@ -44,7 +44,7 @@ class Run:
     def __init__(self, rundir: RunDir, info: RunInfo, saved: SavedModel) -> None:
         self.dir = rundir
         self.info = info
-        self.model: Recommender = saved.model
+        self.model: Model = saved.model
         self.user_map: IdMap | None = saved.user_map
         self.item_map: IdMap | None = saved.item_map
         self.metadata: dict[str, Any] = saved.metadata

@@ -29,7 +29,7 @@ from ncf.data.features import FeatureTable
 from ncf.data.interactions import Interactions, Split
 from ncf.errors import ConfigError, DataError
 from ncf.evaluation import EvalReport, evaluate
-from ncf.models.base import ClosedForm, Recommender, SequenceAware
+from ncf.models.base import ClosedForm, Model, SequenceAware
 from ncf.training import History, Trainer
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class TrainResult:
         return "\n".join(lines)
 
 
-def build_model(spec: RunSpec, split: Split, features: tuple[FeatureTable | None, FeatureTable | None]) -> Recommender:
+def build_model(spec: RunSpec, split: Split, features: tuple[FeatureTable | None, FeatureTable | None]) -> Model:
     """The untrained model of ``spec`` over ``split``'s universe (parameters seeded by the run's seed)."""
     from ncf._rng import seed_everything
 
@@ -207,8 +207,8 @@ def _start_run(run: RunDir, spec: RunSpec, split: Split, dataset: Any,
     return info
 
 
-def _fit(spec: RunSpec, cfg: TrainConfig, model: Recommender, split: Split, run: RunDir,
-         resume: bool) -> tuple[Recommender, History | None, float]:
+def _fit(spec: RunSpec, cfg: TrainConfig, model: Model, split: Split, run: RunDir,
+         resume: bool) -> tuple[Model, History | None, float]:
     t0 = time.perf_counter()
     history = None
     if isinstance(model, ClosedForm):
@@ -225,7 +225,7 @@ def _fit(spec: RunSpec, cfg: TrainConfig, model: Recommender, split: Split, run:
     return model, history, time.perf_counter() - t0
 
 
-def _pretrain_neumf(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, resume: bool) -> Recommender:
+def _pretrain_neumf(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, resume: bool) -> Model:
     """He et al. 2017 pre-training: train GMF and MLP, then initialise NeuMF from both (alpha 0.5)."""
     from ncf.models import NeuMF
 
@@ -240,7 +240,7 @@ def _pretrain_neumf(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, 
     return NeuMF.from_pretrained(parts["gmf"], parts["mlp"], alpha=0.5)
 
 
-def _blend_spectral(spec: RunSpec, model: Recommender, train: Interactions) -> Recommender:
+def _blend_spectral(spec: RunSpec, model: Model, train: Interactions) -> Model:
     """``model + w * SpectralMF(train)`` as one :class:`Blend`, w = ``spectral-weight``."""
     from ncf.models import Blend, SpectralMF
 
@@ -254,7 +254,7 @@ def _context(spec: RunSpec, train: Interactions) -> Any:
     return BuildContext(train.num_users, train.num_items, seed=spec.train.seed)
 
 
-def _finish_run(run: RunDir, info: RunInfo, spec: RunSpec, model: Recommender, split: Split,
+def _finish_run(run: RunDir, info: RunInfo, spec: RunSpec, model: Model, split: Split,
                 history: History | None, seconds: float, metric: str | None) -> None:
     import torch
 

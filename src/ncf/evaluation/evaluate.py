@@ -23,7 +23,7 @@ from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError
 from ncf.evaluation.metrics import as_cutoffs
 from ncf.evaluation.protocols import check_negatives, full_ranking, sampled_ranking
-from ncf.models.base import Recommender
+from ncf.models.base import Model
 from ncf.retrieval.recommend import ExcludeLike, as_exclusion_matrix
 from ncf.retrieval.topk import TopK
 
@@ -107,7 +107,7 @@ class EvalReport:
         return self.format_table()
 
 
-def _check_test_universe(model: Recommender, test: Interactions) -> None:
+def _check_test_universe(model: Model, test: Interactions) -> None:
     if len(test) == 0:
         raise DataError("the test set is empty; nothing to evaluate")
     if int(test.users.max()) >= model.num_users:
@@ -125,7 +125,7 @@ def _check_test_universe(model: Recommender, test: Interactions) -> None:
 
 
 def evaluate(
-    model: Recommender,
+    model: Model,
     test: Interactions,
     *,
     exclude: ExcludeLike = None,
@@ -141,7 +141,7 @@ def evaluate(
 
     Parameters
     ----------
-    model : Recommender
+    model : Model
         Any ncf model; put in eval mode for the call and restored afterwards.
     test : Interactions
         Held-out interactions over the model's universe.

@@ -5,7 +5,7 @@ from ncf.models.base import (
     ClosedForm,
     Factorized,
     FactorizedRecommender,
-    Recommender,
+    Model,
     SequenceAware,
     is_factorized,
 )
@@ -36,7 +36,7 @@ __all__ = [
     "MatrixFactorization",
     "NeuMF",
     "Popularity",
-    "Recommender",
+    "Model",
     "SpectralMF",
     "TwoTower",
     "build_model",

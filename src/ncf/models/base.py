@@ -1,6 +1,6 @@
 """The contract every ncf model implements, and the capabilities a model may declare.
 
-* :class:`Recommender` — ``score(users, items)`` scores pairs; arguments broadcast, so
+* :class:`Model` — ``score(users, items)`` scores pairs; arguments broadcast, so
   ``score(users[:, None], candidates)`` with ``candidates`` of shape ``(B, C)`` gives ``(B, C)``.
   ``get_config()`` returns the JSON-serialisable constructor kwargs; with the registry name
   (``cls.name``) and the weights it rebuilds the model without pickle.
@@ -51,7 +51,7 @@ class BuildContext:
     item_features: FeatureTable | None = None
 
 
-class Recommender(nn.Module, abc.ABC):
+class Model(nn.Module, abc.ABC):
     """Base of all models: scores (user, item) index pairs over a fixed universe.
 
     Class attributes
@@ -86,7 +86,7 @@ class Recommender(nn.Module, abc.ABC):
         """Constructor kwargs (JSON-serialisable) that rebuild this model."""
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], build: Callable[..., Recommender]) -> Self:
+    def from_config(cls, config: Mapping[str, Any], build: Callable[..., Model]) -> Self:
         """Rebuild from ``get_config()`` output; ``build(name, **config)`` builds nested models
         (composites such as :class:`~ncf.models.Blend` use it, so no model imports the registry)."""
         return cls(**config)
@@ -116,7 +116,7 @@ class Recommender(nn.Module, abc.ABC):
         return f"num_users={self.num_users}, num_items={self.num_items}"
 
 
-class Factorized(Recommender):
+class Factorized(Model):
     """A model whose score is a dot product of a user vector and an item vector."""
 
     @abc.abstractmethod
@@ -133,8 +133,9 @@ class Factorized(Recommender):
         return (u * v).sum(-1)
 
 
-#: The earlier name of :class:`Factorized`.
+#: Earlier names (``Recommender`` is now the serving API, :class:`ncf.Recommender`).
 FactorizedRecommender = Factorized
+Recommender = Model
 
 
 class ClosedForm(abc.ABC):

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ncf.errors import ConfigError
-from ncf.models.base import Factorized, Recommender, SequenceAware
+from ncf.models.base import Factorized, Model, SequenceAware
 
 
 class Blend(Factorized):
@@ -42,7 +42,7 @@ class Blend(Factorized):
         self,
         num_users: int,
         num_items: int,
-        components: Sequence[Recommender],
+        components: Sequence[Model],
         weights: Sequence[float],
     ) -> None:
         super().__init__(num_users, num_items)
@@ -55,7 +55,7 @@ class Blend(Factorized):
             raise ConfigError(f"blend weights must be finite, got {list(weights)}")
         parts = list(components)
         for i, part in enumerate(parts):
-            if not isinstance(part, Recommender):
+            if not isinstance(part, Model):
                 raise ConfigError(f"blend component {i} must be a model, got {type(part).__name__}")
             if not isinstance(part, Factorized):
                 raise ConfigError(f"blend component {i} ({part.name!r}) is not factorized")
@@ -69,14 +69,14 @@ class Blend(Factorized):
         self.parts = nn.ModuleList(parts)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], build: Callable[..., Recommender]) -> Blend:
+    def from_config(cls, config: Mapping[str, Any], build: Callable[..., Model]) -> Blend:
         """Rebuild a saved blend: its components are ``{"model": name, "config": kwargs}`` specs."""
         specs = config.get("components")
         if not isinstance(specs, Sequence) or isinstance(specs, (str, bytes)):
             raise ConfigError("a blend's components must be a list of {'model': name, 'config': {...}}")
-        parts: list[Recommender] = []
+        parts: list[Model] = []
         for i, spec in enumerate(specs):
-            if isinstance(spec, Recommender):
+            if isinstance(spec, Model):
                 parts.append(spec)
                 continue
             if not isinstance(spec, Mapping) or not isinstance(spec.get("model"), str) or not isinstance(spec.get("config"), Mapping):
@@ -85,7 +85,7 @@ class Blend(Factorized):
         return cls(**{**config, "components": parts})
 
     @classmethod
-    def of(cls, models: Sequence[Recommender], weights: Sequence[float]) -> Blend:
+    def of(cls, models: Sequence[Model], weights: Sequence[float]) -> Blend:
         """A blend of already built (trained) models; they are used as they are, not copied."""
         if not models:
             raise ConfigError("a blend needs at least one component")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from torch import Tensor, nn
 
 from ncf.models._common import layer_widths, positive_int, probability
-from ncf.models.base import Recommender
+from ncf.models.base import Model
 from ncf.nn.blocks import (
     NEUMF_INIT_STD,
     PairFeedForward,
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ncf.models.spec import ModelSpec
 
 
-class MLP(Recommender):
+class MLP(Model):
     """MLP: a ReLU tower over ``[p_u; q_i]``, then a linear output (a logit).
 
     He et al. (2017), "Neural Collaborative Filtering", WWW, Section 3.3. The first layer is

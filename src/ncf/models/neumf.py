@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ncf.errors import ConfigError
 from ncf.models._common import layer_widths, positive_int, probability
-from ncf.models.base import Recommender
+from ncf.models.base import Model
 from ncf.models.gmf import GMF
 from ncf.models.mlp import MLP
 from ncf.nn.blocks import (
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ncf.models.spec import ModelSpec
 
 
-class NeuMF(Recommender):
+class NeuMF(Model):
     """NeuMF: ``score = h^T [p^G_u * q^G_i ; MLP(p^M_u, q^M_i)] + b``, a logit.
 
     He et al. (2017), "Neural Collaborative Filtering", WWW, Section 3.4. The GMF and MLP

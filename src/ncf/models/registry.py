@@ -6,7 +6,7 @@ import inspect
 from typing import Any
 
 from ncf.errors import ConfigError, did_you_mean
-from ncf.models.base import Recommender
+from ncf.models.base import Model
 from ncf.models.blend import Blend
 from ncf.models.fpmc import FPMC
 from ncf.models.gmf import GMF
@@ -18,7 +18,7 @@ from ncf.models.spectral import SpectralMF
 from ncf.models.two_tower import TwoTower
 
 #: Registry name (``cls.name``) -> model class; saved models are rebuilt through it.
-MODELS: dict[str, type[Recommender]] = {
+MODELS: dict[str, type[Model]] = {
     "mf": MatrixFactorization,
     "gmf": GMF,
     "mlp": MLP,
@@ -31,7 +31,7 @@ MODELS: dict[str, type[Recommender]] = {
 }
 
 
-def get_model_class(name: str) -> type[Recommender]:
+def get_model_class(name: str) -> type[Model]:
     """The class registered under ``name``.
 
     Raises
@@ -47,7 +47,7 @@ def get_model_class(name: str) -> type[Recommender]:
         raise ConfigError(f"unknown model {name!r}{hint} (known models: {known})") from None
 
 
-def build_model(name: str, **config: Any) -> Recommender:
+def build_model(name: str, **config: Any) -> Model:
     """Build the model registered under ``name`` from constructor kwargs.
 
     Parameters
@@ -59,7 +59,7 @@ def build_model(name: str, **config: Any) -> Recommender:
 
     Returns
     -------
-    Recommender
+    Model
 
     Raises
     ------

@@ -17,7 +17,7 @@ from ncf.errors import ConfigError
 
 if TYPE_CHECKING:
     from ncf.data.features import FeatureTable
-    from ncf.models.base import Recommender
+    from ncf.models.base import Model
 
 def buildable_models() -> tuple[str, ...]:
     """Registry names a :class:`ModelSpec` can build (every model but composites like ``blend``)."""
@@ -66,7 +66,7 @@ class ModelSpec:
             raise ConfigError(f"spectral_weight must be >= 0, got {self.spectral_weight!r}")
 
     @property
-    def model_class(self) -> type[Recommender]:
+    def model_class(self) -> type[Model]:
         from ncf.models.registry import get_model_class
 
         return get_model_class(self.name)
@@ -114,7 +114,7 @@ class ModelSpec:
         sparse: bool = False,
         user_features: FeatureTable | None = None,
         item_features: FeatureTable | None = None,
-    ) -> Recommender:
+    ) -> Model:
         """The untrained model, through ``model_class.from_spec``."""
         from ncf.models.base import BuildContext
 

@@ -16,7 +16,7 @@ import torch
 
 from ncf.data.interactions import Interactions
 from ncf.errors import DataError
-from ncf.models.base import Recommender
+from ncf.models.base import Model
 from ncf.retrieval.topk import TopK, topk
 
 __all__ = ["ExcludeLike", "as_exclusion_matrix", "recommend"]
@@ -94,7 +94,7 @@ def _resize(mat: sp.csr_matrix, shape: tuple[int, int]) -> sp.csr_matrix:
 
 
 def recommend(
-    model: Recommender,
+    model: Model,
     users: int | npt.ArrayLike,
     *,
     k: int = 10,
@@ -110,7 +110,7 @@ def recommend(
 
     Parameters
     ----------
-    model : Recommender
+    model : Model
     users : int or (B,) int
         User indices in ``[0, model.num_users)``.
     k : int

@@ -15,10 +15,10 @@ from torch import Tensor, nn
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError
 from ncf.evaluation import EvalReport, evaluate
-from ncf.models.base import Recommender
+from ncf.models.base import Model
 
 
-class CoarseMLP(Recommender):
+class CoarseMLP(Model):
     """Nonlinear scores rounded to a coarse grid, so that ties are frequent."""
 
     name = "coarse-mlp"
@@ -42,14 +42,14 @@ class CoarseMLP(Recommender):
         return {}
 
 
-def score_list(model: Recommender, user: int, items: list[int]) -> list[float]:
+def score_list(model: Model, user: int, items: list[int]) -> list[float]:
     with torch.no_grad():
         return model.score(torch.full((len(items),), user), torch.tensor(items)).tolist()
 
 
 # ---------------------------------------------------------------------------- references
 def neumf_reference(
-    model: Recommender, users: np.ndarray, items: np.ndarray, negatives: np.ndarray, k: int
+    model: Model, users: np.ndarray, items: np.ndarray, negatives: np.ndarray, k: int
 ) -> tuple[float, float, float]:
     """The NeuMF paper's evaluate.py, one row at a time, with ties counted against the item.
 
@@ -78,7 +78,7 @@ def neumf_reference(
 
 
 def full_reference(
-    model: Recommender, test: Interactions, exclude: sp.csr_matrix | None, k: int
+    model: Model, test: Interactions, exclude: sp.csr_matrix | None, k: int
 ) -> tuple[dict[str, float], int, int]:
     """Per-user loop: score all items, mask, argsort, textbook Recall/NDCG/HR/Precision@k."""
     sums = {"hr": 0.0, "recall": 0.0, "precision": 0.0, "ndcg": 0.0}
@@ -129,7 +129,7 @@ def test_sampled_matches_neumf_reference(model_kind: str) -> None:
     _, test, negs = loo_data()
     negs[:, -3:] = -1  # ragged rows
     negs[::4, 0] = negs[::4, 1]  # repeated negatives
-    model: Recommender = FixedMF(30, 60) if model_kind == "mf" else CoarseMLP(30, 60, step=0.5)
+    model: Model = FixedMF(30, 60) if model_kind == "mf" else CoarseMLP(30, 60, step=0.5)
     report = evaluate(model, test, protocol="sampled", negatives=negs, k=(1, 5, 10), batch_size=7)
     assert report.users == 30 and report.protocol == "sampled"
     for k in (1, 5, 10):
@@ -190,7 +190,7 @@ def test_full_matches_per_user_loop(model_kind: str) -> None:
     users, items = pairs // ni, pairs % ni
     train = Interactions.from_arrays(users[:200], items[:200], num_users=nu, num_items=ni)
     test = Interactions.from_arrays(users[200:], items[200:], num_users=nu, num_items=ni)
-    model: Recommender = (
+    model: Model = (
         FixedMF(nu, ni, seed=4) if model_kind == "mf" else CoarseMLP(nu, ni, step=1e-6)
     )
     for k in (3, 10):

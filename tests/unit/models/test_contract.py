@@ -22,9 +22,9 @@ from ncf.models import (
     Blend,
     FactorizedRecommender,
     MatrixFactorization,
+    Model,
     NeuMF,
     Popularity,
-    Recommender,
     SpectralMF,
     TwoTower,
     build_model,
@@ -54,7 +54,7 @@ def _features(n: int, f: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(seed).normal(size=(n, f)).astype(np.float32))
 
 
-FACTORIES: dict[str, Callable[[], Recommender]] = {
+FACTORIES: dict[str, Callable[[], Model]] = {
     "mf": lambda: MatrixFactorization(NU, NI, embedding_dim=6),
     "mf-nobias": lambda: MatrixFactorization(NU, NI, embedding_dim=6, use_bias=False),
     "mf-sparse": lambda: MatrixFactorization(NU, NI, embedding_dim=4, sparse=True),
@@ -89,7 +89,7 @@ FACTORIZED = {"spectral", "blend", "fpmc", "mf", "mf-nobias", "mf-sparse", "mf-c
 
 
 @pytest.fixture(params=sorted(FACTORIES))
-def case(request: pytest.FixtureRequest) -> tuple[str, Recommender]:
+def case(request: pytest.FixtureRequest) -> tuple[str, Model]:
     torch.manual_seed(0)
     model = FACTORIES[request.param]()
     # make zero-initialised parameters (biases, unknown-id rows) non-trivial
@@ -99,14 +99,14 @@ def case(request: pytest.FixtureRequest) -> tuple[str, Recommender]:
     return request.param, model.eval()
 
 
-def _pairwise(model: Recommender, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+def _pairwise(model: Model, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
     return torch.stack(
         [torch.stack([model.score(u.reshape(1), i.reshape(1))[0] for i in items]) for u in users]
     )
 
 
 @torch.no_grad()
-def test_shapes_and_broadcasting(case: tuple[str, Recommender]) -> None:
+def test_shapes_and_broadcasting(case: tuple[str, Model]) -> None:
     _, model = case
     users = torch.tensor([0, 3, 6, 3])
     items = torch.arange(NI)
@@ -125,7 +125,7 @@ def test_shapes_and_broadcasting(case: tuple[str, Recommender]) -> None:
 
 
 @torch.no_grad()
-def test_batch_equals_single(case: tuple[str, Recommender]) -> None:
+def test_batch_equals_single(case: tuple[str, Model]) -> None:
     _, model = case
     users = torch.tensor([1, 2, 5, 1, 0])
     items = torch.tensor([10, 2, 0, 4, 4])
@@ -135,7 +135,7 @@ def test_batch_equals_single(case: tuple[str, Recommender]) -> None:
 
 
 @torch.no_grad()
-def test_factorized_identity(case: tuple[str, Recommender]) -> None:
+def test_factorized_identity(case: tuple[str, Model]) -> None:
     key, model = case
     assert is_factorized(model) == (key in FACTORIZED)
     if key not in FACTORIZED:
@@ -158,7 +158,7 @@ def test_factorized_identity(case: tuple[str, Recommender]) -> None:
     )
 
 
-def test_gradients_flow(case: tuple[str, Recommender]) -> None:
+def test_gradients_flow(case: tuple[str, Model]) -> None:
     key, model = case
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -175,7 +175,7 @@ def test_gradients_flow(case: tuple[str, Recommender]) -> None:
         assert torch.isfinite(dense).all()
 
 
-def test_get_config_round_trip(case: tuple[str, Recommender]) -> None:
+def test_get_config_round_trip(case: tuple[str, Model]) -> None:
     _, model = case
     config = model.get_config()
     text = json.dumps(config)  # JSON-serialisable
@@ -190,7 +190,7 @@ def test_get_config_round_trip(case: tuple[str, Recommender]) -> None:
         torch.testing.assert_close(rebuilt.score(u, i), model.score(u, i), rtol=0, atol=0)
 
 
-def test_save_load_identical(case: tuple[str, Recommender], tmp_path: Path) -> None:
+def test_save_load_identical(case: tuple[str, Model], tmp_path: Path) -> None:
     _, model = case
     umap = IdMap([f"u{k}" for k in range(NU)])
     imap = IdMap(np.arange(100, 100 + NI))
