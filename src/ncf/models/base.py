@@ -35,6 +35,31 @@ if TYPE_CHECKING:
     from ncf.models.spec import ModelSpec
 
 
+#: Fold-in defaults: confidence of an observed item over an unobserved one, and the ridge weight.
+FOLD_IN_ALPHA = 1.0
+FOLD_IN_L2 = 0.1
+
+
+def implicit_fold_in(vectors: Tensor, items: Tensor, *, alpha: float = FOLD_IN_ALPHA, l2: float = FOLD_IN_L2) -> Tensor:
+    """Solve ``(V^T V + alpha V_I^T V_I + l2 I) u = (1 + alpha) V_I^T 1`` for ``u`` (float64 inside).
+
+    ``vectors`` are all ``(N, d)`` item vectors; ``items`` the user's item indices (repeats
+    count once). An empty history gives the zero vector.
+    """
+    if alpha < 0 or l2 <= 0:
+        raise ConfigError(f"fold-in needs alpha >= 0 and l2 > 0, got alpha={alpha}, l2={l2}")
+    v = vectors.double()
+    d = v.shape[1]
+    idx = torch.unique(items.reshape(-1).long())
+    if idx.numel() == 0:
+        return vectors.new_zeros(d)
+    vi = v.index_select(0, idx)
+    gram = v.T @ v + alpha * (vi.T @ vi) + l2 * torch.eye(d, dtype=v.dtype, device=v.device)
+    rhs = (1.0 + alpha) * vi.sum(0)
+    out: Tensor = torch.linalg.solve(gram, rhs).to(vectors.dtype)
+    return out
+
+
 @dataclass(frozen=True)
 class BuildContext:
     """What a model built from run options needs besides the options: the universe and data.
@@ -131,6 +156,15 @@ class Factorized(Model):
         u = self.user_vectors(users.reshape(-1)).reshape(*users.shape, -1)
         v = self.item_vectors(items.reshape(-1)).reshape(*items.shape, -1)
         return (u * v).sum(-1)
+
+    def fold_in(self, items: Tensor, *, alpha: float = FOLD_IN_ALPHA, l2: float = FOLD_IN_L2) -> Tensor:
+        """A ``(d,)`` user vector for someone known only by the ``items`` they interacted with.
+
+        The implicit-feedback least-squares fold-in of Hu, Koren and Volinsky (2008): the vector
+        that best scores 1 on the user's items (confidence ``1 + alpha``) and 0 on every other
+        item (confidence 1), ridge ``l2`` — how a new user joins without retraining.
+        """
+        return implicit_fold_in(self.item_vectors().detach().float(), items, alpha=alpha, l2=l2)
 
 
 #: Earlier names (``Recommender`` is now the serving API, :class:`ncf.Recommender`).

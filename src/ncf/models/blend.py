@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ncf.errors import ConfigError
-from ncf.models.base import Factorized, Model, SequenceAware
+from ncf.models.base import FOLD_IN_ALPHA, FOLD_IN_L2, Factorized, Model, SequenceAware
 
 
 class Blend(Factorized):
@@ -103,6 +103,11 @@ class Blend(Factorized):
     def item_vectors(self, items: Tensor | None = None) -> Tensor:
         """``[v_1, v_2, ...]``."""
         return torch.cat([part.item_vectors(items).float() for part in self.components()], dim=-1)
+
+    def fold_in(self, items: Tensor, *, alpha: float = FOLD_IN_ALPHA, l2: float = FOLD_IN_L2) -> Tensor:
+        """``[w_1 u_1, w_2 u_2, ...]`` with each part's own fold-in, so the blend weights hold."""
+        return torch.cat([w * part.fold_in(items, alpha=alpha, l2=l2).float()
+                          for w, part in zip(self.weights, self.components(), strict=True)])
 
     def score(self, users: Tensor, items: Tensor) -> Tensor:
         """``sum_k w_k s_k(users, items)``; arguments broadcast."""

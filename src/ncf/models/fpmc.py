@@ -12,7 +12,7 @@ from ncf.data.interactions import Interactions
 from ncf.data.sequences import latest_items
 from ncf.errors import DataError
 from ncf.models._common import positive_int
-from ncf.models.base import Factorized, SequenceAware
+from ncf.models.base import FOLD_IN_ALPHA, FOLD_IN_L2, Factorized, SequenceAware, implicit_fold_in
 from ncf.nn.blocks import embedding_lookup, init_embedding_
 
 if TYPE_CHECKING:
@@ -98,6 +98,15 @@ class FPMC(Factorized, SequenceAware):
             t = embedding_lookup(self.next_embedding, items)
             b = embedding_lookup(self.item_bias, items)
         return torch.cat([q, t, b], dim=-1)
+
+    def fold_in(self, items: Tensor, *, alpha: float = FOLD_IN_ALPHA, l2: float = FOLD_IN_L2) -> Tensor:
+        """``[p, r_last, 1]`` for a new user: ``p`` folded in over the item factors ``q`` (see
+        :meth:`Factorized.fold_in`), the context the history's last item (``items`` in time order)."""
+        items = items.reshape(-1).long()
+        p = implicit_fold_in(self.item_embedding.weight.detach().float(), items, alpha=alpha, l2=l2)
+        last = items[-1:] if items.numel() else torch.full((1,), -1, dtype=torch.long, device=items.device)
+        r = embedding_lookup(self.prev_embedding, self._prev_index(last))[0]
+        return torch.cat([p, r.detach().float(), p.new_ones(1)])
 
     def score_in_context(self, users: Tensor, items: Tensor, previous: Tensor) -> Tensor:
         """Scores with explicit previous items; the three arguments broadcast."""
