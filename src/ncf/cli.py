@@ -355,6 +355,43 @@ def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, 
                 click.echo(f"  {rank:>2}. {rec['item']}{title}  ({rec['score']:.4f})")
 
 
+# ---------------------------------------------------------------------- serve
+@main.command("serve")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="File holding the API key clients send as X-API-Key (also enables /admin/reload).")
+@click.option("--max-k", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--max-batch", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Most users in one POST /recommend.")
+@click.option("--max-body-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True)
+@click.option("--cors-origin", "cors", multiple=True, help="Allow browser requests from this origin (off by default).")
+@click.option("--index", "index", default="auto", show_default=True,
+              help="auto (RUN_DIR/index when built), none (exact ranking) or an index directory.")
+@_common_options
+def serve_cmd(run_dir: str, host: str, port: int, workers: int, api_key_file: str | None, max_k: int,
+              max_batch: int, max_body_bytes: int, cors: tuple[str, ...], index: str) -> None:
+    """Serve recommendations over HTTP (FastAPI + uvicorn; OpenAPI docs at /docs)."""
+    try:
+        from ncf.serving.app import ServeConfig
+        from ncf.serving.server import serve
+    except ImportError as exc:
+        raise ConfigError(f"ncf serve needs the serve extra: pip install 'ncf[serve]' ({exc.name} missing)") from None
+    key = None
+    if api_key_file is not None:
+        with open(api_key_file, encoding="utf-8") as fh:
+            key = fh.read().strip()
+        if not key:
+            raise ConfigError(f"{api_key_file}: the API key file is empty")
+    config = ServeConfig(max_k=max_k, max_batch=max_batch, max_body_bytes=max_body_bytes, api_key=key,
+                         cors_origins=cors, index=None if index == "none" else index)
+    state = click.get_current_context().ensure_object(dict)
+    serve(run_dir, host=host, port=port, workers=workers, config=config,
+          log_level="error" if state.get("quiet") else "info")
+
+
 # ---------------------------------------------------------------------- quickstart
 @main.command("quickstart")
 @click.option("--out", type=click.Path(file_okay=False), default=None,

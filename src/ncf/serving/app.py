@@ -1,0 +1,414 @@
+"""The HTTP API: ``create_app(run_dir)`` -> a FastAPI app serving a :class:`Recommender`.
+
+Bad requests get 4xx with a one-line ``detail`` (404 unknown user/item, 413 oversized body,
+422 bad parameters, 401 missing key), never a 500. ``POST /admin/reload`` (and SIGHUP, see
+:mod:`ncf.serving.server`) load a new bundle, check it, and swap it in atomically; a broken
+bundle is refused and the old one keeps serving. Every answer names the model version.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+from ncf.errors import ConfigError, DataError, NCFError, UnknownIdError
+from ncf.serving.recommender import Recommendations, Recommender
+
+logger = logging.getLogger(__name__)
+
+RawId = Annotated[str, StringConstraints(min_length=1, max_length=256)] | StrictInt
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Limits and switches of the HTTP API."""
+
+    max_k: int = 100
+    max_batch: int = 256
+    max_list: int = 10_000
+    max_body_bytes: int = 1 << 20
+    api_key: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    index: str | None = "auto"
+    pointer_file: Path | None = None  # with several workers: the bundle path all of them follow
+    pointer_check_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        for key in ("max_k", "max_batch", "max_list", "max_body_bytes"):
+            if int(getattr(self, key)) < 1:
+                raise ConfigError(f"{key} must be positive")
+
+
+class ModelHolder:
+    """The recommender now serving; :meth:`reload` swaps in a checked new one atomically."""
+
+    def __init__(self, path: Path, config: ServeConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self.reloads = 0
+        self.failed_reloads = 0
+        self.current: Recommender = self._load_checked(path)
+        self._pointer_seen: float | None = None
+        self._pointer_checked = 0.0
+
+    def _load_checked(self, path: Path) -> Recommender:
+        rec = Recommender.load(path, index=self.config.index)
+        smoke(rec)
+        return rec
+
+    def reload(self, path: Path | None = None) -> tuple[Recommender, Recommender]:
+        """Load ``path`` (default: the current bundle's path again), check it, swap; returns (old, new).
+
+        Raises the loading or checking error, leaving the current recommender in place.
+        """
+        with self._lock:
+            old = self.current
+            target = Path(path) if path is not None else old.path
+            if target is None:
+                raise ConfigError("no bundle path to reload")
+            try:
+                new = self._load_checked(target)
+            except Exception:
+                self.failed_reloads += 1
+                raise
+            self.current = new  # one reference assignment: requests see the old or the new one
+            self.reloads += 1
+            logger.info("reloaded %s: model %s -> %s", target, old.version, new.version)
+            return old, new
+
+    def follow_pointer(self) -> None:
+        """With several workers: load the bundle named in the pointer file when it changed."""
+        pointer = self.config.pointer_file
+        now = time.monotonic()
+        if pointer is None or now - self._pointer_checked < self.config.pointer_check_seconds:
+            return
+        self._pointer_checked = now
+        try:
+            mtime = pointer.stat().st_mtime
+        except OSError:
+            return
+        if self._pointer_seen is None:
+            self._pointer_seen = mtime
+            return
+        if mtime != self._pointer_seen:
+            self._pointer_seen = mtime
+            try:
+                self.reload(Path(pointer.read_text(encoding="utf-8").strip()))
+            except Exception as exc:  # keep serving the old bundle
+                logger.error("pointer reload refused: %s", exc)
+
+
+def smoke(rec: Recommender) -> None:
+    """A bundle is servable when it answers a query end to end (raises otherwise)."""
+    if rec.num_items < 1:
+        raise DataError("the model has no items")
+    first_user = rec._cat.user_map.raw_ids[0] if rec._cat.user_map is not None else 0
+    result = rec.recommend([first_user], k=1, exclude_seen=False)
+    if len(result) != 1 or len(result[0]) != 1:
+        raise DataError("the smoke query returned no recommendation")
+    if not all(map(_finite, result[0].scores)):
+        raise DataError("the smoke query returned a non-finite score (broken weights?)")
+
+
+def _finite(x: float) -> bool:
+    return x == x and abs(x) != float("inf")
+
+
+# ---------------------------------------------------------------------- request bodies
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecommendRequest(_Body):
+    users: list[RawId] = Field(min_length=1, description="Raw user ids.")
+    k: int = Field(10, ge=1, description="Items per user.")
+    exclude_seen: bool = True
+    items: list[RawId] | None = Field(None, description="Allow-list: only these items may be recommended.")
+    exclude: list[RawId] | None = Field(None, description="Deny-list: never recommend these items.")
+    fallback: bool = Field(False, description="Unknown users get popular items instead of a 404.")
+
+
+class HistoryRequest(_Body):
+    history: list[RawId] = Field(description="Raw ids of the items the new user interacted with, oldest first.")
+    k: int = Field(10, ge=1)
+    exclude_seen: bool = Field(True, description="Leave the history items out.")
+    items: list[RawId] | None = None
+    exclude: list[RawId] | None = None
+
+
+class FeaturesRequest(_Body):
+    features: dict[str, float | str | list[str]] | list[float] = Field(
+        description="Side features of a new user: {column: value} or the encoded row.")
+    k: int = Field(10, ge=1)
+    items: list[RawId] | None = None
+    exclude: list[RawId] | None = None
+
+
+class ReloadRequest(_Body):
+    path: str | None = Field(None, description="Bundle to load (default: the current one again).")
+
+
+# ---------------------------------------------------------------------- the app
+def create_app(path: str | os.PathLike[str], config: ServeConfig | None = None) -> FastAPI:
+    """A FastAPI app serving the run (or model) directory ``path``."""
+    from ncf.serving import metrics
+
+    config = config or ServeConfig()
+    holder = ModelHolder(Path(path), config)
+    app = FastAPI(title="ncf", version=_package_version(),
+                  description="Recommendations from a trained ncf model.")
+    app.state.holder = holder
+    app.state.config = config
+    registry = metrics.Metrics()
+    app.state.metrics = registry
+    registry.set_model(holder.current)
+
+    if config.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["*"])
+    app.add_middleware(_BodyLimit, max_bytes=config.max_body_bytes)
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        holder.follow_pointer()
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        registry.observe(getattr(route, "path", "unmatched"), request.method, response.status_code,
+                         time.perf_counter() - start)
+        return response
+
+    def require_key(request: Request) -> None:
+        if config.api_key is None:
+            return
+        given = request.headers.get("x-api-key") or _bearer(request.headers.get("authorization"))
+        if not given or not hmac.compare_digest(given.encode(), config.api_key.encode()):
+            raise HTTPException(401, "missing or wrong API key (X-API-Key header)")
+
+    def rec() -> Recommender:
+        return holder.current
+
+    def check_k(k: int) -> int:
+        if k > config.max_k:
+            raise HTTPException(422, f"k must be at most {config.max_k}")
+        return k
+
+    def check_len(values: list[Any] | None, what: str, limit: int) -> None:
+        if values is not None and len(values) > limit:
+            raise HTTPException(422, f"{what}: at most {limit} ids per request, got {len(values)}")
+
+    def answer(r: Recommender, results: list[Recommendations], users: list[Any] | None) -> dict[str, Any]:
+        out = []
+        for j, res in enumerate(results):
+            row = res.to_dict()
+            if users is not None:
+                row = {"user": str(users[j]), **row}
+            out.append(row)
+        return {"model_version": r.version, "results": out}
+
+    guarded = [Depends(require_key)]
+
+    @app.get("/recommend", dependencies=guarded, summary="Top-k items for one user")
+    def recommend_one(
+        user: Annotated[str, Query(min_length=1, max_length=256, description="Raw user id.")],
+        k: Annotated[int, Query(ge=1)] = 10,
+        exclude_seen: bool = True,
+        fallback: bool = False,
+    ) -> dict[str, Any]:
+        r = rec()
+        res = r.recommend([user], check_k(k), exclude_seen=exclude_seen, fallback=fallback)[0]
+        return {"user": user, "model_version": r.version, **res.to_dict()}
+
+    @app.post("/recommend", dependencies=guarded, summary="Top-k items for many users, with allow/deny lists")
+    def recommend_many(body: Annotated[RecommendRequest, Body()]) -> dict[str, Any]:
+        check_len(body.users, "users", config.max_batch)
+        check_len(body.items, "items", config.max_list)
+        check_len(body.exclude, "exclude", config.max_list)
+        r = rec()
+        results = r.recommend(body.users, check_k(body.k), exclude_seen=body.exclude_seen, items=body.items,
+                              exclude=body.exclude, fallback=body.fallback)
+        return answer(r, results, body.users)
+
+    @app.post("/recommend/history", dependencies=guarded, summary="Top-k items for a new user from item ids")
+    def recommend_history(body: Annotated[HistoryRequest, Body()]) -> dict[str, Any]:
+        check_len(body.history, "history", config.max_list)
+        check_len(body.items, "items", config.max_list)
+        check_len(body.exclude, "exclude", config.max_list)
+        r = rec()
+        res = r.recommend_for_history(body.history, check_k(body.k), exclude_seen=body.exclude_seen,
+                                      items=body.items, exclude=body.exclude)
+        return {"model_version": r.version, **res.to_dict()}
+
+    @app.post("/recommend/features", dependencies=guarded, summary="Top-k items for a new user from side features")
+    def recommend_features(body: Annotated[FeaturesRequest, Body()]) -> dict[str, Any]:
+        check_len(body.items, "items", config.max_list)
+        check_len(body.exclude, "exclude", config.max_list)
+        if isinstance(body.features, list):
+            check_len(body.features, "features", config.max_list)
+        r = rec()
+        res = r.recommend_for_features(body.features, check_k(body.k), items=body.items, exclude=body.exclude)
+        return {"model_version": r.version, **res.to_dict()}
+
+    @app.get("/similar-items", dependencies=guarded, summary="Items most like an item")
+    def similar_items(
+        item: Annotated[str, Query(min_length=1, max_length=256, description="Raw item id.")],
+        k: Annotated[int, Query(ge=1)] = 10,
+    ) -> dict[str, Any]:
+        r = rec()
+        res = r.similar_items([item], check_k(k))[0]
+        return {"item": item, "model_version": r.version, **res.to_dict()}
+
+    @app.get("/items/{item_id}", dependencies=guarded, summary="One item: title and popularity")
+    def item(item_id: Annotated[str, PathParam(min_length=1, max_length=256)]) -> dict[str, Any]:
+        r = rec()
+        return {"model_version": r.version, **r.item_info(item_id)}
+
+    @app.get("/health", summary="Liveness")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="Readiness: a checked model is loaded")
+    def ready() -> dict[str, Any]:
+        r = rec()
+        return {"ready": True, "model_version": r.version, "users": r.num_users, "items": r.num_items}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    def prometheus() -> PlainTextResponse:
+        body, content_type = registry.exposition()
+        return PlainTextResponse(body, media_type=content_type)
+
+    @app.post("/admin/reload", summary="Load a new bundle, check it, swap it in (needs the API key)")
+    def reload(request: Request, body: Annotated[ReloadRequest | None, Body()] = None) -> dict[str, Any]:
+        if config.api_key is None:
+            raise HTTPException(403, "reload is disabled: start the server with --api-key-file to enable it")
+        require_key(request)
+        target = Path(body.path) if body is not None and body.path else None
+        try:
+            old, new = holder.reload(target)
+        except (NCFError, OSError, ValueError) as exc:
+            registry.reload_failed()
+            raise HTTPException(409, f"refused; still serving {holder.current.version}: "
+                                     f"{_one_line(exc)}") from None
+        registry.set_model(new)
+        if config.pointer_file is not None and new.path is not None:
+            _write_pointer(config.pointer_file, new.path)
+        return {"model_version": new.version, "previous_version": old.version, "path": str(new.path)}
+
+    @app.exception_handler(UnknownIdError)
+    async def unknown_id(request: Request, exc: UnknownIdError) -> JSONResponse:
+        return JSONResponse({"detail": _one_line(exc)}, status_code=404)
+
+    @app.exception_handler(NCFError)
+    async def bad_request(request: Request, exc: NCFError) -> JSONResponse:
+        return JSONResponse({"detail": _one_line(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid request')}" if where else
+                             str(first.get("msg", "invalid request")), "errors": _plain(errors)}, status_code=422)
+
+    app.state.reload = holder.reload
+    return app
+
+
+# ---------------------------------------------------------------------- small parts
+class _BodyLimit:
+    """413 for a request body over ``max_bytes`` (by Content-Length, or counted while streaming)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        too_big = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
+        if length is not None:
+            try:
+                if int(length) > self.max_bytes:
+                    await too_big(scope, receive, send)
+                    return
+            except ValueError:
+                await JSONResponse({"detail": "invalid Content-Length"}, status_code=400)(scope, receive, send)
+                return
+        seen = 0
+
+        async def limited() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await too_big(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _bearer(value: str | None) -> str | None:
+    if value and value.lower().startswith("bearer "):
+        return value[7:].strip()
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _plain(errors: Any) -> Any:
+    """Validation errors without the objects pydantic puts in ``ctx`` (not JSON-serialisable)."""
+    out = []
+    for e in errors:
+        e = dict(e)
+        e.pop("ctx", None)
+        e.pop("url", None)
+        if "input" in e and not isinstance(e["input"], (str, int, float, bool, type(None), list, dict)):
+            e["input"] = str(e["input"])
+        out.append(e)
+    return out
+
+
+def _write_pointer(pointer: Path, target: Path) -> None:
+    from ncf._io import atomic_write
+
+    with atomic_write(pointer, "w", encoding="utf-8") as fh:
+        fh.write(str(target.resolve()))
+
+
+def _package_version() -> str:
+    from ncf import __version__
+
+    return str(__version__)
+
+
+__all__ = ["ModelHolder", "ServeConfig", "create_app", "smoke"]
+
