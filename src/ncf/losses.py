@@ -2,8 +2,9 @@
 
 Pointwise (:func:`bce_loss`, :func:`mse_loss`), pairwise (:func:`bpr_loss`) and listwise
 (:func:`softmax_loss`, :func:`in_batch_softmax_loss`) objectives for implicit feedback. Every
-function takes raw scores (``model.score`` outputs, logits), never probabilities, and is
-numerically stable through ``softplus`` / ``log_softmax``.
+function takes raw scores (``model.score`` outputs, logits) or embedding vectors, never
+probabilities, and is numerically stable through ``softplus`` / ``log_softmax``. The training
+objectives (:mod:`ncf.training.objectives`) compute them from a model and a batch.
 
 References
 ----------
@@ -26,6 +27,8 @@ from torch import Tensor
 __all__ = [
     "bce_loss",
     "bpr_loss",
+    "in_batch_hits",
+    "in_batch_log_q",
     "in_batch_softmax_loss",
     "mse_loss",
     "softmax_loss",
@@ -158,106 +161,146 @@ def softmax_loss(
     return F.cross_entropy(logits, targets)
 
 
+def in_batch_log_q(
+    item_probs: Tensor,
+    *,
+    batch_size: int,
+    num_extra: int = 0,
+    num_items: int | None = None,
+    weight: float = 1.0,
+) -> Tensor:
+    """logQ of in-batch candidates: the log of each column's expected count among them.
+
+    With in-batch negatives every row's positive is a negative of the other rows, so an item
+    of training frequency ``p`` is a candidate ``B * p`` times per batch in expectation; each
+    of ``M`` extra negatives drawn uniformly adds ``M / num_items``. The logits subtract the
+    log of this count (Yi et al., 2019, Eq. 3, with the count as the sampling probability up
+    to a constant, which the softmax ignores).
+
+    Parameters
+    ----------
+    item_probs : (N,) float
+        Share of the training positives of each candidate column's item.
+    batch_size : int
+        ``B``, the rows of the batch (whose positives are the in-batch candidates).
+    num_extra : int, default 0
+        ``M``, uniform extra negatives shared by the batch.
+    num_items : int, optional
+        Catalogue size; required when ``num_extra > 0``.
+    weight : float, default 1.0
+        Scale of the correction (0 = none, 1 = the full correction).
+
+    Returns
+    -------
+    (N,) float
+        ``weight * log(B * p + M / num_items)``.
+    """
+    expected = batch_size * item_probs
+    if num_extra:
+        if not num_items:
+            raise ValueError("num_items is required with extra negatives")
+        expected = expected + num_extra / num_items
+    log_q = expected.log()
+    if weight != 1.0:
+        log_q = log_q * weight
+    return log_q
+
+
+def in_batch_hits(items: Tensor, num_rows: int, *, accidental: Tensor | None = None) -> Tensor:
+    """Accidental hits of an in-batch softmax: a column holding the row's own item again.
+
+    Parameters
+    ----------
+    items : (N,) int64
+        Item of each candidate column; the first ``num_rows`` are the rows' positives (the
+        diagonal), the rest shared extra negatives.
+    num_rows : int
+        ``B``.
+    accidental : (B, N) bool, optional
+        Further hits to mask, e.g. columns holding any other positive of the row's user
+        (:meth:`ncf.sampling.PositiveSet.batch_mask`).
+
+    Returns
+    -------
+    (B, N) bool
+        ``items[c] == items[b]``, or ``accidental[b, c]``; the diagonal is True (the target
+        column is never masked by :func:`softmax_loss`).
+    """
+    if items.ndim != 1 or not 0 < num_rows <= items.shape[0]:
+        raise ValueError(f"items must have shape (N,) with N >= num_rows={num_rows}, got {tuple(items.shape)}")
+    hits = items[None, :] == items[:num_rows, None]
+    if accidental is not None:
+        if accidental.shape != hits.shape:
+            raise ValueError(f"accidental must have shape {tuple(hits.shape)}, got {tuple(accidental.shape)}")
+        hits |= accidental.to(torch.bool)
+    return hits
+
+
 def in_batch_softmax_loss(
     user_vecs: Tensor,
     item_vecs: Tensor,
     *,
     items: Tensor | None = None,
-    item_log_q: Tensor | None = None,
-    extra_item_vecs: Tensor | None = None,
-    extra_log_q: Tensor | None = None,
-    extra_items: Tensor | None = None,
+    log_q: Tensor | None = None,
     accidental: Tensor | None = None,
-    users: Tensor | None = None,
+    temperature: float = 1.0,
+    bf16: bool = False,
 ) -> Tensor:
     """In-batch sampled softmax: each row's positive against the other rows' items.
 
-    ``logits = U [V; V_extra]^T`` of shape ``(B, B + M)``; row ``b``'s target is column ``b``.
-    The other in-batch items are negatives sampled by popularity, so pass ``item_log_q``
-    (log of each item's estimated sampling probability) for the correction of Yi et al.
-    (2019). Optional extra negatives shared by all rows (e.g. uniform samples: mixed negative
-    sampling, Yang et al., 2020) add ``M`` columns with their own ``extra_log_q``.
+    ``logits = (U / T) V^T - log q`` of shape ``(B, N)``, one fused ``addmm``; row ``b``'s
+    target is column ``b``. ``V`` holds the rows' positives first, then ``M = N - B``
+    optional extra negatives shared by all rows (e.g. uniform samples: mixed negative
+    sampling, Yang et al., 2020). The other in-batch items are negatives sampled by
+    popularity, so pass their ``log_q`` (:func:`in_batch_log_q`) for the correction of Yi et
+    al. (2019). Columns that hold the row's own item again (``items``) or another positive
+    of its user (``accidental``) are dropped from the row's softmax.
 
     Parameters
     ----------
     user_vecs : (B, d) float
-        Query (user tower) vectors; include any temperature scaling.
-    item_vecs : (B, d) float
-        Vectors of each row's positive item.
-    items : (B,) int64, optional
-        Item index of each row. When given, a column holding the row's own item (a duplicate
-        in the batch, or among ``extra_items`` when given) is masked as an accidental hit.
-    item_log_q : (B,) float, optional
-        Log sampling probability of each in-batch item.
-    extra_item_vecs : (M, d) float, optional
-        Shared extra negatives.
-    extra_log_q : (M,) float, optional
-        Their log sampling probabilities; required with ``item_log_q`` when extras are given.
-    extra_items : (M,) int64, optional
-        Item indices of the extra negatives (used for masking with ``items``).
-    accidental : (B, B + M) bool, optional
-        Further accidental hits, e.g. columns whose item the row's user has interacted with.
-    users : (B,) int64, optional
-        User of each row; an in-batch column whose row has the same user holds another
-        positive of that user and is masked.
+        Query (user tower) vectors.
+    item_vecs : (N, d) float, N >= B
+        Candidate vectors: row ``b``'s positive at ``b``, then the extra negatives.
+    items : (N,) int64, optional
+        Item index of each column; repeats of the row's own item are masked.
+    log_q : (N,) float, optional
+        Log sampling probability (or expected count) of each column, subtracted.
+    accidental : (B, N) bool, optional
+        Further accidental hits to mask.
+    temperature : float, default 1.0
+        The user vectors are divided by it (before the bfloat16 cast with ``bf16``).
+    bf16 : bool, default False
+        Compute ``U V^T`` as a bfloat16 product (faster on CPUs with AVX512-BF16 and on
+        GPUs); the logQ term and the loss stay float32.
 
     Returns
     -------
     scalar tensor
         :func:`softmax_loss` with the diagonal as targets.
     """
-    if user_vecs.ndim != 2 or item_vecs.shape != user_vecs.shape:
+    if user_vecs.ndim != 2 or item_vecs.ndim != 2 or item_vecs.shape[1] != user_vecs.shape[1] \
+            or item_vecs.shape[0] < user_vecs.shape[0]:
         raise ValueError(
-            f"user_vecs and item_vecs must both be (B, d), got {tuple(user_vecs.shape)} and {tuple(item_vecs.shape)}"
+            f"user_vecs must be (B, d) and item_vecs (N, d) with N >= B, got {tuple(user_vecs.shape)} "
+            f"and {tuple(item_vecs.shape)}"
         )
-    b = user_vecs.shape[0]
-    has_extra = extra_item_vecs is not None
-    if not has_extra and (extra_log_q is not None or extra_items is not None):
-        raise ValueError("extra_log_q / extra_items need extra_item_vecs")
-    candidates = item_vecs
-    if extra_item_vecs is not None:
-        if extra_item_vecs.ndim != 2 or extra_item_vecs.shape[1] != user_vecs.shape[1]:
-            raise ValueError(f"extra_item_vecs must be (M, {user_vecs.shape[1]}), got {tuple(extra_item_vecs.shape)}")
-        candidates = torch.cat([item_vecs, extra_item_vecs], dim=0)
-        if (item_log_q is None) != (extra_log_q is None):
-            raise ValueError("with extra negatives, give both item_log_q and extra_log_q or neither")
-    n = candidates.shape[0]
-    logits = user_vecs @ candidates.T
-
-    log_q: Tensor | None = None
-    if item_log_q is not None:
-        if item_log_q.shape != (b,):
-            raise ValueError(f"item_log_q must have shape ({b},), got {tuple(item_log_q.shape)}")
-        log_q = item_log_q
-        if extra_log_q is not None:
-            if extra_log_q.shape != (n - b,):
-                raise ValueError(f"extra_log_q must have shape ({n - b},), got {tuple(extra_log_q.shape)}")
-            log_q = torch.cat([item_log_q, extra_log_q.to(item_log_q.dtype)])
-
-    invalid: Tensor | None = None
-    if accidental is not None:
-        if accidental.shape != (b, n):
-            raise ValueError(f"accidental must have shape ({b}, {n}), got {tuple(accidental.shape)}")
-        invalid = accidental.to(torch.bool)
-    if items is not None:
-        if items.shape != (b,):
-            raise ValueError(f"items must have shape ({b},), got {tuple(items.shape)}")
-        same = items[:, None] == items[None, :]
-        if n > b:
-            if extra_items is None:
-                same_extra = same.new_zeros(b, n - b)
-            elif extra_items.shape != (n - b,):
-                raise ValueError(f"extra_items must have shape ({n - b},), got {tuple(extra_items.shape)}")
-            else:
-                same_extra = items[:, None] == extra_items.to(items.dtype)[None, :]
-            same = torch.cat([same, same_extra], dim=1)
-        invalid = same if invalid is None else invalid | same
-    if users is not None:
-        if users.shape != (b,):
-            raise ValueError(f"users must have shape ({b},), got {tuple(users.shape)}")
-        same_user = users[:, None] == users[None, :]
-        if n > b:
-            same_user = torch.cat([same_user, same_user.new_zeros(b, n - b)], dim=1)
-        invalid = same_user if invalid is None else invalid | same_user
+    b, n = user_vecs.shape[0], item_vecs.shape[0]
+    if log_q is not None and log_q.shape != (n,):
+        raise ValueError(f"log_q must have shape ({n},), got {tuple(log_q.shape)}")
+    if items is not None and items.shape != (n,):
+        raise ValueError(f"items must have shape ({n},), got {tuple(items.shape)}")
+    if accidental is not None and accidental.shape != (b, n):
+        raise ValueError(f"accidental must have shape ({b}, {n}), got {tuple(accidental.shape)}")
+    us = user_vecs.float() * (1.0 / temperature)
+    vf = item_vecs.float()
+    if bf16:
+        logits = (us.bfloat16() @ vf.bfloat16().T).float()
+        if log_q is not None:
+            logits = logits + (-log_q)[None, :]
+    else:
+        # one fused BLAS call: logits = (u / T) v^T - log q
+        logits = us @ vf.T if log_q is None else torch.addmm((-log_q)[None, :], us, vf.T)
+    invalid = accidental if items is None else in_batch_hits(items, b, accidental=accidental)
     targets = torch.arange(b, device=logits.device)
-    return softmax_loss(logits, targets, log_q=log_q, invalid=invalid)
+    return softmax_loss(logits, targets, invalid=invalid)

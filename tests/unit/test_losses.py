@@ -10,7 +10,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ncf.losses import bce_loss, bpr_loss, in_batch_softmax_loss, mse_loss, softmax_loss
+from ncf.losses import (
+    bce_loss,
+    bpr_loss,
+    in_batch_hits,
+    in_batch_log_q,
+    in_batch_softmax_loss,
+    mse_loss,
+    softmax_loss,
+)
 
 
 def _sigmoid(x: float) -> float:
@@ -167,70 +175,117 @@ def test_softmax_shape_errors() -> None:
         softmax_loss(logits, targets, invalid=torch.zeros(5, 6, dtype=torch.bool))
 
 
-def _vecs(b: int, m: int = 0, d: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _ref_in_batch(
+    u: np.ndarray,
+    v: np.ndarray,
+    items: np.ndarray | None = None,
+    log_q: np.ndarray | None = None,
+    accidental: np.ndarray | None = None,
+    temperature: float = 1.0,
+) -> float:
+    """Row by row in float64: softmax of row b over the columns that are not a hit, target b."""
+    b, n = u.shape[0], v.shape[0]
+    total = 0.0
+    for r in range(b):
+        logits = []
+        for c in range(n):
+            s = float(np.dot(u[r].astype(np.float64), v[c].astype(np.float64))) / temperature
+            if log_q is not None:
+                s -= float(log_q[c])
+            hit = c != r and (
+                (items is not None and int(items[c]) == int(items[r])) or (accidental is not None and accidental[r, c])
+            )
+            if not hit:
+                logits.append((c, s))
+        m = max(s for _, s in logits)
+        lse = m + math.log(sum(math.exp(s - m) for _, s in logits))
+        total += lse - dict(logits)[r]
+    return total / b
+
+
+def _vecs(b: int, m: int = 0, d: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
-    return torch.randn(b, d, generator=gen), torch.randn(b, d, generator=gen), torch.randn(m, d, generator=gen)
+    return torch.randn(b, d, generator=gen), torch.randn(b + m, d, generator=gen)
 
 
-def test_in_batch_matches_manual_logits() -> None:
-    u, v, _ = _vecs(6)
-    torch.testing.assert_close(in_batch_softmax_loss(u, v), softmax_loss(u @ v.T, torch.arange(6)))
-    log_q = torch.log(torch.rand(6, generator=torch.Generator().manual_seed(1)))
-    torch.testing.assert_close(
-        in_batch_softmax_loss(u, v, item_log_q=log_q), softmax_loss(u @ v.T, torch.arange(6), log_q=log_q)
-    )
+def test_in_batch_matches_row_by_row_reference() -> None:
+    u, v = _vecs(6, m=3)
+    items = torch.tensor([3, 1, 3, 2, 1, 7, 1, 9, 3])  # repeats in the batch and among the extras
+    log_q = torch.log(torch.rand(9, generator=torch.Generator().manual_seed(1)) + 0.05)
+    acc = torch.rand(6, 9, generator=torch.Generator().manual_seed(2)) < 0.2
+    un, vn = u.numpy(), v.numpy()
+    cases = [
+        ({}, {}),
+        ({"items": items}, {"items": items.numpy()}),
+        ({"log_q": log_q}, {"log_q": log_q.numpy()}),
+        ({"accidental": acc}, {"accidental": acc.numpy()}),
+        ({"temperature": 0.3}, {"temperature": 0.3}),
+        (
+            {"items": items, "log_q": log_q, "accidental": acc, "temperature": 0.5},
+            {"items": items.numpy(), "log_q": log_q.numpy(), "accidental": acc.numpy(), "temperature": 0.5},
+        ),
+    ]
+    for kwargs, ref_kwargs in cases:
+        got = in_batch_softmax_loss(u, v, **kwargs).item()  # type: ignore[arg-type]
+        assert got == pytest.approx(_ref_in_batch(un, vn, **ref_kwargs), rel=1e-5), kwargs  # type: ignore[arg-type]
 
 
-def test_in_batch_masks_duplicate_items_and_users() -> None:
-    u, v, _ = _vecs(5)
+def test_in_batch_masks_change_the_loss() -> None:
+    # the reference would agree with a no-op mask if nothing were masked: make sure masking matters
+    u, v = _vecs(5)
     items = torch.tensor([3, 1, 3, 2, 1])
-    dup = items[:, None] == items[None, :]
-    expected = softmax_loss(u @ v.T, torch.arange(5), invalid=dup)
-    torch.testing.assert_close(in_batch_softmax_loss(u, v, items=items), expected)
-    users = torch.tensor([0, 0, 1, 2, 2])
-    same = users[:, None] == users[None, :]
-    torch.testing.assert_close(
-        in_batch_softmax_loss(u, v, users=users), softmax_loss(u @ v.T, torch.arange(5), invalid=same)
-    )
-    acc = torch.zeros(5, 5, dtype=torch.bool)
-    acc[0, 4] = True
-    torch.testing.assert_close(
-        in_batch_softmax_loss(u, v, items=items, accidental=acc),
-        softmax_loss(u @ v.T, torch.arange(5), invalid=dup | acc),
-    )
+    plain = in_batch_softmax_loss(u, v)
+    assert in_batch_softmax_loss(u, v, items=items) < plain  # dropping columns lowers every row's loss
+    assert in_batch_softmax_loss(u, v, items=torch.arange(5)) == plain  # no repeats: nothing masked
 
 
-def test_in_batch_with_extra_negatives() -> None:
-    u, v, e = _vecs(4, m=3)
-    items = torch.tensor([5, 6, 7, 8])
-    extra_items = torch.tensor([6, 9, 5])
-    log_q = torch.log(torch.tensor([0.1, 0.2, 0.3, 0.4]))
-    extra_log_q = torch.full((3,), math.log(0.1))
-    got = in_batch_softmax_loss(
-        u, v, items=items, item_log_q=log_q, extra_item_vecs=e, extra_log_q=extra_log_q, extra_items=extra_items
-    )
-    cols = torch.cat([items, extra_items])
-    logits = u @ torch.cat([v, e]).T
-    invalid = items[:, None] == cols[None, :]
-    assert invalid[0, 6] and invalid[1, 4]
-    expected = softmax_loss(logits, torch.arange(4), log_q=torch.cat([log_q, extra_log_q]), invalid=invalid)
-    torch.testing.assert_close(got, expected)
-    # without extra_items the extras are never masked
-    torch.testing.assert_close(
-        in_batch_softmax_loss(u, v, items=items, extra_item_vecs=e),
-        softmax_loss(logits, torch.arange(4), invalid=torch.cat([invalid[:, :4], torch.zeros(4, 3, dtype=torch.bool)], 1)),
-    )
-    with pytest.raises(ValueError, match="both"):
-        in_batch_softmax_loss(u, v, item_log_q=log_q, extra_item_vecs=e)
+def test_in_batch_bf16_is_close_but_lower_precision() -> None:
+    u, v = _vecs(64, m=16, d=32, seed=3)
+    log_q = torch.log(torch.rand(80, generator=torch.Generator().manual_seed(4)) + 0.05)
+    exact = in_batch_softmax_loss(u, v, log_q=log_q, temperature=0.2)
+    bf16 = in_batch_softmax_loss(u, v, log_q=log_q, temperature=0.2, bf16=True)
+    assert bf16.item() == pytest.approx(exact.item(), rel=2e-2)
+    assert bf16.item() != exact.item()
+
+
+def test_in_batch_log_q_is_the_expected_count() -> None:
+    probs = torch.tensor([0.5, 0.25, 0.125, 0.125])
+    torch.testing.assert_close(in_batch_log_q(probs, batch_size=8), torch.log(torch.tensor([4.0, 2.0, 1.0, 1.0])))
+    # 10 uniform extras over 20 items add 0.5 to every column's expected count
+    got = in_batch_log_q(probs, batch_size=8, num_extra=10, num_items=20, weight=0.5)
+    torch.testing.assert_close(got, 0.5 * torch.log(torch.tensor([4.5, 2.5, 1.5, 1.5])))
+    with pytest.raises(ValueError, match="num_items"):
+        in_batch_log_q(probs, batch_size=8, num_extra=10)
+
+
+def test_in_batch_hits() -> None:
+    items = torch.tensor([3, 1, 3, 5, 1])  # 3 rows, 2 extras
+    expected = torch.tensor([[1, 0, 1, 0, 0], [0, 1, 0, 0, 1], [1, 0, 1, 0, 0]], dtype=torch.bool)
+    assert torch.equal(in_batch_hits(items, 3), expected)
+    acc = torch.zeros(3, 5, dtype=torch.bool)
+    acc[0, 3] = True
+    assert torch.equal(in_batch_hits(items, 3, accidental=acc), expected | acc)
     with pytest.raises(ValueError):
-        in_batch_softmax_loss(u, v, extra_log_q=extra_log_q)
+        in_batch_hits(items, 6)
 
 
-def test_in_batch_gradients_finite() -> None:
-    u, v, e = _vecs(8, m=4)
+def test_in_batch_gradients_finite_with_duplicates() -> None:
+    u, v = _vecs(8, m=4)
     u.requires_grad_(True)
     v.requires_grad_(True)
-    items = torch.tensor([1, 1, 1, 2, 3, 3, 4, 5])  # many duplicates
-    loss = in_batch_softmax_loss(u, v, items=items, extra_item_vecs=e, extra_items=torch.tensor([1, 2, 3, 4]))
+    items = torch.tensor([1, 1, 1, 2, 3, 3, 4, 5, 1, 2, 3, 4])  # many duplicates
+    loss = in_batch_softmax_loss(u, v, items=items, log_q=torch.zeros(12))
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(u.grad).all() and torch.isfinite(v.grad).all()  # type: ignore[arg-type]
+
+
+def test_in_batch_shape_errors() -> None:
+    u, v = _vecs(4, m=2)
+    with pytest.raises(ValueError):
+        in_batch_softmax_loss(u, v[:3])  # fewer candidates than rows
+    with pytest.raises(ValueError):
+        in_batch_softmax_loss(u, v, log_q=torch.zeros(4))
+    with pytest.raises(ValueError):
+        in_batch_softmax_loss(u, v, items=torch.arange(4))
+    with pytest.raises(ValueError):
+        in_batch_softmax_loss(u, v, accidental=torch.zeros(4, 4, dtype=torch.bool))

@@ -1,17 +1,25 @@
-"""Row-sparse optimizers for embedding tables: only the rows a batch touched are updated.
+"""Optimizers of a model and the learning-rate schedule.
 
-A dense Adam step rewrites every row of every table (millions of floats) for each batch; with
-``nn.Embedding(sparse=True)`` these optimizers touch only the batch's rows, which is what makes
-large catalogs cheap per step. Dense gradients (e.g. a global bias) get the ordinary update.
+:func:`make_optimizers` gives a model's sparse embedding tables a row-sparse optimizer and its
+dense parameters an ordinary one. A dense Adam step rewrites every row of every table
+(millions of floats) for each batch; with ``nn.Embedding(sparse=True)`` the row optimizers
+(:class:`RowAdam`, :class:`RowAdagrad`) touch only the batch's rows, which is what makes large
+catalogs cheap per step. Dense gradients (e.g. a global bias) get the ordinary update.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from ncf.config import TrainConfig
+from ncf.errors import ConfigError
+
+__all__ = ["RowAdagrad", "RowAdam", "lr_factor", "make_optimizers", "set_lr"]
 
 
 def _rows(grad: Tensor) -> tuple[Tensor, Tensor]:
@@ -78,3 +86,77 @@ class RowAdagrad(torch.optim.Optimizer):
                 acc = state["sum"]
                 acc.index_add_(0, idx, g * g)
                 p.index_add_(0, idx, g / acc[idx].sqrt_().add_(group["eps"]), alpha=-group["lr"])
+
+
+def _adam(params: list[nn.Parameter], **kw: Any) -> torch.optim.Optimizer:
+    """Adam with the fused kernel where this torch build has it (one pass over each tensor)."""
+    try:
+        return torch.optim.Adam(params, fused=True, **kw)
+    except (RuntimeError, TypeError, ValueError):  # older torch or unsupported device
+        return torch.optim.Adam(params, **kw)
+
+
+def make_optimizers(model: nn.Module, config: TrainConfig) -> list[torch.optim.Optimizer]:
+    """The optimizers of ``model``'s trainable parameters under ``config``.
+
+    Weights of sparse ``nn.Embedding`` tables get :class:`RowAdam` (``adam``/``sparse_adam``),
+    :class:`RowAdagrad` (``adagrad``) or SGD; the other parameters the optimizer named by
+    ``config.optimizer`` with ``config.weight_decay`` (fused Adam where available).
+
+    Returns
+    -------
+    list of torch.optim.Optimizer
+        The sparse one first, when the model has sparse tables.
+
+    Raises
+    ------
+    ConfigError
+        If the optimizer cannot update sparse tables (``adamw``), or nothing is trainable.
+    """
+    sparse_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse}
+    params = [p for p in model.parameters() if p.requires_grad]
+    sparse = [p for p in params if id(p) in sparse_ids]
+    dense = [p for p in params if id(p) not in sparse_ids]
+    name, lr = config.optimizer, config.lr
+    opts: list[torch.optim.Optimizer] = []
+    if sparse:
+        if name not in ("sparse_adam", "adam", "adagrad", "sgd"):
+            raise ConfigError(f"optimizer {name!r} cannot update sparse embeddings; use adam, sparse_adam, adagrad "
+                              "or sgd, or a model without sparse embeddings")
+        if name == "adagrad":
+            opts.append(RowAdagrad(sparse, lr=lr))
+        elif name == "sgd":
+            opts.append(torch.optim.SGD(sparse, lr=lr))
+        else:
+            opts.append(RowAdam(sparse, lr=lr))
+    if dense:
+        if name in ("adam", "sparse_adam"):
+            opts.append(_adam(dense, lr=lr, weight_decay=config.weight_decay))
+        elif name == "adamw":
+            opts.append(torch.optim.AdamW(dense, lr=lr, weight_decay=config.weight_decay))
+        elif name == "adagrad":
+            opts.append(torch.optim.Adagrad(dense, lr=lr, weight_decay=config.weight_decay))
+        else:
+            opts.append(torch.optim.SGD(dense, lr=lr, weight_decay=config.weight_decay))
+    if not opts:
+        raise ConfigError("the model has no trainable parameters")
+    return opts
+
+
+def lr_factor(schedule: str, progress: float) -> float:
+    """Multiplier of the base learning rate at ``progress`` in [0, 1) of all training steps.
+
+    ``constant``: 1; ``linear``: ``1 - progress``; ``cosine``: ``(1 + cos(pi progress)) / 2``.
+    """
+    if schedule == "linear":
+        return 1.0 - progress
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0
+
+
+def set_lr(optimizers: Sequence[torch.optim.Optimizer], lr: float) -> None:
+    """Set the learning rate of every parameter group of ``optimizers``."""
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = lr

@@ -2,115 +2,112 @@
 
 All randomness of epoch ``e`` comes from generators seeded by ``(seed, e)``, so a run resumed
 from the checkpoint of epoch ``e - 1`` follows exactly the path of an uninterrupted run.
+
+The pieces: :mod:`~ncf.training.objectives` (the loss of a batch),
+:mod:`~ncf.training.batches` (an epoch's batches), :mod:`~ncf.training.optim` (optimizers and
+the learning-rate schedule), :mod:`~ncf.training.checkpoint` (what a resume restores) and
+:mod:`~ncf.training.callbacks` (progress display, log file, user hooks).
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
-from ncf import losses
-from ncf._io import atomic_write
 from ncf._types import PathLike
-from ncf.config import TrainConfig
+from ncf.config import TrainConfig, check_device_name
 from ncf.data.interactions import Interactions
 from ncf.data.sequences import previous_items
 from ncf.errors import ConfigError, TrainingDivergedError
-from ncf.models.base import Factorized, Recommender, SequenceAware
+from ncf.models.base import Recommender, SequenceAware
 from ncf.sampling import (
     HardNegativeSampler,
+    NegativeSampler,
     PopularitySampler,
     PositiveSet,
     UniformSampler,
-    item_log_frequency,
 )
-from ncf.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from ncf.training.optim import RowAdagrad, RowAdam
+from ncf.training.batches import EpochBatches, check_negatives
+from ncf.training.callbacks import (
+    BatchEnd,
+    CallbackLike,
+    CallbackList,
+    EpochEnd,
+    FitStart,
+    ProgressBar,
+    default_callbacks,
+)
+from ncf.training.checkpoint import CHECKPOINT_FILE, FitState
+from ncf.training.history import EpochLog, History
+from ncf.training.objectives import BCE, BPR, MSE, Batch, Objective, Softmax, make_objective
+from ncf.training.optim import lr_factor, make_optimizers, set_lr
+
+__all__ = ["EpochLog", "History", "Trainer", "lr_factor", "resolve_device"]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class EpochLog:
-    """One epoch's record: mean loss, validation metrics (if evaluated), time and throughput."""
+def resolve_device(name: str | torch.device) -> torch.device:
+    """The torch device a run uses: ``auto`` -> CUDA when available, else CPU.
 
-    epoch: int
-    loss: float
-    seconds: float
-    samples_per_s: float
-    metrics: dict[str, float] = field(default_factory=dict)
-    eval_seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class History:
-    """What a fit did: per-epoch logs, the best epoch and its validation metric."""
-
-    epochs: tuple[EpochLog, ...]
-    best_epoch: int | None
-    best_metric: float | None
-    stopped_early: bool
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self.epochs)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
-    if name == "auto":
+    Raises
+    ------
+    ConfigError
+        For an unknown device name, or a device this machine does not have (``cuda`` without
+        CUDA, ``cuda:N`` beyond the visible GPUs, ``mps`` without Metal).
+    """
+    if str(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def _adam(params: list[nn.Parameter], **kw: Any) -> torch.optim.Optimizer:
-    """Adam with the fused kernel where this torch build has it (one pass over each tensor)."""
-    try:
-        return torch.optim.Adam(params, fused=True, **kw)
-    except (RuntimeError, TypeError, ValueError):  # older torch or unsupported device
-        return torch.optim.Adam(params, **kw)
-
-
-def _to_device(array: npt.NDArray[Any], device: torch.device) -> Tensor:
-    """One epoch's index array on ``device``: pinned host memory and an async copy on CUDA."""
-    t = torch.from_numpy(np.ascontiguousarray(array))
+    check_device_name(str(name))
+    device = torch.device(name)
     if device.type == "cuda":
-        return t.pin_memory().to(device, non_blocking=True)
-    return t
-
-
-def lr_factor(schedule: str, progress: float) -> float:
-    """Multiplier of the base learning rate at ``progress`` in [0, 1) of all training steps."""
-    if schedule == "linear":
-        return 1.0 - progress
-    if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-    return 1.0
-
-
-def _user_vectors(model: Any, users: Tensor, previous: Tensor | None) -> Tensor:
-    """User vectors, in the context of each row's previous item for sequence-aware models."""
-    if previous is None:
-        return cast(Tensor, model.user_vectors(users))
-    return cast(Tensor, model.context_user_vectors(users, previous))
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ConfigError(f"device {str(name)!r} is not available: {why}; use device 'cpu' or 'auto'")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device {str(name)!r} is not available: {count} CUDA GPU(s) visible "
+                              f"(cuda:0 to cuda:{count - 1})")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {str(name)!r} is not available on this machine; use device 'cpu' or 'auto'")
+    return device
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (int(seed) * 1_000_003 + int(epoch) * 7919) % (2**63 - 1)
+
+
+@dataclass
+class _Run:
+    """What stays fixed during one ``fit``."""
+
+    model: Recommender
+    train: Interactions
+    config: TrainConfig
+    optimizers: list[torch.optim.Optimizer]
+    objective: Objective
+    batches: EpochBatches
+    sampler: NegativeSampler | None
+    valid: Interactions | None
+    valid_negatives: npt.NDArray[np.int64] | None
+    max_epochs: int
+    checkpoint: Path | None
+    use_amp: bool
+    amp_dtype: torch.dtype
+    scaler: torch.amp.GradScaler | None
+
+    @property
+    def early_stopping(self) -> bool:
+        return self.config.epochs is None
 
 
 class Trainer:
@@ -119,7 +116,14 @@ class Trainer:
     Parameters
     ----------
     config : TrainConfig
-    callbacks : callables receiving each :class:`EpochLog` (e.g. progress or logging).
+    callbacks : sequence of Callback, or functions called with each :class:`EpochLog`
+        See :mod:`ncf.training.callbacks`. A progress bar is added when
+        ``config.show_progress`` is set (unless a :class:`ProgressBar` is among them).
+
+    Raises
+    ------
+    ConfigError
+        If ``config.device`` is unknown or not available on this machine.
 
     Example
     -------
@@ -127,57 +131,10 @@ class Trainer:
     >>> history = trainer.fit(model, split.train, valid=split.test)   # doctest: +SKIP
     """
 
-    def __init__(
-        self, config: TrainConfig | None = None, *, callbacks: Sequence[Callable[[EpochLog], None]] = ()
-    ) -> None:
+    def __init__(self, config: TrainConfig | None = None, *, callbacks: Sequence[CallbackLike] = ()) -> None:
         self.config = config or TrainConfig()
         self.callbacks = list(callbacks)
         self.device = resolve_device(self.config.device)
-
-    # ------------------------------------------------------------------ setup
-    def _make_sampler(self, train: Interactions) -> UniformSampler | PopularitySampler | HardNegativeSampler | None:
-        cfg = self.config
-        if cfg.loss in ("mse", "softmax") or cfg.num_negatives == 0:
-            return None
-        base: UniformSampler | PopularitySampler
-        if cfg.sampler == "popularity":
-            base = PopularitySampler(train, cfg.num_negatives, alpha=cfg.popularity_alpha)
-        else:
-            base = UniformSampler(train, cfg.num_negatives)
-        if cfg.hard_negatives > 0:
-            return HardNegativeSampler(train, cfg.num_negatives, hard_fraction=cfg.hard_negatives, base=base)
-        return base
-
-    def _make_optimizer(self, model: nn.Module) -> list[torch.optim.Optimizer]:
-        cfg = self.config
-        sparse_ids = {
-            id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse
-        }
-        params = [p for p in model.parameters() if p.requires_grad]
-        sparse = [p for p in params if id(p) in sparse_ids]
-        dense = [p for p in params if id(p) not in sparse_ids]
-        opts: list[torch.optim.Optimizer] = []
-        if sparse:
-            if cfg.optimizer not in ("sparse_adam", "adam", "adagrad", "sgd"):
-                raise ConfigError(f"optimizer {cfg.optimizer!r} cannot update sparse embeddings")
-            if cfg.optimizer == "adagrad":
-                opts.append(RowAdagrad(sparse, lr=cfg.lr))
-            elif cfg.optimizer == "sgd":
-                opts.append(torch.optim.SGD(sparse, lr=cfg.lr))
-            else:
-                opts.append(RowAdam(sparse, lr=cfg.lr))
-        if dense:
-            if cfg.optimizer in ("adam", "sparse_adam"):
-                opts.append(_adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay))
-            elif cfg.optimizer == "adamw":
-                opts.append(torch.optim.AdamW(dense, lr=cfg.lr, weight_decay=cfg.weight_decay))
-            elif cfg.optimizer == "adagrad":
-                opts.append(torch.optim.Adagrad(dense, lr=cfg.lr, weight_decay=cfg.weight_decay))
-            else:
-                opts.append(torch.optim.SGD(dense, lr=cfg.lr, weight_decay=cfg.weight_decay))
-        if not opts:
-            raise ConfigError("the model has no trainable parameters")
-        return opts
 
     # ------------------------------------------------------------------ public
     def fit(
@@ -197,213 +154,188 @@ class Trainer:
         ``config.epochs`` training stops after ``patience`` evaluations without improvement
         and the best weights are restored. ``checkpoint_dir`` gets an atomic checkpoint every
         ``checkpoint_every`` epochs (and after the last); ``resume=True`` continues from it.
-        """
-        from ncf.evaluation import evaluate  # local: evaluation imports models, not training
+        ``log_path`` gets one JSON line per epoch (:class:`~ncf.training.callbacks.JsonlLogger`).
 
+        Raises
+        ------
+        ConfigError
+            Before any training, for settings that cannot work with this model and data.
+        TrainingDivergedError
+            When the loss becomes NaN or infinite.
+        """
+        config = self._check(model, train, valid, valid_negatives)
+        run = self._prepare(config, model, train, valid, valid_negatives, checkpoint_dir)
+        state = FitState()
+        if resume and run.checkpoint is not None and run.checkpoint.is_file():
+            state = FitState.restore(run.checkpoint, model, run.optimizers)
+            logger.info("resumed from %s at epoch %d", run.checkpoint, state.next_epoch + 1)
+        callbacks = self._callback_list(log_path)
+        history: History | None = None
+        try:
+            callbacks.on_fit_start(FitStart(
+                first_epoch=state.next_epoch + 1, max_epochs=run.max_epochs, early_stopping=run.early_stopping,
+                num_batches=run.batches.num_batches, num_samples=run.batches.num_samples,
+                metric=config.metric if valid is not None else None, logs=tuple(state.logs),
+            ))
+            for epoch in range(run.max_epochs if state.finished else state.next_epoch, run.max_epochs):
+                callbacks.on_epoch_start(epoch + 1)
+                end = self._epoch(run, state, epoch, callbacks)
+                callbacks.on_epoch_end(end)
+                if end.stopped_early:
+                    break
+            history = self._finish(run, state)
+            return history
+        finally:
+            callbacks.on_fit_end(history)
+
+    # ------------------------------------------------------------------ setup
+    def _check(
+        self, model: Recommender, train: Interactions, valid: Interactions | None,
+        valid_negatives: npt.NDArray[np.int64] | None,
+    ) -> TrainConfig:
+        """The config of this fit; every refusal that needs no training happens here, first."""
         cfg = self.config
         if valid is not None:
             cfg = cfg.for_validation(sampled=valid_negatives is not None)
         if len(train) == 0:
             raise ConfigError("the training set is empty")
-        if getattr(model, "num_users", train.num_users) < train.num_users or getattr(
-            model, "num_items", train.num_items
-        ) < train.num_items:
+        if model.num_users < train.num_users or model.num_items < train.num_items:
             raise ConfigError("the model's universe is smaller than the training data's")
         if cfg.epochs is None and valid is None:
             raise ConfigError("without a validation set, give a fixed number of epochs (epochs=N)")
         if cfg.loss == "mse" and train.weights is None:
             raise ConfigError("loss 'mse' needs ratings (weights) in the training data")
-        if cfg.loss == "softmax" and cfg.num_negatives > 0 and cfg.extra_negatives == 0:
+        if cfg.loss in ("bpr", "bce"):
+            check_negatives(len(train), batch_size=cfg.batch_size, num_negatives=cfg.num_negatives)
+        elif cfg.loss == "softmax" and cfg.num_negatives > 0 and cfg.extra_negatives == 0:
             logger.debug("softmax uses in-batch negatives; num_negatives is ignored")
+        return cfg
+
+    def _prepare(
+        self, cfg: TrainConfig, model: Recommender, train: Interactions, valid: Interactions | None,
+        valid_negatives: npt.NDArray[np.int64] | None, checkpoint_dir: PathLike | None,
+    ) -> _Run:
         device = self.device
         model.to(device)
-        opts = self._make_optimizer(model)
-        sampler = self._make_sampler(train)
-        positives = PositiveSet(train)
+        optimizers = make_optimizers(model, cfg)
+        sampler = self._make_sampler(cfg, train)
         # sequence-aware models (FPMC) train on transitions: each row's previous item
-        uses_previous = isinstance(model, SequenceAware)
-        prev_np = previous_items(train) if uses_previous else None
+        previous = None
         if isinstance(model, SequenceAware):
+            previous = previous_items(train)
             model.set_context(train)
-        pos_torch = positives if cfg.remove_accidental_hits else None
-        item_freq = torch.from_numpy(item_log_frequency(train)).to(device).exp()
-        max_epochs = cfg.epochs if cfg.epochs is not None else cfg.max_epochs
-
-        ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
-        logs: list[EpochLog] = []
-        best_metric: float | None = None
-        best_epoch: int | None = None
-        best_state: dict[str, Tensor] | None = None
-        bad_evals = 0
-        start_epoch = 0
-        if resume and ckpt_path is not None and ckpt_path.is_file():
-            state = load_checkpoint(ckpt_path)
-            model.load_state_dict(state["model"])
-            for opt, st in zip(opts, state["optimizers"], strict=True):
-                opt.load_state_dict(st)
-            logs = [EpochLog(**json.loads(s)) for s in state["logs"]]
-            best_metric = state["best_metric"]
-            best_epoch = state["best_epoch"]
-            best_state = state.get("best_state")
-            bad_evals = int(state["bad_evals"])
-            start_epoch = int(state["epoch"]) + 1
-            logger.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
-            if state.get("finished"):
-                start_epoch = max_epochs
-
-        users_np = train.users
-        items_np = train.items
-        weights_np = train.weights
-        n = len(train)
+        batches = EpochBatches(
+            train, batch_size=cfg.batch_size, device=device, sampler=sampler, ratings=cfg.loss == "mse",
+            previous=previous, extra_negatives=cfg.extra_negatives if cfg.loss == "softmax" else 0,
+        )
         use_amp = cfg.amp and device.type == "cuda"
         amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-        scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
-        stopped_early = False
-
-        for epoch in range(start_epoch, max_epochs):
-            t0 = time.perf_counter()
-            rng = np.random.default_rng(_epoch_seed(cfg.seed, epoch))
-            torch.manual_seed(_epoch_seed(cfg.seed, epoch))
-            if isinstance(sampler, HardNegativeSampler):
-                self._refresh_hard_candidates(model, train, sampler)
-            model.train()
-            perm = rng.permutation(n)
-            users_perm = users_np[perm]
-            u_all = _to_device(users_perm, device)
-            i_all = _to_device(items_np[perm], device)
-            w_all = _to_device(weights_np[perm], device) if weights_np is not None and cfg.loss == "mse" else None
-            p_all = _to_device(prev_np[perm], device) if prev_np is not None else None
-            n_all = _to_device(sampler.sample(users_perm, rng), device) if sampler is not None else None
-            num_batches = math.ceil(n / cfg.batch_size)
-            extra_all = (
-                _to_device(rng.integers(0, train.num_items, size=(num_batches, cfg.extra_negatives)), device)
-                if cfg.loss == "softmax" and cfg.extra_negatives > 0
-                else None
-            )
-            total = torch.zeros((), device=device, dtype=torch.float64)
-            bar = self._progress(num_batches, epoch, max_epochs)
-            for b in range(num_batches):
-                sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
-                if cfg.lr_schedule != "constant":
-                    factor = lr_factor(cfg.lr_schedule, (epoch * num_batches + b) / (max_epochs * num_batches))
-                    for opt in opts:
-                        for group in opt.param_groups:
-                            group["lr"] = cfg.lr * factor
-                with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
-                    loss = self._batch_loss(
-                        model,
-                        u_all[sl],
-                        i_all[sl],
-                        None if n_all is None else n_all[sl],
-                        None if w_all is None else w_all[sl],
-                        None if extra_all is None else extra_all[b],
-                        item_freq,
-                        pos_torch,
-                        train.num_items,
-                        previous=None if p_all is None else p_all[sl],
-                    )
-                for opt in opts:
-                    opt.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    for opt in opts:
-                        scaler.step(opt)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    if cfg.grad_clip is not None:
-                        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    for opt in opts:
-                        opt.step()
-                total += loss.detach().double()
-                if bar is not None and (b % 20 == 0 or b == num_batches - 1):
-                    done = min((b + 1) * cfg.batch_size, n)
-                    bar.set_postfix(loss=f"{total.item() / (b + 1):.4f}", pos_s=f"{done / (time.perf_counter() - t0):,.0f}")
-                    bar.update(b + 1 - bar.n)
-                if b % 50 == 49 and not torch.isfinite(total):
-                    break
-            if bar is not None:
-                bar.close()
-            mean_loss = float(total.item()) / num_batches
-            if not math.isfinite(mean_loss):
-                raise TrainingDivergedError(
-                    f"loss became {mean_loss} in epoch {epoch + 1}; lower the learning rate"
-                    + (f"; the last good checkpoint is kept in {ckpt_path}" if ckpt_path else "")
-                )
-            seconds = time.perf_counter() - t0
-            metrics: dict[str, float] = {}
-            eval_seconds = 0.0
-            evaluate_now = valid is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == max_epochs)
-            if evaluate_now:
-                assert valid is not None
-                report = evaluate(
-                    model,
-                    valid,
-                    exclude=train,
-                    k=cfg.eval_k or (),
-                    protocol=cfg.eval_protocol,  # type: ignore[arg-type]
-                    negatives=valid_negatives if cfg.eval_protocol == "sampled" else None,
-                    device=device,
-                )
-                metrics = dict(report.metrics)
-                eval_seconds = report.seconds
-                value = metrics[str(cfg.metric)]
-                if best_metric is None or value > best_metric:
-                    best_metric, best_epoch, bad_evals = value, epoch + 1, 0
-                    best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
-                else:
-                    bad_evals += 1
-            log = EpochLog(epoch + 1, mean_loss, seconds, n / seconds, metrics, eval_seconds)
-            logs.append(log)
-            logger.info("epoch %d: %s", epoch + 1, log.to_dict())
-            finished = cfg.epochs is None and bad_evals >= cfg.patience
-            last = finished or epoch + 1 == max_epochs
-            if ckpt_path is not None and ((epoch + 1) % cfg.checkpoint_every == 0 or last):
-                save_checkpoint(
-                    ckpt_path,
-                    {
-                        "epoch": epoch,
-                        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                        "optimizers": [copy.deepcopy(o.state_dict()) for o in opts],
-                        "logs": [json.dumps(x.to_dict()) for x in logs],
-                        "best_metric": best_metric,
-                        "best_epoch": best_epoch,
-                        "best_state": best_state,
-                        "bad_evals": bad_evals,
-                        "finished": last,
-                    },
-                )
-            if log_path is not None:
-                with atomic_write(log_path, "w", encoding="utf-8") as fh:
-                    for x in logs:
-                        fh.write(json.dumps(x.to_dict()) + "\n")
-            for cb in self.callbacks:
-                cb(log)
-            if finished:
-                stopped_early = True
-                break
-        if cfg.epochs is None and best_state is not None:
-            model.load_state_dict(best_state)
-        model.eval()
-        return History(tuple(logs), best_epoch, best_metric, stopped_early)
-
-    # ------------------------------------------------------------------ internals
-    def _progress(self, total: int, epoch: int, max_epochs: int) -> Any:
-        if not self.config.show_progress:
-            return None
-        from tqdm.auto import tqdm
-
-        # disable=None: no bar when stderr is not a terminal (logs, pipes, CI) instead of one
-        # carriage-return line per refresh; notebook bars (tqdm.notebook) always show
-        in_notebook = tqdm.__module__.startswith("tqdm.notebook")
-        return tqdm(
-            total=total,
-            desc=f"epoch {epoch + 1}/{max_epochs}",
-            unit="batch",
-            leave=False,
-            mininterval=0.5,
-            disable=False if in_notebook else None,
+        return _Run(
+            model=model, train=train, config=cfg, optimizers=optimizers,
+            objective=make_objective(cfg, train, device=device), batches=batches, sampler=sampler,
+            valid=valid, valid_negatives=valid_negatives,
+            max_epochs=cfg.epochs if cfg.epochs is not None else cfg.max_epochs,
+            checkpoint=Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None,
+            use_amp=use_amp, amp_dtype=amp_dtype,
+            scaler=torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None,
         )
+
+    @staticmethod
+    def _make_sampler(cfg: TrainConfig, train: Interactions) -> NegativeSampler | None:
+        if cfg.loss in ("mse", "softmax") or cfg.num_negatives == 0:
+            return None
+        base: UniformSampler | PopularitySampler
+        if cfg.sampler == "popularity":
+            base = PopularitySampler(train, cfg.num_negatives, alpha=cfg.popularity_alpha)
+        else:
+            base = UniformSampler(train, cfg.num_negatives)
+        if cfg.hard_negatives > 0:
+            return HardNegativeSampler(train, cfg.num_negatives, hard_fraction=cfg.hard_negatives, base=base)
+        return base
+
+    def _callback_list(self, log_path: PathLike | None) -> CallbackList:
+        show = self.config.show_progress and not any(isinstance(c, ProgressBar) for c in self.callbacks)
+        return CallbackList([*default_callbacks(show_progress=show, log_path=log_path), *self.callbacks])
+
+    # ------------------------------------------------------------------ one epoch
+    def _epoch(self, run: _Run, state: FitState, epoch: int, callbacks: CallbackList) -> EpochEnd:
+        """Train epoch ``epoch`` (0-based), validate, update early stopping, checkpoint."""
+        cfg = run.config
+        loss, seconds = self._train_epoch(run, state, epoch, callbacks)
+        metrics, eval_seconds = self._validate(run, state, epoch)
+        log = EpochLog(epoch + 1, loss, seconds, run.batches.num_samples / seconds, metrics, eval_seconds)
+        state.logs.append(log)
+        state.next_epoch = epoch + 1
+        stopped_early = run.early_stopping and state.bad_evals >= cfg.patience
+        state.finished = stopped_early or epoch + 1 == run.max_epochs
+        if run.checkpoint is not None and ((epoch + 1) % cfg.checkpoint_every == 0 or state.finished):
+            state.save(run.checkpoint, run.model, run.optimizers)
+            state.checkpoint_epoch = epoch + 1
+        return EpochEnd(log=log, max_epochs=run.max_epochs, metric=cfg.metric if run.valid is not None else None,
+                        best_epoch=state.best_epoch, best_metric=state.best_metric, stopping=state.finished,
+                        stopped_early=stopped_early)
+
+    def _train_epoch(self, run: _Run, state: FitState, epoch: int, callbacks: CallbackList) -> tuple[float, float]:
+        """One pass over the shuffled positives; returns the mean batch loss and the seconds."""
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(_epoch_seed(run.config.seed, epoch))
+        torch.manual_seed(_epoch_seed(run.config.seed, epoch))
+        if isinstance(run.sampler, HardNegativeSampler):
+            self._refresh_hard_candidates(run.model, run.train, run.sampler)
+        run.model.train()
+        num_batches, batch_size = run.batches.num_batches, run.batches.batch_size
+        total = torch.zeros((), device=self.device, dtype=torch.float64)
+        for b, batch in enumerate(run.batches.epoch(rng)):
+            lr = self._schedule_lr(run, epoch * num_batches + b)
+            total += self._step(run, batch).detach().double()
+            if callbacks.wants_batches:
+                callbacks.on_batch_end(BatchEnd(
+                    epoch=epoch + 1, batch=b + 1, num_batches=num_batches,
+                    samples=min((b + 1) * batch_size, run.batches.num_samples),
+                    seconds=time.perf_counter() - t0, lr=lr, loss_sum=total,
+                ))
+            if b % 50 == 49 and not torch.isfinite(total):
+                break
+        mean_loss = float(total.item()) / num_batches
+        if not math.isfinite(mean_loss):
+            raise TrainingDivergedError(self._diverged(run, state, mean_loss, epoch))
+        return mean_loss, time.perf_counter() - t0
+
+    def _schedule_lr(self, run: _Run, step: int) -> float:
+        """Set the learning rate of global step ``step``; return it."""
+        cfg = run.config
+        if cfg.lr_schedule == "constant":
+            return cfg.lr
+        lr = cfg.lr * lr_factor(cfg.lr_schedule, step / (run.max_epochs * run.batches.num_batches))
+        set_lr(run.optimizers, lr)
+        return lr
+
+    def _step(self, run: _Run, batch: Batch) -> Tensor:
+        """Loss, backward pass and optimizer step of one batch; returns the loss."""
+        with torch.autocast(device_type=self.device.type, dtype=run.amp_dtype, enabled=run.use_amp):
+            loss = run.objective(run.model, batch)
+        for opt in run.optimizers:
+            opt.zero_grad(set_to_none=True)
+        if run.scaler is not None:
+            run.scaler.scale(loss).backward()
+            for opt in run.optimizers:
+                run.scaler.step(opt)
+            run.scaler.update()
+        else:
+            loss.backward()
+            if run.config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
+            for opt in run.optimizers:
+                opt.step()
+        return loss
+
+    @staticmethod
+    def _diverged(run: _Run, state: FitState, loss: float, epoch: int) -> str:
+        msg = f"loss became {loss} in epoch {epoch + 1}; lower the learning rate"
+        saved = state.checkpoint_epoch
+        if saved is not None and run.checkpoint is not None and run.checkpoint.is_file():
+            msg += f"; the last good checkpoint (epoch {saved}) is kept in {run.checkpoint}"
+        return msg
 
     def _refresh_hard_candidates(self, model: Recommender, train: Interactions, sampler: HardNegativeSampler) -> None:
         from ncf.retrieval import topk
@@ -412,80 +344,54 @@ class Trainer:
         top = topk(model, users, k=self.config.hard_candidates, exclude=train.to_csr(), device=self.device)
         sampler.set_candidates(np.asarray(top.ids, dtype=np.int64))
 
+    # ------------------------------------------------------------------ validation and end
+    def _validate(self, run: _Run, state: FitState, epoch: int) -> tuple[dict[str, float], float]:
+        """Validation metrics of epoch ``epoch`` when it is due (else none); updates the best."""
+        from ncf.evaluation import evaluate  # local: evaluation imports models, not training
+
+        cfg = run.config
+        if run.valid is None or not ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == run.max_epochs):
+            return {}, 0.0
+        report = evaluate(
+            run.model,
+            run.valid,
+            exclude=run.train,
+            k=cfg.eval_k or (),
+            protocol="sampled" if cfg.eval_protocol == "sampled" else "full",
+            negatives=run.valid_negatives if cfg.eval_protocol == "sampled" else None,
+            device=self.device,
+        )
+        metrics = dict(report.metrics)
+        state.update_best(metrics[str(cfg.metric)], epoch + 1, run.model)
+        return metrics, report.seconds
+
+    @staticmethod
+    def _finish(run: _Run, state: FitState) -> History:
+        """Restore the best weights when stopping early; the model ends in eval mode."""
+        if run.early_stopping and state.best_state is not None:
+            run.model.load_state_dict(state.best_state)
+        run.model.eval()
+        stopped_early = run.early_stopping and state.bad_evals >= run.config.patience
+        return History(tuple(state.logs), state.best_epoch, state.best_metric, stopped_early)
+
+    # ------------------------------------------------------------------ deprecated
     def _batch_loss(
-        self,
-        model: Recommender,
-        users: Tensor,
-        items: Tensor,
-        negatives: Tensor | None,
-        ratings: Tensor | None,
-        extra: Tensor | None,
-        item_freq: Tensor,
-        positives: PositiveSet | None,
-        num_items: int,
+        self, model: Recommender, users: Tensor, items: Tensor, negatives: Tensor | None, ratings: Tensor | None,
+        extra: Tensor | None, item_freq: Tensor, positives: PositiveSet | None, num_items: int,
         previous: Tensor | None = None,
     ) -> Tensor:
+        """Deprecated private helper: the loss of one batch; use :mod:`ncf.training.objectives`.
+
+        Kept only for ``tests/unit/models/test_fpmc.py``, until it calls
+        ``BPR()(model, Batch(users, items, negatives=negatives, previous=previous))``.
+        """
         cfg = self.config
-        factorized = isinstance(model, Factorized)
-        vectors: Any = model  # factorized: has user_vectors / item_vectors
-        reg: Tensor | None = None
-        if cfg.loss == "mse":
-            assert ratings is not None
-            pred = model.score(users, items) if previous is None else vectors.score_in_context(users, items, previous)
-            return losses.mse_loss(pred, ratings)
+        objective: Objective
         if cfg.loss == "softmax":
-            cols = items if extra is None else torch.cat([items, extra])
-            neg_log_q: Tensor | None = None
-            if cfg.logq:
-                # logQ correction (Yi et al. 2019): expected count of each column's item among
-                # the candidates; in-batch positives follow item frequency, extras are uniform.
-                expected = len(items) * item_freq[cols]
-                if extra is not None:
-                    expected = expected + extra.numel() / num_items
-                neg_log_q = -expected.log()
-                if cfg.logq_weight != 1.0:
-                    neg_log_q = neg_log_q * cfg.logq_weight
-            scale = 1.0 / cfg.temperature
-            if factorized:
-                u = _user_vectors(vectors, users, previous)
-                v = vectors.item_vectors(cols)
-                # one fused BLAS call: logits = (u / T) v^T - log q
-                us = u.float() * scale
-                vf = v.float()
-                if cfg.softmax_bf16:
-                    logits = (us.bfloat16() @ vf.bfloat16().T).float()
-                    if neg_log_q is not None:
-                        logits = logits + neg_log_q[None, :]
-                else:
-                    logits = us @ vf.T if neg_log_q is None else torch.addmm(neg_log_q[None, :], us, vf.T)
-                if cfg.l2 > 0:
-                    reg = (u.pow(2).sum() + v[: len(items)].pow(2).sum()) / len(users)
-            else:
-                logits = model.score(users[:, None], cols[None, :]).float() * scale
-                if neg_log_q is not None:
-                    logits = logits + neg_log_q[None, :]
-            invalid = cols[None, :] == items[:, None]
-            if positives is not None:
-                invalid |= positives.batch_mask(users, cols)
-            target = torch.arange(len(users), device=users.device)
-            loss = losses.softmax_loss(logits, target, invalid=invalid)
+            objective = Softmax(item_freq[:num_items], temperature=cfg.temperature, logq=cfg.logq,
+                                logq_weight=cfg.logq_weight, positives=positives, bf16=cfg.softmax_bf16, l2=cfg.l2)
+        elif cfg.loss in ("bpr", "bce"):
+            objective = BPR(l2=cfg.l2) if cfg.loss == "bpr" else BCE(l2=cfg.l2)
         else:
-            assert negatives is not None
-            if factorized:
-                u = _user_vectors(vectors, users, previous)
-                vp = vectors.item_vectors(items)
-                vn = vectors.item_vectors(negatives.reshape(-1)).reshape(*negatives.shape, -1)
-                pos = (u * vp).sum(-1)
-                neg = torch.einsum("bd,bkd->bk", u, vn)
-                if cfg.l2 > 0:
-                    reg = (u.pow(2).sum() + vp.pow(2).sum() + vn.pow(2).sum() / negatives.shape[1]) / len(users)
-            else:
-                # positives and negatives as one (B, 1 + k) block: one forward pass, the user
-                # side computed once (measured: NeuMF epochs 15-20% shorter than two passes)
-                scores = model.score(users[:, None], torch.cat([items[:, None], negatives], dim=1))
-                pos, neg = scores[:, 0], scores[:, 1:]
-            fn = losses.bpr_loss if cfg.loss == "bpr" else losses.bce_loss
-            loss = fn(pos.float(), neg.float())
-        if reg is not None:
-            loss = loss + cfg.l2 * reg
-        return loss
+            objective = MSE()
+        return objective(model, Batch(users, items, negatives, ratings, extra, previous))

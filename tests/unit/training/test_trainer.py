@@ -1,8 +1,6 @@
-"""Trainer: models learn planted structure, losses match references, runs are repeatable."""
+"""Trainer: models learn planted structure, runs are repeatable, bad settings are refused before training."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 import pytest
@@ -19,15 +17,17 @@ from ncf import (
     TwoTower,
     evaluate,
 )
+from ncf.data.interactions import Interactions
 from ncf.data.splits import leave_one_out, validation_split
 from ncf.data.synthetic import synthetic
 from ncf.errors import ConfigError
-from ncf.sampling import PositiveSet, item_log_frequency
+from ncf.training.callbacks import Callback
+from ncf.training.trainer import resolve_device
 
 
 @pytest.fixture(scope="module")
 def data():
-    syn = synthetic(num_users=600, num_items=400, seed=11)
+    syn = synthetic(num_users=300, num_items=200, seed=11)
     split = leave_one_out(syn.interactions, num_negatives=99, seed=0)
     return syn, split
 
@@ -39,18 +39,21 @@ def _hr10(model, split) -> float:
 
 
 def _models(syn, nu, ni):
+    # a few epochs of batches of 256 on ~9k positives; settings chosen so every model clears
+    # popularity by > 0.3 HR@10 on three data seeds (11, 12, 13)
+    small = dict(batch_size=256, epochs=3)
     return {
-        "mf-bpr": (MatrixFactorization(nu, ni, embedding_dim=32), dict(loss="bpr", lr=1e-2, epochs=12)),
-        "gmf-bce": (GMF(nu, ni, embedding_dim=16), dict(loss="bce", lr=1e-2, epochs=12)),
-        "mlp-bce": (MLP(nu, ni, embedding_dim=16, layers=(32, 16)), dict(loss="bce", lr=1e-2, epochs=15, batch_size=256)),
-        "neumf-bce": (NeuMF(nu, ni, gmf_dim=16, mlp_dim=16, layers=(32, 16)), dict(loss="bce", lr=3e-3, epochs=12)),
+        "mf-bpr": (MatrixFactorization(nu, ni, embedding_dim=32), dict(loss="bpr", lr=2e-2, **small)),
+        "gmf-bce": (GMF(nu, ni, embedding_dim=16), dict(loss="bce", lr=2e-2, **small)),
+        "mlp-bce": (MLP(nu, ni, embedding_dim=16, layers=(32, 16)), dict(loss="bce", lr=3e-2, batch_size=256, epochs=4)),
+        "neumf-bce": (NeuMF(nu, ni, gmf_dim=16, mlp_dim=16, layers=(32, 16)), dict(loss="bce", lr=1e-2, **small)),
         "mf-softmax": (MatrixFactorization(nu, ni, embedding_dim=32),
-                       dict(loss="softmax", lr=1e-2, epochs=12, batch_size=256, temperature=0.5)),
+                       dict(loss="softmax", lr=2e-2, temperature=0.5, **small)),
         "two-tower-softmax": (TwoTower(nu, ni, embedding_dim=32, layers=(64, 32), temperature=0.1),
-                              dict(loss="softmax", lr=3e-3, epochs=12, batch_size=256)),
+                              dict(loss="softmax", lr=5e-3, **small)),
         "two-tower-features": (TwoTower(nu, ni, embedding_dim=32, layers=(64, 32), temperature=0.1,
                                         user_features=syn.user_features, item_features=syn.item_features),
-                               dict(loss="softmax", lr=3e-3, epochs=12, batch_size=256)),
+                               dict(loss="softmax", lr=5e-3, **small)),
     }
 
 
@@ -62,122 +65,57 @@ def test_every_model_beats_popularity(data, name):
     model, kw = _models(syn, split.num_users, split.num_items)[name]
     Trainer(TrainConfig(show_progress=False, seed=0, **kw)).fit(model, split.train)
     pop = Popularity(split.num_users, split.num_items).fit(split.train)
-    hr, hr_pop = _hr10(model, split), _hr10(pop, split)
-    assert hr > hr_pop + 0.15, (name, hr, hr_pop)
+    hr, hr_pop = _hr10(model, split), _hr10(pop, split)  # on each user's held-out latest item
+    assert hr > hr_pop + 0.25, (name, hr, hr_pop)
 
 
-def test_softmax_batch_loss_matches_reference(data):
+def _train_mf(train, seed: int) -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)  # the same initial weights: only the training seed differs
+    m = MatrixFactorization(train.num_users, train.num_items, embedding_dim=8)
+    Trainer(TrainConfig(loss="bpr", epochs=2, seed=seed, sampler="popularity", show_progress=False)).fit(m, train)
+    return m.state_dict()
+
+
+def test_same_seed_same_weights_other_seed_other_weights(data):
     _, split = data
-    train = split.train
-    model = MatrixFactorization(train.num_users, train.num_items, embedding_dim=8)
-    cfg = TrainConfig(loss="softmax", temperature=0.3, extra_negatives=5, epochs=1, show_progress=False)
-    trainer = Trainer(cfg)
-    rng = np.random.default_rng(0)
-    rows = rng.integers(0, len(train), 64)
-    users = torch.from_numpy(train.users[rows])
-    items = torch.from_numpy(train.items[rows])
-    extra = torch.from_numpy(rng.integers(0, train.num_items, 5))
-    freq = torch.from_numpy(item_log_frequency(train)).exp()
-    positives = PositiveSet(train)
-    got = trainer._batch_loss(model, users, items, None, None, extra, freq, positives, train.num_items)
-    # naive reference, row by row
-    with torch.no_grad():
-        cols = torch.cat([items, extra])
-        total = 0.0
-        for b in range(64):
-            logits = []
-            for c in range(len(cols)):
-                q = 64 * freq[cols[c]] + 5 / train.num_items
-                s = float(model.score(users[b : b + 1], cols[c : c + 1])) / 0.3 - float(torch.log(q))
-                accidental = c != b and (int(cols[c]) == int(items[b]) or
-                                         bool(positives.contains(int(users[b]), int(cols[c]))))
-                logits.append(-np.inf if accidental else s)
-            logits = np.array(logits)
-            total += -(logits[b] - np.log(np.exp(logits - logits.max()).sum()) - logits.max())
-    assert float(got.detach()) == pytest.approx(total / 64, rel=1e-4)
-    # bfloat16 logits: the same loss to bfloat16 precision (logits |s/T| <~ 30 here)
-    bf16 = Trainer(dataclasses.replace(cfg, softmax_bf16=True))
-    got16 = bf16._batch_loss(model, users, items, None, None, extra, freq, positives, train.num_items)
-    assert float(got16.detach()) == pytest.approx(total / 64, rel=2e-2)
-    assert float(got16.detach()) != float(got.detach())  # really computed in lower precision
+    a, b, c = _train_mf(split.train, 5), _train_mf(split.train, 5), _train_mf(split.train, 6)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)  # the seed drives shuffling and negatives
 
 
-def test_bce_loss_of_non_factorized_model_matches_reference(data):
-    _, split = data
-    train = split.train
+def _planted_ratings(seed: int = 0) -> tuple[Interactions, Interactions]:
+    """Ratings 3 + u.v (clipped to [1, 5]) of rank-2 factors on half of the pairs; 20% held out."""
+    rng = np.random.default_rng(seed)
+    nu, ni = 100, 80
+    uf, vf = rng.normal(size=(nu, 2)), rng.normal(size=(ni, 2))
+    users, items = np.nonzero(rng.random((nu, ni)) < 0.5)
+    ratings = np.clip(3 + (uf[users] * vf[items]).sum(1), 1, 5).astype(np.float32)
+    test = rng.random(users.size) < 0.2
+
+    def part(rows: np.ndarray) -> Interactions:
+        return Interactions(users[rows], items[rows], nu, ni, None, ratings[rows])
+
+    return part(~test), part(test)
+
+
+def test_mse_learns_planted_ratings():
+    train, test = _planted_ratings()
     torch.manual_seed(0)
-    model = NeuMF(train.num_users, train.num_items, gmf_dim=4, mlp_dim=4, layers=(8, 4))
-    trainer = Trainer(TrainConfig(loss="bce", num_negatives=3, epochs=1, show_progress=False))
-    rng = np.random.default_rng(1)
-    users = torch.from_numpy(rng.integers(0, train.num_users, 32))
-    items = torch.from_numpy(rng.integers(0, train.num_items, 32))
-    negs = torch.from_numpy(rng.integers(0, train.num_items, (32, 3)))
-    freq = torch.ones(train.num_items)
-    got = trainer._batch_loss(model, users, items, negs, None, None, freq, None, train.num_items)
+    model = MatrixFactorization(train.num_users, train.num_items, embedding_dim=8)
+    hist = Trainer(TrainConfig(loss="mse", epochs=10, lr=0.05, batch_size=256, show_progress=False)).fit(model, train)
+    assert hist.epochs[-1].loss < 0.1 * hist.epochs[0].loss
     with torch.no_grad():
-        pos = model.score(users, items)
-        neg = torch.stack([model.score(users, negs[:, j]) for j in range(3)], dim=1)
-        bce = torch.nn.functional.binary_cross_entropy_with_logits
-        ref = (bce(pos, torch.ones(32), reduction="sum") + bce(neg, torch.zeros(32, 3), reduction="sum")) / (32 * 4)
-    assert float(got.detach()) == pytest.approx(float(ref), rel=1e-5)
+        pred = model.score(torch.tensor(test.users), torch.tensor(test.items)).numpy()
+    mse = float(((pred - test.weights) ** 2).mean())
+    mean_only = float(((train.weights.mean() - test.weights) ** 2).mean())  # type: ignore[union-attr]
+    assert mse < 0.25 * mean_only, (mse, mean_only)  # held-out ratings, not just the training loss
 
 
-@pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
-def test_lr_schedule_decays_per_step(data, schedule):
-    from ncf.training.trainer import lr_factor
-
-    assert lr_factor(schedule, 0.0) == 1.0
-    expected_half = {"constant": 1.0, "linear": 0.5, "cosine": 0.5}[schedule]
-    assert lr_factor(schedule, 0.5) == pytest.approx(expected_half)
+def test_mse_needs_ratings(data):
     _, split = data
-    model = MatrixFactorization(split.num_users, split.num_items, embedding_dim=8)
-    seen: list[float] = []
-    trainer = Trainer(TrainConfig(loss="bpr", epochs=3, lr=1e-2, lr_schedule=schedule, show_progress=False))
-    orig = trainer._make_optimizer
-
-    def spy(m):  # record the learning rate each epoch ends with
-        opts = orig(m)
-        trainer.callbacks.append(lambda log: seen.append(opts[0].param_groups[0]["lr"]))
-        return opts
-
-    trainer._make_optimizer = spy  # type: ignore[method-assign]
-    trainer.fit(model, split.train)
-    assert len(seen) == 3
-    if schedule == "constant":
-        assert seen == [1e-2] * 3
-    else:
-        assert 1e-2 > seen[0] > seen[1] > seen[2] > 0
-        assert seen[2] < 1e-3  # close to 0 at the end of the last epoch
-    with pytest.raises(ConfigError, match="did you mean 'cosine'"):
-        TrainConfig(lr_schedule="cosin")
-
-
-def test_same_seed_same_weights_and_mse(data):
-    _, split = data
-    train = split.train
-    rated = dataclasses.replace(train)
-    weights = []
-    for _ in range(2):
-        torch.manual_seed(0)
-        m = MatrixFactorization(train.num_users, train.num_items, embedding_dim=8)
-        Trainer(TrainConfig(loss="bpr", epochs=2, seed=5, show_progress=False)).fit(m, rated)
-        weights.append(m.state_dict())
-    for k in weights[0]:
-        assert torch.equal(weights[0][k], weights[1][k])
-
-
-def test_mse_needs_ratings_and_trains():
-    syn = synthetic(num_users=100, num_items=80, seed=1)
-    x = syn.interactions
     with pytest.raises(ConfigError, match="ratings"):
         Trainer(TrainConfig(loss="mse", epochs=1, show_progress=False)).fit(
-            MatrixFactorization(x.num_users, x.num_items), x)
-    rng = np.random.default_rng(0)
-    rated = type(x)(x.users, x.items, x.num_users, x.num_items, x.timestamps,
-                    rng.integers(1, 6, len(x)).astype(np.float32))
-    m = MatrixFactorization(x.num_users, x.num_items, embedding_dim=8)
-    hist = Trainer(TrainConfig(loss="mse", epochs=5, lr=0.05, show_progress=False)).fit(m, rated)
-    assert hist.epochs[-1].loss < hist.epochs[0].loss
+            MatrixFactorization(split.num_users, split.num_items), split.train)
 
 
 def test_early_stopping_keeps_best_and_hard_negatives(data):
@@ -185,12 +123,13 @@ def test_early_stopping_keeps_best_and_hard_negatives(data):
     train, valid, vneg = validation_split(split.train, method="loo", num_negatives=50, seed=0)
     m = MatrixFactorization(train.num_users, train.num_items, embedding_dim=16)
     cfg = TrainConfig(loss="bpr", lr=0.05, max_epochs=30, patience=2, hard_negatives=0.5,
-                      hard_candidates=20, show_progress=False)
+                      hard_candidates=20, batch_size=512, show_progress=False)
     hist = Trainer(cfg).fit(m, train, valid=valid, valid_negatives=vneg)
     assert hist.stopped_early and hist.best_epoch is not None
     assert len(hist.epochs) == hist.best_epoch + 2
+    assert hist.best_metric == max(e.metrics["ndcg@10"] for e in hist.epochs)
     final = evaluate(m, valid, exclude=train, k=(10,), protocol="sampled", negatives=vneg)
-    assert final.metrics["ndcg@10"] == pytest.approx(hist.best_metric)
+    assert final.metrics["ndcg@10"] == pytest.approx(hist.best_metric)  # the best weights were restored
 
 
 def test_fit_needs_epochs_or_validation(data):
@@ -200,43 +139,54 @@ def test_fit_needs_epochs_or_validation(data):
         Trainer(TrainConfig(show_progress=False)).fit(m, split.train)
 
 
-class _Stop(Exception):
-    pass
+class _Spy(Callback):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_fit_start(self, start) -> None:  # type: ignore[no-untyped-def]
+        self.calls += 1
 
 
-def test_checkpoint_every_and_resume_after_interruption(data, tmp_path):
-    from ncf.training.checkpoint import load_checkpoint
-
-    _, split = data
-    train = split.train
-
-    def fresh() -> MatrixFactorization:
-        torch.manual_seed(0)
-        return MatrixFactorization(train.num_users, train.num_items, embedding_dim=8)
-
-    cfg = TrainConfig(loss="bpr", epochs=4, batch_size=512, seed=3, checkpoint_every=2, show_progress=False)
-    full = fresh()
-    Trainer(cfg).fit(full, train)
-
-    def stop_after_third(log) -> None:
-        if log.epoch == 3:
-            raise _Stop
-
-    interrupted = fresh()
-    with pytest.raises(_Stop):
-        Trainer(cfg, callbacks=[stop_after_third]).fit(interrupted, train, checkpoint_dir=tmp_path)
-    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1  # written after epoch 2 only
-    resumed = fresh()
-    hist = Trainer(cfg).fit(resumed, train, checkpoint_dir=tmp_path, resume=True)
-    assert [e.epoch for e in hist.epochs] == [1, 2, 3, 4]
-    for k, v in full.state_dict().items():
-        assert torch.equal(v, resumed.state_dict()[k]), k
-
-
-def test_no_progress_bar_when_stderr_is_not_a_terminal(data, capsys):
-    # a log file or a pipe gets no carriage-return bar lines (tqdm disables itself off a TTY)
-    _, split = data
+def _refused_before_training(split, cfg: TrainConfig, tmp_path, **fit_kw) -> ConfigError:
+    """Fit and expect a ConfigError with the model, the checkpoint dir and the callbacks untouched."""
+    torch.manual_seed(0)
     model = MatrixFactorization(split.num_users, split.num_items, embedding_dim=4)
-    Trainer(TrainConfig(loss="bpr", epochs=1, show_progress=True)).fit(model, split.train)
-    err = capsys.readouterr().err
-    assert "batch/s" not in err and "epoch 1/1" not in err
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    spy = _Spy()
+    with pytest.raises(ConfigError) as err:
+        Trainer(cfg, callbacks=[spy]).fit(model, split.train, checkpoint_dir=tmp_path / "ckpt",
+                                          log_path=tmp_path / "log.jsonl", **fit_kw)
+    assert spy.calls == 0 and not (tmp_path / "ckpt").exists() and not (tmp_path / "log.jsonl").exists()
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    return err.value
+
+
+def test_metric_of_another_protocol_is_refused_before_training(data, tmp_path):
+    _, split = data
+    cfg = TrainConfig(loss="bpr", epochs=2, metric="precision@10", show_progress=False)
+    err = _refused_before_training(split, cfg, tmp_path, valid=split.test, valid_negatives=split.test_negatives)
+    assert "sampled-protocol metric" in str(err)
+    # the same metric is fine under full ranking
+    Trainer(cfg).fit(MatrixFactorization(split.num_users, split.num_items, embedding_dim=4), split.train,
+                     valid=split.test)
+
+
+def test_too_many_negatives_are_refused_before_training(data, tmp_path):
+    _, split = data
+    cfg = TrainConfig(loss="bpr", epochs=1, num_negatives=100_000, batch_size=2048, show_progress=False)
+    err = _refused_before_training(split, cfg, tmp_path)
+    assert str(err).startswith("2,048 rows x 100,000 negatives = 204,800,000 negative items per batch")
+    assert "use fewer negatives or a smaller batch size" in str(err)
+
+
+def test_unavailable_or_unknown_devices_are_config_errors():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="did you mean 'cuda'"):
+        resolve_device("cdua")
+    with pytest.raises(ConfigError, match="cuda:99"):
+        resolve_device("cuda:99")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="'cuda' is not available") as err:
+            Trainer(TrainConfig(device="cuda"))  # at construction, before any data is touched
+        assert "use device 'cpu' or 'auto'" in str(err.value)
