@@ -1,17 +1,36 @@
-"""Shared fixtures: small synthetic data (and its NeuMF-format split); test helpers on sys.path."""
+"""Shared fixtures: small synthetic data (and its NeuMF-format split); test helpers on sys.path.
+
+Every test runs torch on one thread, and so do the ``ncf`` processes the tests start: the
+tensors are tiny, and under ``pytest -n 2`` (or on a loaded machine) extra OpenMP threads
+contending for the cores cost far more than they save.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from ncf.data.splits import leave_one_out
 from ncf.data.synthetic import synthetic
 from ncf.data.writers import write_neumf
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))  # fake_models and other test-only helpers
+os.environ.setdefault("NCF_NUM_THREADS", "1")  # read by the ncf processes the tests start
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

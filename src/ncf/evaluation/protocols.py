@@ -39,7 +39,7 @@ from ncf.evaluation.metrics import (
     sampled_auc,
     sampled_metrics,
 )
-from ncf.models.base import Recommender
+from ncf.models.base import Model
 from ncf.retrieval.topk import PAIR_BLOCK, TopK, topk
 
 __all__ = [
@@ -82,7 +82,7 @@ def _in_sorted(query: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]) -> npt
 
 # ---------------------------------------------------------------------------- full ranking
 def full_ranking(
-    model: Recommender,
+    model: Model,
     test: Interactions,
     *,
     exclude: sp.csr_matrix | None,
@@ -176,7 +176,7 @@ def _valid_negatives(
 
 
 def sampled_ranking(
-    model: Recommender,
+    model: Model,
     test: Interactions,
     *,
     negatives: npt.NDArray[np.int64],

@@ -167,9 +167,8 @@ class Factorized(Model):
         return implicit_fold_in(self.item_vectors().detach().float(), items, alpha=alpha, l2=l2)
 
 
-#: Earlier names (``Recommender`` is now the serving API, :class:`ncf.Recommender`).
+#: The earlier name of :class:`Factorized`.
 FactorizedRecommender = Factorized
-Recommender = Model
 
 
 class ClosedForm(abc.ABC):

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from ncf.errors import ConfigError, DataError, NCFError
-from ncf.models.base import Factorized, Recommender
+from ncf.models.base import Factorized, Model
 
 __all__ = ["TopK", "native_bf16", "topk"]
 
@@ -221,7 +221,7 @@ def default_user_batch(num_items: int) -> int:
 
 
 def topk(
-    model: Recommender,
+    model: Model,
     users: npt.ArrayLike,
     *,
     k: int,
@@ -236,7 +236,7 @@ def topk(
 
     Parameters
     ----------
-    model : Recommender
+    model : Model
         Any ncf model. When it is :class:`~ncf.models.base.Factorized`, each user chunk is
         ranked with one product ``user_vectors @ item_vectors.T``; otherwise ``model.score`` is
         called on ``(chunk, item_batch_size)`` blocks.

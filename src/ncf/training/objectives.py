@@ -34,7 +34,7 @@ from torch import Tensor
 from ncf import losses
 from ncf.config import TrainConfig
 from ncf.data.interactions import Interactions
-from ncf.models.base import Factorized, Recommender, SequenceAware
+from ncf.models.base import Factorized, Model, SequenceAware
 from ncf.sampling import PositiveSet, item_log_frequency
 
 __all__ = ["BCE", "BPR", "MSE", "Batch", "Objective", "Softmax", "make_objective"]
@@ -76,7 +76,7 @@ class Objective(abc.ABC):
     name: ClassVar[str] = ""
 
     @abc.abstractmethod
-    def __call__(self, model: Recommender, batch: Batch) -> Tensor:
+    def __call__(self, model: Model, batch: Batch) -> Tensor:
         """Mean loss of ``batch`` under ``model`` (plus any regulariser)."""
 
     def __repr__(self) -> str:
@@ -101,7 +101,7 @@ class _Pairwise(Objective):
             raise ValueError(f"l2 must be >= 0, got {l2!r}")
         self.l2 = float(l2)
 
-    def __call__(self, model: Recommender, batch: Batch) -> Tensor:
+    def __call__(self, model: Model, batch: Batch) -> Tensor:
         users, items, negatives = batch.users, batch.items, batch.negatives
         if negatives is None:
             raise ValueError(f"{self.name} needs sampled negatives (batch.negatives)")
@@ -168,7 +168,7 @@ class MSE(Objective):
 
     name = "mse"
 
-    def __call__(self, model: Recommender, batch: Batch) -> Tensor:
+    def __call__(self, model: Model, batch: Batch) -> Tensor:
         if batch.ratings is None:
             raise ValueError("mse needs ratings (batch.ratings)")
         if batch.previous is None:
@@ -232,7 +232,7 @@ class Softmax(Objective):
         self.bf16 = bool(bf16)
         self.l2 = float(l2)
 
-    def __call__(self, model: Recommender, batch: Batch) -> Tensor:
+    def __call__(self, model: Model, batch: Batch) -> Tensor:
         users, items, extra = batch.users, batch.items, batch.extra
         cols = items if extra is None else torch.cat([items, extra])
         log_q: Tensor | None = None

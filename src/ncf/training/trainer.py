@@ -28,12 +28,11 @@ from ncf.config import TrainConfig, check_device_name
 from ncf.data.interactions import Interactions
 from ncf.data.sequences import previous_items
 from ncf.errors import ConfigError, TrainingDivergedError
-from ncf.models.base import Recommender, SequenceAware
+from ncf.models.base import Model, SequenceAware
 from ncf.sampling import (
     HardNegativeSampler,
     NegativeSampler,
     PopularitySampler,
-    PositiveSet,
     UniformSampler,
 )
 from ncf.training.batches import EpochBatches, check_negatives
@@ -48,7 +47,7 @@ from ncf.training.callbacks import (
 )
 from ncf.training.checkpoint import CHECKPOINT_FILE, FitState
 from ncf.training.history import EpochLog, History
-from ncf.training.objectives import BCE, BPR, MSE, Batch, Objective, Softmax, make_objective
+from ncf.training.objectives import Batch, Objective, make_objective
 from ncf.training.optim import lr_factor, make_optimizers, set_lr
 
 __all__ = ["EpochLog", "History", "Trainer", "lr_factor", "resolve_device"]
@@ -90,7 +89,7 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 class _Run:
     """What stays fixed during one ``fit``."""
 
-    model: Recommender
+    model: Model
     train: Interactions
     config: TrainConfig
     optimizers: list[torch.optim.Optimizer]
@@ -139,7 +138,7 @@ class Trainer:
     # ------------------------------------------------------------------ public
     def fit(
         self,
-        model: Recommender,
+        model: Model,
         train: Interactions,
         *,
         valid: Interactions | None = None,
@@ -190,7 +189,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
     def _check(
-        self, model: Recommender, train: Interactions, valid: Interactions | None,
+        self, model: Model, train: Interactions, valid: Interactions | None,
         valid_negatives: npt.NDArray[np.int64] | None,
     ) -> TrainConfig:
         """The config of this fit; every refusal that needs no training happens here, first."""
@@ -212,7 +211,7 @@ class Trainer:
         return cfg
 
     def _prepare(
-        self, cfg: TrainConfig, model: Recommender, train: Interactions, valid: Interactions | None,
+        self, cfg: TrainConfig, model: Model, train: Interactions, valid: Interactions | None,
         valid_negatives: npt.NDArray[np.int64] | None, checkpoint_dir: PathLike | None,
     ) -> _Run:
         device = self.device
@@ -337,7 +336,7 @@ class Trainer:
             msg += f"; the last good checkpoint (epoch {saved}) is kept in {run.checkpoint}"
         return msg
 
-    def _refresh_hard_candidates(self, model: Recommender, train: Interactions, sampler: HardNegativeSampler) -> None:
+    def _refresh_hard_candidates(self, model: Model, train: Interactions, sampler: HardNegativeSampler) -> None:
         from ncf.retrieval import topk
 
         users = np.arange(train.num_users, dtype=np.int64)
@@ -373,25 +372,3 @@ class Trainer:
         run.model.eval()
         stopped_early = run.early_stopping and state.bad_evals >= run.config.patience
         return History(tuple(state.logs), state.best_epoch, state.best_metric, stopped_early)
-
-    # ------------------------------------------------------------------ deprecated
-    def _batch_loss(
-        self, model: Recommender, users: Tensor, items: Tensor, negatives: Tensor | None, ratings: Tensor | None,
-        extra: Tensor | None, item_freq: Tensor, positives: PositiveSet | None, num_items: int,
-        previous: Tensor | None = None,
-    ) -> Tensor:
-        """Deprecated private helper: the loss of one batch; use :mod:`ncf.training.objectives`.
-
-        Kept only for ``tests/unit/models/test_fpmc.py``, until it calls
-        ``BPR()(model, Batch(users, items, negatives=negatives, previous=previous))``.
-        """
-        cfg = self.config
-        objective: Objective
-        if cfg.loss == "softmax":
-            objective = Softmax(item_freq[:num_items], temperature=cfg.temperature, logq=cfg.logq,
-                                logq_weight=cfg.logq_weight, positives=positives, bf16=cfg.softmax_bf16, l2=cfg.l2)
-        elif cfg.loss in ("bpr", "bce"):
-            objective = BPR(l2=cfg.l2) if cfg.loss == "bpr" else BCE(l2=cfg.l2)
-        else:
-            objective = MSE()
-        return objective(model, Batch(users, items, negatives, ratings, extra, previous))

@@ -11,6 +11,7 @@ from ncf.data import Interactions, latest_items, previous_items
 from ncf.data.splits import leave_one_out
 from ncf.errors import DataError
 from ncf.persistence import load_model, save_model
+from ncf.training.objectives import BPR, Batch
 
 
 def test_score_is_user_item_plus_transition_plus_bias():
@@ -97,12 +98,10 @@ def test_learns_transitions_that_plain_mf_cannot():
 def test_trainer_scores_each_row_after_its_own_previous_item():
     data = random_pairs(20, 30, 3, seed=1)
     m = FPMC(20, 30, embedding_dim=4)
-    trainer = Trainer(TrainConfig(loss="bpr", num_negatives=2, epochs=1, show_progress=False))
     users, items = torch.tensor(data.users[:8]), torch.tensor(data.items[:8])
     prev = torch.tensor(previous_items(data)[:8])
     negs = torch.randint(0, 30, (8, 2))
-    freq = torch.ones(30)
-    got = trainer._batch_loss(m, users, items, negs, None, None, freq, None, 30, previous=prev)
+    got = BPR()(m, Batch(users, items, negatives=negs, previous=prev))
     with torch.no_grad():
         pos = m.score_in_context(users, items, prev)
         neg = m.score_in_context(users[:, None], negs, prev[:, None])

@@ -12,11 +12,11 @@ from fake_models import FixedMF
 from torch import Tensor, nn
 
 from ncf.errors import ConfigError, DataError, NCFError
-from ncf.models.base import Recommender, is_factorized
+from ncf.models.base import Model, is_factorized
 from ncf.retrieval import TopK, topk
 
 
-class Unfactorized(Recommender):
+class Unfactorized(Model):
     """The same scores through the generic (non-factorized) path."""
 
     name = "unfactorized-topk"
@@ -32,7 +32,7 @@ class Unfactorized(Recommender):
         return {}
 
 
-class TinyMLP(Recommender):
+class TinyMLP(Model):
     """A nonlinear scorer (concatenated embeddings through a tanh layer)."""
 
     name = "tiny-mlp-topk"
@@ -56,7 +56,7 @@ class TinyMLP(Recommender):
 
 
 def naive_topk(
-    model: Recommender, users: np.ndarray, k: int, exclude: sp.csr_matrix | None
+    model: Model, users: np.ndarray, k: int, exclude: sp.csr_matrix | None
 ) -> TopK:
     """Per-user loop: score every item, drop excluded ones, argsort descending."""
     model.eval()
@@ -83,7 +83,7 @@ def random_exclude(num_users: int, num_items: int, density: float, seed: int) ->
 @pytest.mark.parametrize("model_cls", ["mf", "unfactorized", "mlp"])
 def test_matches_naive_reference(model_cls: str) -> None:
     mf = FixedMF(13, 37, seed=1)
-    model: Recommender = {"mf": mf, "unfactorized": Unfactorized(mf), "mlp": TinyMLP(13, 37)}[
+    model: Model = {"mf": mf, "unfactorized": Unfactorized(mf), "mlp": TinyMLP(13, 37)}[
         model_cls
     ]
     exclude = random_exclude(13, 37, 0.3, seed=2)
