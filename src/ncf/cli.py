@@ -273,6 +273,39 @@ def train_cmd(source: str | None, config_file: str | None, out: str, resume: boo
         click.echo(result.summary())
 
 
+# ---------------------------------------------------------------------- tune
+@main.command("tune", cls=_SectionedCommand)
+@click.argument("source", required=False)
+@_run_options
+@click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False),
+              help="TOML file with the fixed options (the search varies the others).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Study directory (study.db, best.toml, trials.tsv, trials.png); an existing study resumes.")
+@click.option("--trials", type=click.IntRange(min=1), default=None, help="Trials in all (default 20 without --time-budget).")
+@click.option("--time-budget", default=None, help="Stop starting trials after this long: 90s, 10m, 2h.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@_common_options
+def tune_cmd(source: str | None, config_file: str | None, out: str, trials: int | None, time_budget: str | None,
+             as_json: bool, **cli: Any) -> None:
+    """Search a model's hyper-parameters on a validation split carved from train (Optuna)."""
+    from ncf.app.spec import RunSpec
+    from ncf.app.tune import parse_duration, tune
+
+    values = {k.replace("_", "-"): v for k, v in cli.items()}
+    if source is not None:
+        values["data"] = source
+    spec = RunSpec.from_sources(config_file=config_file, cli=values)
+    budget = parse_duration(time_budget)
+    result = tune(spec, out, trials=trials if trials is not None or budget is not None else 20, time_budget=budget,
+                  show_progress=False)
+    if as_json:
+        click.echo(json.dumps({"metric": result.metric, "best_value": result.best_value,
+                               "best_options": result.best_options, "trials": result.trials,
+                               "pruned": result.pruned, "config": str(result.config_path)}))
+    else:
+        click.echo(result.summary())
+
+
 # ---------------------------------------------------------------------- evaluate
 def _cutoffs(k: tuple[str, ...], more_k: tuple[int, ...]) -> list[int]:
     ks: list[int] = []
