@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,12 +237,17 @@ class RunDir:
 
 
 def _load_interactions(path: Path) -> Interactions:
-    try:
+    arrays = path / "arrays.npz"
+    try:  # a truncated or foreign archive fails here, with the file closed again
+        with zipfile.ZipFile(arrays) as archive:
+            bad = archive.testzip()
+        if bad is not None:
+            raise DataError(f"corrupt member {bad}", path=arrays)
         return Interactions.load(path)
     except DataError:
         raise
-    except (OSError, ValueError, KeyError, EOFError) as exc:  # truncated or foreign npz
-        raise DataError(f"unreadable saved interactions: {exc}", path=path) from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"unreadable saved interactions: {exc}", path=arrays) from None
 
 
 def _load_negatives(path: Path, rows: Interactions | None) -> npt.NDArray[np.int64] | None:
