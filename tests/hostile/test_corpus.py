@@ -241,7 +241,7 @@ def test_case(case: Case, tmp_path: Path, neumf_dir: Path) -> None:
     assert "Traceback" not in res.stderr and "np.int64" not in lines[0] and "array(" not in lines[0]
     if case.no_out:
         assert not (tmp_path / "out").exists(), f"{case.name}: a half-made run directory was left"
-    for path, size in before.items():  # nothing ncf did not write went missing
+    for path in before:  # nothing ncf did not write went missing
         assert path.exists(), f"{case.name}: {path} disappeared"
     record("clear error")
 
