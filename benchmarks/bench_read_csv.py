@@ -89,7 +89,7 @@ def factorize_timings(rows: int, num_users: int, seed: int) -> dict[str, float]:
 
 def read_child(path: str) -> None:
     """In the child process: read once, print JSON with seconds and memory."""
-    from ncf.data.readers import read_table
+    from ncf.data import read_table
 
     baseline = peak_rss_mb()
     t0 = time.perf_counter()

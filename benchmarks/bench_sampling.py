@@ -9,7 +9,6 @@ then UniformSampler and PopularitySampler each draw one negative per row; the be
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import time
 from pathlib import Path
 
@@ -30,12 +29,11 @@ def parse_lightgcn_train(path: Path) -> Interactions:
 
 
 def load_train(root: Path) -> Interactions:
-    if importlib.util.find_spec("ncf.data.readers") is not None:
-        from ncf.data.readers import read_lightgcn
+    from ncf.data import read_lightgcn
 
-        ds = read_lightgcn(root)
-        if ds.split is not None:
-            return ds.split.train
+    ds = read_lightgcn(root)
+    if ds.split is not None:
+        return ds.split.train
     return parse_lightgcn_train(root / "train.txt")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from _common import data_dir, peak_rss_mb, write_result
 
 from ncf.config import TrainConfig
-from ncf.data.readers import read_lightgcn
+from ncf.data import read_lightgcn
 from ncf.models import MatrixFactorization, NeuMF
 from ncf.training import Trainer
 

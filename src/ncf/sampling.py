@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 import torch
 
+from ncf.data._plain import plain
 from ncf.data.interactions import Interactions
+from ncf.data.pairs import PairSet
 from ncf.errors import ConfigError, DataError, UnknownIdError
 
 __all__ = [
@@ -44,26 +46,11 @@ BoolArray = npt.NDArray[np.bool_]
 
 
 # ---------------------------------------------------------------------------- positive set
-_SORT_QUERIES_FROM = 1 << 15
-
-
-def _searchsorted(a: IntArray, v: IntArray, side: Literal["left", "right"] = "left") -> IntArray:
-    """``np.searchsorted`` that sorts large query batches first.
-
-    Random queries into a large array miss the cache on every probe; sorted queries let numpy
-    reuse the previous position, which is several times faster even counting the argsort.
-    """
-    flat = v.reshape(-1)
-    if flat.size < _SORT_QUERIES_FROM:
-        return np.asarray(np.searchsorted(a, v, side=side), dtype=np.int64)
-    order = np.argsort(flat)
-    out = np.empty(flat.size, dtype=np.int64)
-    out[order] = np.searchsorted(a, flat[order], side=side)
-    return out.reshape(v.shape)
-
-
-class PositiveSet:
+class PositiveSet(PairSet):
     """The set of (user, item) training pairs, for fast vectorised membership tests.
+
+    A :class:`~ncf.data.pairs.PairSet` built from training data, plus the torch-side lookups
+    the trainer needs (:meth:`contains_torch`, :meth:`batch_mask`).
 
     Parameters
     ----------
@@ -92,71 +79,21 @@ class PositiveSet:
             raise DataError(
                 f"PositiveSet needs Interactions or a sparse matrix, got {type(data).__name__}"
             )
-        self._num_users = int(num_users)
-        self._num_items = int(num_items)
-        stride = np.int64(max(self._num_items, 1))
-        keys = np.sort(users * stride + items)  # sort-based unique: faster than np.unique's hash
-        if keys.size > 1:
-            keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
-        keys.setflags(write=False)
-        self._keys = keys
-        indptr = np.searchsorted(keys, np.arange(self._num_users + 1, dtype=np.int64) * stride)
-        self._indptr = indptr.astype(np.int64)
+        super().__init__(users, items, num_users=num_users, num_items=num_items)
         self._torch_keys: dict[str, torch.Tensor] = {}
         self._torch_rows: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._rank_index: IntArray | None = None
-
-    @property
-    def num_users(self) -> int:
-        return self._num_users
-
-    @property
-    def num_items(self) -> int:
-        return self._num_items
-
-    @property
-    def keys(self) -> IntArray:
-        """Sorted unique ``user * num_items + item`` keys (read-only)."""
-        return self._keys
-
-    def __len__(self) -> int:
-        return int(self._keys.size)
-
-    def __repr__(self) -> str:
-        return f"PositiveSet({len(self)} pairs, {self._num_users} users x {self._num_items} items)"
-
-    def degrees(self) -> IntArray:
-        """Number of distinct positive items of each user, ``(num_users,)`` int64."""
-        return np.asarray(np.diff(self._indptr), dtype=np.int64)
 
     def positives_of(self, user: int) -> IntArray:
         """Sorted positive items of one user."""
-        u = int(user)
-        if not 0 <= u < self._num_users:
-            raise UnknownIdError(f"user index {u} out of range [0, {self._num_users})")
-        block = self._keys[self._indptr[u] : self._indptr[u + 1]]
-        return np.asarray(block - np.int64(u) * max(self._num_items, 1), dtype=np.int64)
+        return self.items_of(user)
 
-    def contains(self, users: npt.ArrayLike, items: npt.ArrayLike) -> BoolArray:
-        """Whether each (user, item) pair is a positive; inputs broadcast against each other.
+    def nth_negative(self, users: IntArray, ranks: IntArray) -> IntArray:
+        """The ``ranks``-th (0-based) non-positive item of each user, elementwise.
 
-        Parameters
-        ----------
-        users, items : int arrays of broadcastable shapes, e.g. ``(B, 1)`` and ``(B, k)``
-
-        Returns
-        -------
-        bool ndarray of the broadcast shape
+        See :meth:`~ncf.data.pairs.PairSet.nth_absent`: ``ranks`` must lie in
+        ``[0, num_items - degree(user))``; ``users`` broadcasts against ``ranks``.
         """
-        u, i = np.broadcast_arrays(
-            np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
-        )
-        inside = (u >= 0) & (u < self._num_users) & (i >= 0) & (i < self._num_items)
-        if self._keys.size == 0:
-            return np.zeros(u.shape, dtype=bool)
-        q = u * np.int64(max(self._num_items, 1)) + i
-        pos = np.minimum(_searchsorted(self._keys, q), self._keys.size - 1)
-        return np.asarray((self._keys[pos] == q) & inside)
+        return self.nth_absent(users, ranks)
 
     def contains_torch(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Torch version of :meth:`contains` on the inputs' device (bool tensor)."""
@@ -164,12 +101,12 @@ class PositiveSet:
         device = u.device
         keys = self._torch_keys.get(str(device))
         if keys is None:
-            keys = torch.from_numpy(self._keys.copy()).to(device)
+            keys = torch.from_numpy(self.keys.copy()).to(device)
             self._torch_keys[str(device)] = keys
-        inside = (u >= 0) & (u < self._num_users) & (i >= 0) & (i < self._num_items)
+        inside = (u >= 0) & (u < self.num_users) & (i >= 0) & (i < self.num_items)
         if keys.numel() == 0:
             return torch.zeros_like(inside)
-        q = u * max(self._num_items, 1) + i  # broadcasts like the inputs
+        q = u * max(self.num_items, 1) + i  # broadcasts like the inputs
         pos = torch.searchsorted(keys, q.contiguous()).clamp_(max=keys.numel() - 1)
         found: torch.Tensor = (keys[pos] == q) & inside
         return found
@@ -185,10 +122,9 @@ class PositiveSet:
         device = u.device
         cache = self._torch_rows.get(str(device))
         if cache is None:
-            n = max(self._num_items, 1)
             cache = (
-                torch.from_numpy(self._indptr.astype(np.int64)).to(device),
-                torch.from_numpy((self._keys % n).astype(np.int64)).to(device),
+                torch.from_numpy(self.indptr.astype(np.int64)).to(device),
+                torch.from_numpy(self.items()).to(device),
             )
             self._torch_rows[str(device)] = cache
         indptr, indices = cache
@@ -205,23 +141,6 @@ class PositiveSet:
             hit = uniq[at] == pos_items
             mask[rows[hit], at[hit]] = True
         return mask[:, inverse]
-
-    def nth_negative(self, users: IntArray, ranks: IntArray) -> IntArray:
-        """The ``ranks``-th (0-based) non-positive item of each user, elementwise.
-
-        With a user's positives sorted as ``p_0 < p_1 < ...``, the ``j``-th non-positive item is
-        ``j + #{i : p_i - i <= j}``: one ``searchsorted`` for every cell. ``ranks`` must lie in
-        ``[0, num_items - degree(user))``; ``users`` broadcasts against ``ranks``.
-        """
-        n = np.int64(max(self._num_items, 1))
-        if self._rank_index is None:
-            key_users = self._keys // n
-            within = np.arange(self._keys.size, dtype=np.int64) - self._indptr[key_users]
-            self._rank_index = key_users * (n + 1) + (self._keys % n - within)
-        u = np.asarray(users, dtype=np.int64)
-        r = np.asarray(ranks, dtype=np.int64)
-        below = _searchsorted(self._rank_index, u * (n + 1) + r, side="right") - self._indptr[u]
-        return np.asarray(r + below, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------- protocol
@@ -243,9 +162,21 @@ class NegativeSampler(Protocol):
 
 
 def _check_k(value: Any, name: str = "num_negatives", minimum: int = 1) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    try:
+        ok = not isinstance(value, bool) and int(value) == value and value >= minimum
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {plain(value)!r}")
     return int(value)
+
+
+def _as_float(value: Any) -> float:
+    """``float(value)``, or NaN (which every range check rejects) for a non-number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
 
 
 def _check_train(train: object) -> None:
@@ -277,7 +208,7 @@ class _Sampler:
 
     def _describe(self, user: int) -> str:
         if self._user_map is not None:
-            return f"user {user} (raw id {self._user_map.decode(user)!r})"
+            return f"user {user} (raw id {plain(self._user_map.decode(user))!r})"
         return f"user {user}"
 
     def _prepare(self, users: npt.ArrayLike, num_negatives: int | None) -> tuple[IntArray, int]:
@@ -397,9 +328,9 @@ class PopularitySampler(_Sampler):
     def __init__(
         self, train: Interactions, num_negatives: int, alpha: float = 0.75, *, max_rounds: int = 32
     ) -> None:
-        a = float(alpha)
+        a = _as_float(alpha)
         if not math.isfinite(a) or a < 0:
-            raise ConfigError(f"alpha must be a finite number >= 0, got {alpha!r}")
+            raise ConfigError(f"alpha must be a finite number >= 0, got {plain(alpha)!r}")
         self.alpha = a
         self.max_rounds = _check_k(max_rounds, "max_rounds")
         _check_train(train)
@@ -519,9 +450,9 @@ class HardNegativeSampler(_Sampler):
         base: NegativeSampler | None = None,
     ) -> None:
         super().__init__(train, num_negatives)
-        h = float(hard_fraction)
+        h = _as_float(hard_fraction)
         if not 0.0 <= h <= 1.0:
-            raise ConfigError(f"hard_fraction must be in [0, 1], got {hard_fraction!r}")
+            raise ConfigError(f"hard_fraction must be in [0, 1], got {plain(hard_fraction)!r}")
         self.hard_fraction = h
         self.num_hard = int(math.floor(h * self.num_negatives + 0.5))
         self.base: NegativeSampler = UniformSampler(train, num_negatives) if base is None else base
@@ -614,8 +545,8 @@ def item_log_frequency(train: Interactions, *, min_count: float = 1.0) -> FloatA
     DataError
         If ``train`` is empty.
     """
-    if not (float(min_count) > 0 and math.isfinite(float(min_count))):
-        raise ConfigError(f"min_count must be a positive number, got {min_count!r}")
+    if not (_as_float(min_count) > 0 and math.isfinite(_as_float(min_count))):
+        raise ConfigError(f"min_count must be a positive number, got {plain(min_count)!r}")
     if len(train) == 0:
         raise DataError("cannot compute item frequencies of an empty interaction set")
     counts = np.bincount(train.items, minlength=train.num_items).astype(np.float64)

@@ -333,3 +333,23 @@ def test_batch_mask_equals_dense_membership(seed: int, batch: int, cols: int) ->
     c = torch.from_numpy(rng.integers(0, 30, cols))
     expected = ps.contains_torch(u[:, None], c[None, :])
     assert torch.equal(ps.batch_mask(u, c), expected)
+
+
+# --------------------------------------------------------------------------- plain messages
+def test_messages_show_plain_python_values() -> None:
+    from ncf.data import IdMap, PairSet
+    from ncf.errors import ConfigError
+
+    data = Interactions.from_arrays(
+        [0, 0, 0, 1], [0, 1, 2, 0], user_map=IdMap(np.array(["alice", "bob"]))
+    )
+    with pytest.raises(DataError) as err:
+        UniformSampler(data, 2).sample(np.array([0]), np.random.default_rng(0))
+    assert "user 0 (raw id 'alice')" in str(err.value) and "np." not in str(err.value)
+    with pytest.raises(ConfigError, match=r"got 0$"):
+        UniformSampler(data, np.int64(0))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"got 'x'$"):
+        UniformSampler(data, "x")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"got 'half'$"):
+        HardNegativeSampler(data, 2, hard_fraction="half")  # type: ignore[arg-type]
+    assert isinstance(PositiveSet(data), PairSet)

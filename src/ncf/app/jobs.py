@@ -40,7 +40,7 @@ def load_data(source: str, *, format: str | None = None, path: str | None = None
     """The dataset behind ``source`` (a registry name or a path); ``path`` is a local copy."""
     from ncf.data import load_dataset
 
-    return load_dataset(path or source, format=format)
+    return load_dataset(source, format=format, path=path)
 
 
 def make_split(data: Interactions, protocol: str, *, negatives: int, seed: int, test_fraction: float = 0.2) -> Split:

@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 
 from ncf._io import atomic_directory
 from ncf._types import PathLike
+from ncf.data.formats import DIRECTORY_READERS
 from ncf.errors import ConfigError, DataError, DownloadError, did_you_mean
 
 logger = logging.getLogger(__name__)
@@ -171,6 +172,27 @@ def _info(name: str) -> DatasetInfo:
 
 def _is_complete(root: Path, info: DatasetInfo) -> bool:
     return root.is_dir() and all((root / r).exists() for r in info.required)
+
+
+def _local_copy(local: Path, info: DatasetInfo) -> Path:
+    """The directory of a user's copy that holds ``info.required``; DataError when none does."""
+    candidates = [local] if local.is_dir() else []
+    if info.format == "neumf" and not local.is_dir():  # a prefix path DIR/<name>, or one file
+        candidates.append(local.parent)
+    if local.is_dir():
+        subdirs = [d for d in local.iterdir() if d.is_dir() and not d.name.startswith((".", "__"))]
+        candidates += subdirs if len(subdirs) == 1 else []
+    for root in candidates:
+        if _is_complete(root, info):
+            return root
+    if not local.exists():
+        raise DataError("local copy not found", path=local)
+    listing = sorted(e.name for e in local.iterdir())[:6] if local.is_dir() else [local.name]
+    raise DataError(
+        f"not a local copy of {info.name}: {info.format} data needs {', '.join(info.required)}, "
+        f"which this path lacks (it holds {', '.join(listing) or 'nothing'}); pass the "
+        f"directory of {info.name} or use the matching dataset name", path=local,
+    )
 
 
 def _offline_hint(name: str, root: Path) -> str:
@@ -335,10 +357,8 @@ def download(
 
 
 def _check_format(root: Path, info: DatasetInfo) -> None:
-    from ncf.data.readers import load_dataset
-
     try:
-        load_dataset(root, format=info.format)
+        DIRECTORY_READERS[info.format](root)
     except DataError as exc:
         raise DownloadError(f"{info.name}: the downloaded files are not valid {info.format} data: {exc}") from exc
 
@@ -349,27 +369,31 @@ def dataset_path(name: str, *, path: PathLike | None = None) -> Path:
     Parameters
     ----------
     name : str
-        A key of :data:`DATASETS` (unchecked when ``path`` is given).
+        A key of :data:`DATASETS`.
     path : path-like, optional
-        A local copy (the CLI's ``--path``); it wins over the cache and needs no network.
+        A local copy (the CLI's ``--path``); it wins over the cache and needs no network. It
+        must hold the dataset's files (``info.required``), directly or in its one
+        subdirectory (an extracted zip); for a NeuMF dataset it may also be the prefix path
+        ``DIR/<name>``.
 
     Returns
     -------
     Path
+        The directory that holds the files.
 
     Raises
     ------
+    ConfigError
+        Unknown name.
     DataError
-        ``path`` does not exist.
+        ``path`` does not exist, or lacks the dataset's files (e.g. a MovieLens directory
+        given for ``gowalla``).
     DownloadError
         The cache is incomplete and the download failed.
     """
-    if path is not None:
-        local = Path(path).expanduser()
-        if not local.exists():
-            raise DataError("local copy not found", path=local)
-        return local
     info = _info(name)
+    if path is not None:
+        return _local_copy(Path(path).expanduser(), info)
     cached = data_dir() / name
     if _is_complete(cached, info):
         return cached

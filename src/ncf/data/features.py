@@ -104,8 +104,17 @@ class FeatureTable:
 
     @classmethod
     def load(cls, path: PathLike) -> FeatureTable:
+        """Read what :meth:`save` wrote; DataError for a damaged or foreign file."""
         p = Path(path)
-        values = np.load(p.with_suffix(".npy"), allow_pickle=False)
-        with open(p.with_suffix(".json"), encoding="utf-8") as fh:
-            names = json.load(fh)["names"]
+        try:
+            values = np.load(p.with_suffix(".npy"), allow_pickle=False)
+        except (ValueError, EOFError) as exc:  # truncated, pickled or not an .npy file
+            raise DataError(f"not a readable feature array ({exc})", path=p.with_suffix(".npy")) from exc
+        try:
+            with open(p.with_suffix(".json"), encoding="utf-8") as fh:
+                names = json.load(fh)["names"]
+        except (ValueError, KeyError, TypeError) as exc:  # bad JSON or UTF-8, no "names" list
+            raise DataError(f"expected a JSON object with a 'names' list ({exc})", path=p.with_suffix(".json")) from exc
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise DataError("'names' must be a list of strings", path=p.with_suffix(".json"))
         return cls(values, tuple(names))

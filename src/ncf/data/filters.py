@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from ncf.data._plain import plain
 from ncf.data.idmap import IdMap
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError
@@ -70,8 +71,12 @@ def k_core(
     uk = k if user_k is None else user_k
     ik = k if item_k is None else item_k
     for name, value in (("k", k), ("user_k", uk), ("item_k", ik)):
-        if int(value) != value or value < 0:
-            raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+        try:
+            ok = not isinstance(value, bool) and int(value) == value and value >= 0
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{name} must be a non-negative integer, got {plain(value)!r}")
     uk, ik = int(uk), int(ik)
 
     rows = np.arange(len(data), dtype=np.int64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy.typing as npt
 
 from ncf._io import atomic_write
 from ncf._types import PathLike
+from ncf.data._plain import plain
 from ncf.errors import DataError, UnknownIdError
 
 
@@ -39,7 +41,7 @@ class IdMap:
         srt = arr[order]
         if srt.size > 1 and bool(np.any(srt[1:] == srt[:-1])):
             dup = srt[1:][srt[1:] == srt[:-1]][0]
-            raise DataError(f"raw id {dup!r} occurs twice in the id map")
+            raise DataError(f"raw id {plain(dup)!r} occurs twice in the id map")
         self._raw = arr
         self._order = order.astype(np.int64, copy=False)
         self._sorted = srt
@@ -86,7 +88,9 @@ class IdMap:
             try:
                 return arr.astype(str).astype(np.int64)
             except ValueError as exc:
-                raise UnknownIdError(f"raw ids of this map are integers; got {arr.ravel()[:3]!r}") from exc
+                raise UnknownIdError(
+                    f"raw ids of this map are integers; got {plain(arr.ravel()[:3])!r}"
+                ) from exc
         return arr.astype(str)
 
     def contains(self, raw: npt.ArrayLike) -> npt.NDArray[np.bool_]:
@@ -103,13 +107,13 @@ class IdMap:
         arr = self._coerce(raw)
         if len(self) == 0:
             if arr.size:
-                raise UnknownIdError(f"unknown id {arr.ravel()[0]!r}: the id map is empty")
+                raise UnknownIdError(f"unknown id {plain(arr.ravel()[0])!r}: the id map is empty")
             return np.zeros(arr.shape, dtype=np.int64)
         pos = np.minimum(np.searchsorted(self._sorted, arr), len(self) - 1)
         ok = self._sorted[pos] == arr
         if not bool(np.all(ok)):
             bad = np.asarray(arr)[~ok].ravel()[0]
-            raise UnknownIdError(f"unknown id {bad!r}")
+            raise UnknownIdError(f"unknown id {plain(bad)!r}")
         return self._order[pos]
 
     def decode(self, index: npt.ArrayLike) -> npt.NDArray[Any]:
@@ -131,10 +135,15 @@ class IdMap:
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> IdMap:
-        kind = obj.get("kind")
-        ids = obj.get("ids")
+        kind = obj.get("kind") if isinstance(obj, dict) else None
+        ids = obj.get("ids") if isinstance(obj, dict) else None
         if kind not in ("int", "str") or not isinstance(ids, list):
-            raise DataError("id map JSON must have 'kind' ('int' or 'str') and a list 'ids'")
+            raise DataError("id map JSON must be an object with 'kind' ('int' or 'str') and a list 'ids'")
+        wanted = int if kind == "int" else str
+        bad = next((v for v in ids if not isinstance(v, wanted) or isinstance(v, bool)), None)
+        if bad is not None or (kind == "int" and any(not -(2**63) <= v < 2**63 for v in ids)):
+            shown = bad if bad is not None else next(v for v in ids if not -(2**63) <= v < 2**63)
+            raise DataError(f"id map of kind {kind!r} holds {shown!r}, which is not a valid {kind} id")
         return cls(np.asarray(ids, dtype=np.int64 if kind == "int" else str))
 
     @classmethod
@@ -148,11 +157,15 @@ class IdMap:
 
     @classmethod
     def load(cls, path: PathLike) -> IdMap:
+        if Path(path).is_dir():
+            raise DataError("is a directory, expected an id map JSON file", path=path)
         try:
             with open(path, encoding="utf-8") as fh:
                 obj = json.load(fh)
         except json.JSONDecodeError as exc:
             raise DataError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from exc
+        except UnicodeDecodeError as exc:
+            raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path) from exc
         try:
             return cls.from_dict(obj)
         except DataError as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -13,8 +15,10 @@ import scipy.sparse as sp
 
 from ncf._io import atomic_directory
 from ncf._types import PathLike
+from ncf.data._plain import plain
 from ncf.data.idmap import IdMap
-from ncf.errors import DataError
+from ncf.data.pairs import pair_keys
+from ncf.errors import DataError, ParameterWarning
 
 DuplicatePolicy = Literal["error", "keep_last", "sum", "keep"]
 
@@ -23,6 +27,57 @@ def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
     a = np.ascontiguousarray(a)
     a.setflags(write=False)
     return a
+
+
+def _as_indices(values: npt.ArrayLike, name: str) -> npt.NDArray[np.int64]:
+    """Integer indices as int64; integral floats are accepted with a ParameterWarning.
+
+    A non-integral, NaN or infinite float, a boolean, a string or any other kind of value is a
+    DataError: truncating ``0.5`` to ``0`` would silently merge users or items.
+    """
+    arr = np.asarray(values)
+    if arr.dtype.kind == "O" and arr.size:
+        arr = np.asarray(arr.tolist())  # Python numbers in an object array: infer their kind
+    if arr.dtype.kind in "iu" or arr.size == 0:
+        return arr.astype(np.int64, copy=False).reshape(-1)
+    if arr.dtype.kind == "f":
+        flat = arr.reshape(-1)
+        ok = np.isfinite(flat) & (flat == np.round(flat)) & (np.abs(flat) < 2.0**63)
+        if not bool(ok.all()):
+            row = int(np.flatnonzero(~ok)[0])
+            raise DataError(
+                f"{name} must be integer indices; row {row} holds {plain(flat[row])!r}", field=name
+            )
+        warnings.warn(
+            f"{name} were floats with integral values; converted to int64 indices",
+            ParameterWarning,
+            stacklevel=3,
+        )
+        return flat.astype(np.int64)
+    what = "booleans" if arr.dtype.kind == "b" else f"values of dtype {arr.dtype}"
+    raise DataError(
+        f"{name} must be integer indices, got {what}; encode raw ids first (IdMap.factorize "
+        "or read_table)",
+        field=name,
+    )
+
+
+def _as_count(value: Any, name: str) -> int:
+    """A universe size: a non-negative integer (integral floats such as ``3.0`` allowed)."""
+    try:
+        ok = not isinstance(value, bool) and int(value) == value and value >= 0
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise DataError(f"{name} must be a non-negative integer, got {plain(value)!r}", field=name)
+    return int(value)
+
+
+def _first_out_of_range(arr: npt.NDArray[np.int64], n: int) -> int | None:
+    """The first value outside ``[0, n)``, or None."""
+    if arr.size == 0 or (int(arr.min()) >= 0 and int(arr.max()) < n):
+        return None
+    return int(arr[(arr < 0) | (arr >= n)][0])
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,20 +113,21 @@ class Interactions:
         users = np.asarray(self.users)
         items = np.asarray(self.items)
         if users.ndim != 1 or items.ndim != 1 or users.shape != items.shape:
-            raise DataError("users and items must be 1-D arrays of equal length")
+            raise DataError(
+                f"users and items must be 1-D arrays of equal length, got shapes "
+                f"{users.shape} and {items.shape}"
+            )
         for name, arr in (("users", users), ("items", items)):
             if arr.size and arr.dtype.kind not in "iu":
                 raise DataError(f"{name} must be integer indices, got dtype {arr.dtype}", field=name)
         users = users.astype(np.int64, copy=False)
         items = items.astype(np.int64, copy=False)
-        nu, ni = int(self.num_users), int(self.num_items)
-        if nu < 0 or ni < 0:
-            raise DataError("num_users and num_items must be >= 0")
-        if users.size:
-            if int(users.min()) < 0 or int(users.max()) >= nu:
-                raise DataError(f"user index out of range [0, {nu})", field="users")
-            if int(items.min()) < 0 or int(items.max()) >= ni:
-                raise DataError(f"item index out of range [0, {ni})", field="items")
+        nu = _as_count(self.num_users, "num_users")
+        ni = _as_count(self.num_items, "num_items")
+        for what, arr, n in (("user", users, nu), ("item", items, ni)):
+            bad = _first_out_of_range(arr, n)
+            if bad is not None:
+                raise DataError(f"{what} index {bad} out of range [0, {n})", field=f"{what}s")
         object.__setattr__(self, "users", _readonly(users))
         object.__setattr__(self, "items", _readonly(items))
         object.__setattr__(self, "num_users", nu)
@@ -82,11 +138,24 @@ class Interactions:
                 continue
             arr = np.asarray(arr)
             if arr.shape != users.shape:
-                raise DataError(f"{name} must have one value per interaction", field=name)
+                raise DataError(
+                    f"{name} must have one value per interaction: {arr.shape} for {users.size}",
+                    field=name,
+                )
+            if arr.size and arr.dtype.kind not in ("iuf" if name == "timestamps" else "biuf"):
+                raise DataError(
+                    f"{name} must be numbers, got dtype {arr.dtype}"
+                    + (" (convert date-times to seconds)" if arr.dtype.kind in "Mm" else ""),
+                    field=name,
+                )
             if name == "weights":
                 arr = arr.astype(np.float32, copy=False)
             if arr.dtype.kind == "f" and arr.size and not bool(np.isfinite(arr).all()):
-                raise DataError(f"{name} contain NaN or infinite values", field=name)
+                row = int(np.flatnonzero(~np.isfinite(arr))[0])
+                raise DataError(
+                    f"{name} contain NaN or infinite values (row {row}: {plain(arr[row])!r})",
+                    field=name,
+                )
             object.__setattr__(self, name, _readonly(arr))
         if self.user_map is not None and len(self.user_map) != nu:
             raise DataError(f"user_map has {len(self.user_map)} ids but num_users is {nu}")
@@ -113,19 +182,29 @@ class Interactions:
         ``duplicates``: ``"error"`` raises DataError, ``"keep_last"`` keeps the latest event
         (by timestamp, then by input order), ``"sum"`` keeps one row with summed weights (weight
         1 per event when none given) and the latest timestamp, ``"keep"`` keeps every row.
+
+        ``users`` and ``items`` must be integer indices. Floats with integral values (``3.0``,
+        e.g. from a pandas column that once held a NaN) are converted with a
+        :class:`~ncf.errors.ParameterWarning`; any other float (``0.5``, NaN) is a DataError,
+        never truncated.
         """
-        u = np.asarray(users, dtype=np.int64).reshape(-1)
-        i = np.asarray(items, dtype=np.int64).reshape(-1)
+        u = _as_indices(users, "users")
+        i = _as_indices(items, "items")
         ts = None if timestamps is None else np.asarray(timestamps).reshape(-1)
-        w = None if weights is None else np.asarray(weights, dtype=np.float32).reshape(-1)
-        nu = int(num_users) if num_users is not None else (len(user_map) if user_map is not None else (int(u.max()) + 1 if u.size else 0))
-        ni = int(num_items) if num_items is not None else (len(item_map) if item_map is not None else (int(i.max()) + 1 if i.size else 0))
+        w = None if weights is None else np.asarray(weights).reshape(-1)
+        if w is not None and w.size and w.dtype.kind not in "biuf":
+            raise DataError(f"weights must be numbers, got dtype {w.dtype}", field="weights")
+        w = None if w is None else w.astype(np.float32, copy=False)
+        nu = _as_count(num_users, "num_users") if num_users is not None else (len(user_map) if user_map is not None else (int(u.max()) + 1 if u.size else 0))
+        ni = _as_count(num_items, "num_items") if num_items is not None else (len(item_map) if item_map is not None else (int(i.max()) + 1 if i.size else 0))
         if duplicates not in ("error", "keep_last", "sum", "keep"):
-            raise ValueError(f"unknown duplicates policy {duplicates!r}")
+            raise ValueError(f"unknown duplicates policy {plain(duplicates)!r}")
         if duplicates != "keep" and u.size:
-            if u.size and (u.min() < 0 or i.min() < 0 or u.max() >= nu or i.max() >= ni):
-                raise DataError("user or item index out of range of the universe")
-            key = u * np.int64(max(ni, 1)) + i
+            for what, arr, n in (("user", u, nu), ("item", i, ni)):
+                bad = _first_out_of_range(arr, n)
+                if bad is not None:
+                    raise DataError(f"{what} index {bad} out of range [0, {n})", field=f"{what}s")
+            key = pair_keys(u, i, ni)
             # order: by key, then timestamp, then input position -> last of each group is "latest"
             sort_cols = [np.arange(u.size), key] if ts is None else [np.arange(u.size), ts, key]
             order = np.lexsort(sort_cols)
@@ -250,11 +329,16 @@ class Interactions:
         root = Path(path)
         if not (root / "arrays.npz").is_file():
             raise DataError("not a saved Interactions directory (arrays.npz missing)", path=root)
-        with np.load(root / "arrays.npz", allow_pickle=False) as z:
-            nu, ni = (int(x) for x in z["universe"])
-            ts = z["timestamps"] if "timestamps" in z.files else None
-            w = z["weights"] if "weights" in z.files else None
-            users, items = z["users"], z["items"]
+        try:
+            with open(root / "arrays.npz", "rb") as fh, np.load(fh, allow_pickle=False) as z:
+                nu, ni = (int(x) for x in z["universe"])
+                ts = z["timestamps"] if "timestamps" in z.files else None
+                w = z["weights"] if "weights" in z.files else None
+                users, items = z["users"], z["items"]
+        except KeyError as exc:
+            raise DataError(f"arrays.npz lacks the array {exc}", path=root / "arrays.npz") from exc
+        except (ValueError, EOFError, zipfile.BadZipFile) as exc:  # truncated, pickled, not a zip
+            raise DataError(f"not a readable arrays.npz ({exc})", path=root / "arrays.npz") from exc
         umap = IdMap.load(root / "user_map.json") if (root / "user_map.json").is_file() else None
         imap = IdMap.load(root / "item_map.json") if (root / "item_map.json").is_file() else None
         return cls(users, items, nu, ni, ts, w, umap, imap)

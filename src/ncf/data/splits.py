@@ -12,13 +12,16 @@ the user has anywhere in the input (train, valid or test), as in the NeuMF proto
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from ncf._rng import numpy_rng
+from ncf.data._plain import plain
 from ncf.data.interactions import Interactions, Split
+from ncf.data.pairs import PairSet, pair_keys
 from ncf.errors import ConfigError, DataError
 
 __all__ = ["leave_one_out", "random_split", "temporal_split", "validation_split"]
@@ -31,21 +34,32 @@ _TRAIN, _VALID, _TEST = 0, 1, 2
 
 # ---------------------------------------------------------------------------- helpers
 def _check_fraction(name: str, value: float, *, allow_zero: bool) -> float:
-    v = float(value)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
     if not (0.0 <= v < 1.0) or (v == 0.0 and not allow_zero):
         lo = "[0, 1)" if allow_zero else "(0, 1)"
-        raise ConfigError(f"{name} must be in {lo}, got {value!r}")
+        raise ConfigError(f"{name} must be in {lo}, got {plain(value)!r}")
     return v
 
 
 def _check_num_negatives(num_negatives: int) -> int:
-    if int(num_negatives) != num_negatives or num_negatives < 0:
-        raise ConfigError(f"num_negatives must be a non-negative integer, got {num_negatives!r}")
+    try:
+        ok = not isinstance(num_negatives, bool) and int(num_negatives) == num_negatives >= 0
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"num_negatives must be a non-negative integer, got {plain(num_negatives)!r}")
     return int(num_negatives)
 
 
 def _pair_keys(data: Interactions) -> IntArray:
-    return np.asarray(data.users * np.int64(max(data.num_items, 1)) + data.items, dtype=np.int64)
+    return pair_keys(data.users, data.items, data.num_items)
+
+
+def _pair_set(data: Interactions) -> PairSet:
+    return PairSet(data.users, data.items, num_users=data.num_users, num_items=data.num_items)
 
 
 def _round_half_up(x: npt.ArrayLike) -> IntArray:
@@ -84,7 +98,7 @@ def _time_order(data: Interactions, rng: np.random.Generator) -> IntArray:
 
 def _describe_user(data: Interactions, user: int) -> str:
     if data.user_map is not None:
-        return f"user {user} (raw id {data.user_map.decode(user)!r})"
+        return f"user {user} (raw id {plain(data.user_map.decode(user))!r})"
     return f"user {user}"
 
 
@@ -104,14 +118,6 @@ def _first_occurrences(values: IntArray, bound: int) -> npt.NDArray[np.bool_]:
     fresh = np.empty(keys.size, dtype=bool)
     fresh[order] = first
     return fresh.reshape(b, m)
-
-
-def _unique(keys: IntArray) -> IntArray:
-    """Sorted unique values (sort-based; numpy's hash-based ``unique`` is slower here)."""
-    srt = np.sort(keys)
-    keep = np.ones(srt.size, dtype=bool)
-    keep[1:] = srt[1:] != srt[:-1]
-    return srt[keep]
 
 
 def _distinct_ranks(avail: IntArray, k: int, rng: np.random.Generator) -> IntArray:
@@ -154,13 +160,10 @@ def _sample_negatives(
 
     Uniform without replacement over the user's non-interacted items: rank ``j`` among a user's
     non-interacted items maps to item ``j + #{positives p_i : p_i - i <= j}`` (``p`` sorted),
-    one ``searchsorted`` for all rows.
+    one ``searchsorted`` for all rows (:meth:`PairSet.nth_absent`).
     """
-    n = max(data.num_items, 1)
-    keys = _unique(_pair_keys(data))
-    key_users, key_items = keys // n, keys % n
-    starts = np.searchsorted(keys, np.arange(data.num_users + 1, dtype=np.int64) * n)
-    degree = np.diff(starts)
+    pairs = _pair_set(data)
+    degree = pairs.degrees()
     avail = data.num_items - degree[users]
     short = avail < k
     if bool(short.any()):
@@ -170,15 +173,7 @@ def _sample_negatives(
             f"never interacted with; cannot sample {k} distinct negatives (lower num_negatives)"
         )
     ranks = _distinct_ranks(avail, k, rng)
-    shifted = key_items - (np.arange(keys.size, dtype=np.int64) - starts[key_users])
-    q = key_users * (n + 1) + shifted
-    query = users[:, None] * (n + 1) + ranks
-    flat = query.reshape(-1)
-    srt = np.argsort(flat)  # sorted queries: searchsorted reuses its position, far fewer misses
-    below = np.empty(flat.size, dtype=np.int64)
-    below[srt] = np.searchsorted(q, flat[srt], side="right")
-    below = below.reshape(query.shape) - starts[users][:, None]
-    return (ranks + below).astype(np.int64)
+    return pairs.nth_absent(users[:, None], ranks)
 
 
 def _assemble(
@@ -247,8 +242,7 @@ def leave_one_out(
     k = _check_num_negatives(num_negatives)
     rng = numpy_rng(seed)
     keys = _pair_keys(data)
-    n = max(data.num_items, 1)
-    distinct = np.bincount(_unique(keys) // n, minlength=data.num_users)
+    distinct = _pair_set(data).degrees()
     order = _time_order(data, rng)
     users = data.users
     part = np.zeros(len(data), dtype=np.int8)

@@ -16,10 +16,11 @@ import numpy as np
 import numpy.typing as npt
 
 from ncf._rng import numpy_rng
+from ncf.data._plain import plain
+from ncf.data.dataset import Dataset
 from ncf.data.features import FeatureTable
 from ncf.data.idmap import IdMap
 from ncf.data.interactions import Interactions
-from ncf.data.readers import Dataset
 from ncf.errors import ConfigError
 
 __all__ = ["SyntheticData", "synthetic"]
@@ -125,13 +126,15 @@ class SyntheticData:
 def _check_positive(
     name: str, value: float, *, integer: bool = False, allow_zero: bool = False
 ) -> None:
-    bad = not math.isfinite(float(value)) or (value < 0 if allow_zero else value <= 0)
-    if integer and int(value) != value:
+    try:
+        bad = not math.isfinite(float(value)) or (value < 0 if allow_zero else value <= 0)
+        bad = bad or (integer and (isinstance(value, bool) or int(value) != value))
+    except (TypeError, ValueError, OverflowError):
         bad = True
     if bad:
         kind = "an integer" if integer else "a number"
         bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name} must be {kind} {bound}, got {value!r}")
+        raise ConfigError(f"{name} must be {kind} {bound}, got {plain(value)!r}")
 
 
 def synthetic(

@@ -1,4 +1,4 @@
-"""Writers: a Split in the NeuMF file format, re-readable by :func:`ncf.data.readers.read_neumf`.
+"""Writers: a Split in the NeuMF file format, re-readable by :func:`ncf.data.read_neumf`.
 
 The NeuMF format holds contiguous indices; ``user_map.json`` and ``item_map.json`` are written
 beside the files so that raw ids (and the full universe) survive a round trip.
@@ -92,7 +92,7 @@ def _write_files(split: Split, negatives: npt.NDArray[np.int64], root: Path, pre
 def write_neumf(split: Split, out_dir: PathLike, *, prefix: str = "data") -> Path:
     """Write a split as ``{prefix}.train.rating``, ``{prefix}.test.rating``, ``{prefix}.test.negative``.
 
-    Lines are exactly what :func:`~ncf.data.readers.read_neumf` reads: ``.rating`` files hold
+    Lines are exactly what :func:`~ncf.data.read_neumf` reads: ``.rating`` files hold
     ``user\\titem\\trating\\ttimestamp`` (contiguous indices; rating 1 and timestamp 0 when the
     split has none) and ``.test.negative`` holds ``(user,item)\\tneg1\\tneg2 ...`` per test row.
     ``user_map.json`` and ``item_map.json`` (identity maps when the split has none) keep the raw

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 import torch
 
 from ncf.data.interactions import Interactions
+from ncf.data.pairs import PairSet
 from ncf.errors import DataError, NCFError
 from ncf.evaluation.metrics import (
     coverage,
@@ -63,23 +64,6 @@ class ProtocolResult:
     ranked_users: npt.NDArray[np.int64] | None = None
 
 
-# ---------------------------------------------------------------------------- pair keys
-def _csr_keys(mat: sp.csr_matrix) -> npt.NDArray[np.int64]:
-    """Sorted ``row * num_cols + col`` keys of the stored entries of ``mat``."""
-    rows = np.repeat(np.arange(mat.shape[0], dtype=np.int64), np.diff(mat.indptr))
-    keys = rows * np.int64(mat.shape[1]) + mat.indices.astype(np.int64)
-    return keys if mat.has_sorted_indices else np.sort(keys)
-
-
-def _in_sorted(query: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-    """Elementwise membership of ``query`` in the sorted array ``keys``."""
-    if keys.size == 0:
-        return np.zeros(query.shape, dtype=bool)
-    pos = np.searchsorted(keys, query)
-    np.minimum(pos, keys.size - 1, out=pos)
-    return np.asarray(keys[pos] == query)
-
-
 # ---------------------------------------------------------------------------- full ranking
 def full_ranking(
     model: Model,
@@ -98,10 +82,10 @@ def full_ranking(
     (:func:`as_exclusion_matrix`); ``ks`` sorted positive cut-offs.
     """
     num_users, num_items = model.num_users, model.num_items
-    rel_keys = np.unique(test.users * np.int64(num_items) + test.items)
+    relevant = PairSet(test.users, test.items, num_users=num_users, num_items=num_items)
     if exclude is not None and exclude.nnz:
-        rel_keys = rel_keys[~_in_sorted(rel_keys, _csr_keys(exclude))]
-    num_relevant = np.bincount(rel_keys // num_items, minlength=num_users).astype(np.int64)
+        relevant = relevant.difference(PairSet.from_csr(exclude))
+    num_relevant = relevant.degrees()
     test_users = np.unique(test.users)
     eval_users = test_users[num_relevant[test_users] > 0]
     skipped = int(test_users.size - eval_users.size)
@@ -114,7 +98,7 @@ def full_ranking(
     kmax = ks[-1]
     top = topk(model, eval_users, k=kmax, exclude=exclude, batch_size=batch_size, device=device)
     ids = top.ids
-    hits = (ids >= 0) & _in_sorted(eval_users[:, None] * np.int64(num_items) + ids, rel_keys)
+    hits = relevant.contains(eval_users[:, None], ids)  # -1 padding is never contained
     per_user = full_ranking_metrics(hits, num_relevant[eval_users], ks)
     metrics = {name: float(values.mean()) for name, values in per_user.items()}
     for k in ks:
@@ -157,13 +141,11 @@ def _valid_negatives(
     positives: npt.NDArray[np.int64],
     negatives: npt.NDArray[np.int64],
     exclude: sp.csr_matrix | None,
-    num_items: int,
 ) -> npt.NDArray[np.bool_]:
     """Mask of negatives that take part: not padding, not the positive, first of repeats."""
     valid = (negatives >= 0) & (negatives != positives[:, None])
     if exclude is not None and exclude.nnz:
-        keys = users[:, None] * np.int64(num_items) + negatives
-        valid &= ~_in_sorted(keys, _csr_keys(exclude))
+        valid &= ~PairSet.from_csr(exclude).contains(users[:, None], negatives)
     if negatives.shape[1] > 1:
         filled = np.where(valid, negatives, -1)
         order = np.argsort(filled, axis=1, kind="stable")
@@ -195,7 +177,7 @@ def sampled_ranking(
     """
     users = np.array(test.users, dtype=np.int64)  # writable copies: torch.from_numpy needs them
     positives = np.array(test.items, dtype=np.int64)
-    valid = _valid_negatives(users, positives, negatives, exclude, model.num_items)
+    valid = _valid_negatives(users, positives, negatives, exclude)
     candidates = np.concatenate([positives[:, None], np.where(valid, negatives, 0)], axis=1)
     rows = users.size
     width = candidates.shape[1]

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ncf.data import datasets
+from ncf.data import datasets, load_dataset
 from ncf.data.datasets import DATASETS, DatasetInfo, RemoteFile, data_dir, dataset_path, download
-from ncf.data.readers import load_dataset
 from ncf.errors import ConfigError, DataError, DownloadError
 
 ML_FILES = {
@@ -191,6 +190,8 @@ def test_data_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_dataset_path_prefers_local_copy_then_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     local = tmp_path / "mine"
     local.mkdir()
+    (local / "train.txt").write_text("0 0\n")
+    (local / "test.txt").write_text("0 1\n")
     assert dataset_path("gowalla", path=local) == local
     with pytest.raises(DataError, match="not found"):
         dataset_path("gowalla", path=tmp_path / "absent")

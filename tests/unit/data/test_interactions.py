@@ -92,3 +92,59 @@ def test_split_checks_universe_and_negatives():
         Split(a, Interactions.from_arrays([0], [0], num_users=2, num_items=4))
     with pytest.raises(DataError, match="one row per"):
         Split(a, b, test_negatives=np.array([[1], [2]]))
+
+
+# ---------------------------------------------------------------------- hostile input
+def test_from_arrays_refuses_non_integral_ids():
+    with pytest.raises(DataError, match=r"^field 'users': users must be integer indices; row 0 holds 0.5$"):
+        Interactions.from_arrays([0.5, 1.0], [0, 1])
+    with pytest.raises(DataError, match="row 1 holds nan"):
+        Interactions.from_arrays([0, 1], [0, float("nan")])
+    with pytest.raises(DataError, match="got booleans"):
+        Interactions.from_arrays([True, False], [0, 1])
+    with pytest.raises(DataError, match="encode raw ids first"):
+        Interactions.from_arrays(["alice"], [0])
+    with pytest.raises(DataError, match="row 0 holds None|dtype object"):
+        Interactions.from_arrays([None, 1], [0, 1])
+
+
+def test_from_arrays_accepts_integral_floats_with_a_warning():
+    from ncf.errors import ParameterWarning
+
+    with pytest.warns(ParameterWarning, match="users were floats with integral values"):
+        data = Interactions.from_arrays(np.array([0.0, 2.0]), [1, 0])
+    assert data.users.dtype == np.int64 and data.users.tolist() == [0, 2] and data.num_users == 3
+    assert Interactions.from_arrays([], []).shape == (0, 0)  # empty lists are fine
+
+
+def test_bad_indices_name_the_value():
+    with pytest.raises(DataError, match=r"user index -1 out of range \[0, 2\)"):
+        Interactions.from_arrays([-1, 1], [0, 1])
+    with pytest.raises(DataError, match=r"item index 7 out of range \[0, 3\)"):
+        Interactions.from_arrays([0, 1], [7, 1], num_items=3, duplicates="keep")
+    with pytest.raises(DataError, match="num_users must be a non-negative integer, got 2.5"):
+        Interactions.from_arrays([0, 1], [0, 1], num_users=2.5)  # type: ignore[arg-type]
+
+
+def test_timestamps_and_weights_must_be_numbers():
+    with pytest.raises(DataError, match="timestamps must be numbers, got dtype <U"):
+        Interactions.from_arrays([0, 1], [0, 1], timestamps=["a", "b"])
+    with pytest.raises(DataError, match="convert date-times to seconds"):
+        Interactions.from_arrays([0, 1], [0, 1], timestamps=np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[D]"))
+    with pytest.raises(DataError, match=r"weights contain NaN or infinite values \(row 1: nan\)"):
+        Interactions.from_arrays([0, 1], [0, 1], weights=[1.0, float("nan")])
+    with pytest.raises(DataError, match=r"timestamps contain NaN or infinite values \(row 0: inf\)"):
+        Interactions.from_arrays([0, 1], [0, 1], timestamps=[float("inf"), 1.0])
+    with pytest.raises(DataError, match="weights must be numbers"):
+        Interactions.from_arrays([0, 1], [0, 1], weights=["x", "y"])
+
+
+def test_load_of_a_damaged_directory(tmp_path):
+    data = Interactions.from_arrays([0, 1], [1, 0])
+    data.save(tmp_path / "d")
+    (tmp_path / "d" / "arrays.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(DataError, match="not a readable arrays.npz"):
+        Interactions.load(tmp_path / "d")
+    np.savez(tmp_path / "d" / "arrays.npz", users=np.array([0]), items=np.array([0]))
+    with pytest.raises(DataError, match="lacks the array 'universe'|lacks the array"):
+        Interactions.load(tmp_path / "d")

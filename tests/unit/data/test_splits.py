@@ -357,3 +357,18 @@ def test_validation_split_rejects_unknown_method() -> None:
     data = Interactions.from_arrays([0, 0], [0, 1])
     with pytest.raises(ConfigError, match="loo"):
         validation_split(data, method="kfold")  # type: ignore[arg-type]
+
+
+def test_messages_show_plain_python_values() -> None:
+    data = Interactions.from_arrays(
+        [0, 0, 0, 1, 1], [0, 1, 2, 0, 1], num_items=3, user_map=IdMap(np.array(["alice", "bob"]))
+    )
+    with pytest.raises(DataError) as err:
+        leave_one_out(data, num_negatives=1)
+    assert "raw id 'alice'" in str(err.value) and "np." not in str(err.value)
+    with pytest.raises(ConfigError, match=r"got 2.5$"):
+        leave_one_out(data, num_negatives=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"got 'x'$"):
+        random_split(data, test_fraction="x")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"got 1.5$"):
+        random_split(data, test_fraction=np.float64(1.5))  # type: ignore[arg-type]

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ncf.data.writers as writers
+from ncf.data import read_neumf
 from ncf.data.idmap import IdMap
 from ncf.data.interactions import Interactions, Split
-from ncf.data.readers import read_neumf
 from ncf.data.writers import write_neumf
 from ncf.errors import DataError
 
