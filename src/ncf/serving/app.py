@@ -212,6 +212,12 @@ def create_app(path: str | os.PathLike[str], config: ServeConfig | None = None) 
         if values is not None and len(values) > limit:
             raise HTTPException(422, f"{what}: at most {limit} ids per request, got {len(values)}")
 
+    def check_lists(body: Any, *extra: str) -> None:
+        """The allow/deny lists and the other id lists of a body stay within the limits."""
+        for name in ("items", "exclude", *extra):
+            value = getattr(body, name)
+            check_len(value if isinstance(value, list) else None, name, config.max_list)
+
     def answer(r: Recommender, results: list[Recommendations], users: list[Any] | None) -> dict[str, Any]:
         out = []
         for j, res in enumerate(results):
@@ -237,8 +243,7 @@ def create_app(path: str | os.PathLike[str], config: ServeConfig | None = None) 
     @app.post("/recommend", dependencies=guarded, summary="Top-k items for many users, with allow/deny lists")
     def recommend_many(body: Annotated[RecommendRequest, Body()]) -> dict[str, Any]:
         check_len(body.users, "users", config.max_batch)
-        check_len(body.items, "items", config.max_list)
-        check_len(body.exclude, "exclude", config.max_list)
+        check_lists(body)
         r = rec()
         results = r.recommend(body.users, check_k(body.k), exclude_seen=body.exclude_seen, items=body.items,
                               exclude=body.exclude, fallback=body.fallback)
@@ -246,9 +251,7 @@ def create_app(path: str | os.PathLike[str], config: ServeConfig | None = None) 
 
     @app.post("/recommend/history", dependencies=guarded, summary="Top-k items for a new user from item ids")
     def recommend_history(body: Annotated[HistoryRequest, Body()]) -> dict[str, Any]:
-        check_len(body.history, "history", config.max_list)
-        check_len(body.items, "items", config.max_list)
-        check_len(body.exclude, "exclude", config.max_list)
+        check_lists(body, "history")
         r = rec()
         res = r.recommend_for_history(body.history, check_k(body.k), exclude_seen=body.exclude_seen,
                                       items=body.items, exclude=body.exclude)
@@ -256,10 +259,7 @@ def create_app(path: str | os.PathLike[str], config: ServeConfig | None = None) 
 
     @app.post("/recommend/features", dependencies=guarded, summary="Top-k items for a new user from side features")
     def recommend_features(body: Annotated[FeaturesRequest, Body()]) -> dict[str, Any]:
-        check_len(body.items, "items", config.max_list)
-        check_len(body.exclude, "exclude", config.max_list)
-        if isinstance(body.features, list):
-            check_len(body.features, "features", config.max_list)
+        check_lists(body, "features")
         r = rec()
         res = r.recommend_for_features(body.features, check_k(body.k), items=body.items, exclude=body.exclude)
         return {"model_version": r.version, **res.to_dict()}
