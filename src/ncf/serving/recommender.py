@@ -258,9 +258,8 @@ class Recommender:
         """Top-``k`` for a new user described by side features (two-tower models with user features).
 
         ``features``: the encoded row (one value per column of the run's user feature table) or
-        a mapping from column name to value: ``{"gender": "F", "occupation": "student"}`` sets
-        the one-hot columns ``gender=F``..., and a dense column takes its raw value when the table
-        records how it was standardised (else pass the standardised value under its name).
+        raw values by column, encoded like the training data (:meth:`FeatureTable.encode`):
+        ``{"gender": "F", "occupation": "student", "age": 25}``.
         """
         k = _check_k(k)
         allow = None if items is None else self._encode_items(items)
@@ -487,31 +486,13 @@ def _union(a: npt.NDArray[np.int64] | None, b: npt.NDArray[np.int64] | None) -> 
 
 
 def _feature_row(features: Mapping[str, Any] | npt.ArrayLike, table: FeatureTable | None, width: int) -> npt.NDArray[np.float32]:
-    if not isinstance(features, Mapping):
-        row = np.asarray(features, dtype=np.float32).reshape(-1)
-        if row.size != width:
-            raise ConfigError(f"the user feature row needs {width} values, got {row.size}")
-        if not np.isfinite(row).all():
-            raise ConfigError("feature values must be finite")
-        return row
-    if table is None:
-        raise ConfigError("named features need the run's feature table (load the run directory)")
-    names = list(table.names)
-    stats = getattr(table, "dense_stats", None) or {}
-    row = np.zeros(width, dtype=np.float32)
-    for key, value in features.items():
-        if key in names and not isinstance(value, str):
-            col = names.index(key)
-            v = float(value)
-            if key in stats:
-                mean, sd = stats[key]
-                v = (v - mean) / (sd if sd > 0 else 1.0)
-            row[col] = v
-            continue
-        labels = value if isinstance(value, (list, tuple)) else [value]
-        for label in labels:
-            name = f"{key}={label}"
-            if name not in names:
-                raise ConfigError(f"unknown feature {name!r}")
-            row[names.index(name)] = 1.0
+    if isinstance(features, Mapping):
+        if table is None:
+            raise ConfigError("named features need the run's feature table (load the run directory)")
+        return table.encode(features)
+    row = np.asarray(features, dtype=np.float32).reshape(-1)
+    if row.size != width:
+        raise ConfigError(f"the user feature row needs {width} values, got {row.size}")
+    if not np.isfinite(row).all():
+        raise ConfigError("feature values must be finite")
     return row

@@ -113,3 +113,32 @@ def test_a_model_directory_alone_serves_known_users(neumf_dir, tmp_path):
     assert len(res) == 4
     with pytest.raises(UnknownIdError, match="popularity"):
         rec.recommend(["nobody"], k=3, fallback=True)  # a bare model knows no popularity
+
+
+def test_a_new_user_described_by_features_gets_their_segment_s_items():
+    from ncf.serving.recommender import _Catalogue
+
+    syn = ncf.synthetic(num_users=400, num_items=200, num_clusters=4, seed=5)
+    data = syn.interactions
+    torch.manual_seed(0)
+    model = ncf.TwoTower(data.num_users, data.num_items, embedding_dim=16, layers=(32, 16), temperature=0.1,
+                         user_features=syn.user_features, item_features=syn.item_features, id_dropout=0.5)
+    ncf.Trainer(ncf.TrainConfig(loss="softmax", epochs=8, lr=0.01, batch_size=256, show_progress=False)).fit(model, data)
+    counts = np.bincount(data.items, minlength=data.num_items).astype(np.float64)
+    rec = Recommender(model, _Catalogue(data.user_map, data.item_map, data.to_csr(), None, counts,
+                                        syn.user_features, syn.item_features), version="test")
+    table = syn.user_features
+    mean, sd = table.dense_stats["age"]
+    hits = []
+    for cluster in range(4):
+        # a new user who states their segment and an age typical of it (age depends on the cluster)
+        members = syn.user_clusters == cluster
+        age = float(table.values[members, table.names.index("age")].mean()) * sd + mean
+        res = rec.recommend_for_features({"segment": f"s{cluster}", "age": age}, k=10)
+        assert res.source == "features" and len(res) == 10
+        items = rec._encode_items(list(res.items))
+        hits.append(np.mean(syn.item_clusters[items] == cluster))
+    # random items would hit the segment's genre 1/4 of the time
+    assert np.mean(hits) > 0.6, hits
+    with pytest.raises(ncf.DataError, match="unknown feature 'segment=s99'"):
+        rec.recommend_for_features({"segment": "s99"})
