@@ -283,3 +283,37 @@ def test_paper_table_runs_unchanged_on_files_named_like_the_neumf_papers(small_d
     assert set(rows) == {"neumf-protocol-best", "popularity"} and not any("error" in r for r in rows.values())
     assert rows["neumf-protocol-best"]["users"] == 300
     assert rows["neumf-protocol-best"]["hr@10"] > rows["popularity"]["hr@10"] + 0.1, rows
+
+
+@pytest.mark.parametrize("protocol", ["temporal", "random"])
+def test_data_split_by_time_or_at_random_writes_a_readable_split(small_data, tmp_path, protocol):
+    x = small_data.interactions
+    csv = tmp_path / "log.csv"
+    raw_u, raw_i = x.user_map.decode(x.users), x.item_map.decode(x.items)
+    csv.write_text("user,item,timestamp\n" + "".join(
+        f"{u},{i},{t}\n" for u, i, t in zip(raw_u, raw_i, x.timestamps, strict=True)))
+    out = tmp_path / "split"
+    res = run("data", "split", str(csv), "--protocol", protocol, "--negatives", "20", "--out", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["train"] + summary["test"] == len(x) and summary["negatives_per_row"] == 20
+    assert abs(summary["test"] / len(x) - 0.2) < 0.05
+    stats = json.loads(run("data", "stats", str(out), "--json").output)
+    assert stats["train"] == summary["train"] and stats["test"] == summary["test"]
+    again = run("data", "split", str(csv), "--protocol", protocol, "--out", str(out))
+    assert again.exit_code == 2 and "--force" in again.stderr
+    assert run("data", "split", str(csv), "--protocol", protocol, "--out", str(out), "--force").exit_code == 0
+
+
+def test_batch_recommendations_to_a_file(neumf_dir, tmp_path):
+    out = tmp_path / "run"
+    assert run("train", str(neumf_dir), "--model", "mf", "--epochs", "1", "--quiet", "--out", str(out)).exit_code == 0
+    users = tmp_path / "users.txt"
+    users.write_text("u1\nu2\n\nu7\n")
+    res = run("recommend", str(out), "--users-file", str(users), "--k", "4", "--out", str(tmp_path / "r.tsv"))
+    assert res.exit_code == 0, res.output
+    lines = (tmp_path / "r.tsv").read_text().splitlines()
+    assert lines[0] == "user\trank\titem\tscore" and len(lines) == 1 + 3 * 4
+    assert [line.split("\t")[0] for line in lines[1:]] == ["u1"] * 4 + ["u2"] * 4 + ["u7"] * 4
+    res = run("recommend", str(out), "--all-users", "--k", "2", "--out", str(tmp_path / "all.tsv"))
+    assert res.exit_code == 0 and len((tmp_path / "all.tsv").read_text().splitlines()) == 1 + 300 * 2
