@@ -5,7 +5,7 @@ from __future__ import annotations
 import grimp
 
 #: The layers the application builds on; none of them may import ``ncf.app`` or ``ncf.cli``.
-CORE = ("ncf.data", "ncf.models", "ncf.training", "ncf.evaluation", "ncf.retrieval", "ncf.sampling",
+CORE = ("ncf.data", "ncf.models", "ncf.training", "ncf.evaluation", "ncf.retrieval", "ncf.index", "ncf.sampling",
         "ncf.losses", "ncf.nn", "ncf.persistence", "ncf.config", "ncf.errors")
 
 

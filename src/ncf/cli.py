@@ -388,6 +388,81 @@ def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, 
                 click.echo(f"  {rank:>2}. {rec['item']}{title}  ({rec['score']:.4f})")
 
 
+# ---------------------------------------------------------------------- index
+@main.group("index")
+def index_group() -> None:
+    """Approximate nearest-neighbour indexes of a run's item vectors."""
+
+
+def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"--param must look like KEY=VALUE, got {pair!r}")
+        value: Any = raw
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+        out[key.replace("-", "_")] = value
+    return out
+
+
+@index_group.command("build")
+@click.argument("run_dir", type=click.Path())
+@click.option("--kind", type=click.Choice(["exact", "flat", "hnsw", "ivf", "ivfpq", "hnswlib"]), default="hnsw",
+              show_default=True)
+@click.option("--metric", type=click.Choice(["dot", "cosine"]), default="dot", show_default=True,
+              help="dot ranks like the model; cosine ignores vector norms.")
+@click.option("--param", "params", multiple=True, help="Index setting KEY=VALUE (e.g. M=32, ef_search=64, nlist=1024).")
+@click.option("--k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--queries", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Held-back (test) users used to measure recall and latency.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Write here instead of RUN_DIR/index.")
+@click.option("--json", "as_json", is_flag=True)
+@_common_options
+def index_build_cmd(run_dir: str, kind: str, metric: str, params: tuple[str, ...], k: int, queries: int,
+                    out: str | None, as_json: bool) -> None:
+    """Build an index of RUN_DIR's item vectors; print its recall@k against exact search and latency."""
+    from ncf.app.indexing import build_index
+
+    info = build_index(run_dir, kind, metric=metric, params=_params(params), k=k, queries=queries, out=out)
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    click.echo(f"{info['kind']} index of {info['items']:,} items x {info['dim']} -> {info['path']} "
+               f"(built in {info['build_seconds']:.1f}s)")
+    click.echo(f"recall@{k} {info[f'recall@{k}']:.4f} against exact search over {info['queries']:,} held-back users; "
+               f"single query p50 {info['p50_ms']:.3f} ms, p99 {info['p99_ms']:.3f} ms; batch {info['qps']:,.0f} q/s")
+
+
+@index_group.command("bench")
+@click.argument("run_dir", type=click.Path())
+@click.option("--kinds", default=None, help="Comma-separated kinds (default: all installed).")
+@click.option("--metric", type=click.Choice(["dot", "cosine"]), default="dot", show_default=True)
+@click.option("--k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--queries", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@_common_options
+def index_bench_cmd(run_dir: str, kinds: str | None, metric: str, k: int, queries: int, as_json: bool) -> None:
+    """Every index kind at each query-time setting: recall@k against exact search, latency, throughput."""
+    from ncf.app.indexing import bench_indexes
+
+    rows = bench_indexes(run_dir, [x.strip() for x in kinds.split(",")] if kinds else None, k=k, queries=queries,
+                         metric=metric)
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    click.echo(f"{'kind':8} {'setting':>14} {f'recall@{k}':>9} {'p50 ms':>8} {'p99 ms':>8} {'q/s':>9} {'build s':>8}")
+    for row in rows:
+        setting = ", ".join(f"{key}={row[key]}" for key in ("ef_search", "nprobe") if key in row) or "-"
+        click.echo(f"{row['kind']:8} {setting:>14} {row[f'recall@{k}']:>9.4f} {row['p50_ms']:>8.3f} "
+                   f"{row['p99_ms']:>8.3f} {row['qps']:>9,.0f} {row['build_seconds']:>8.2f}")
+
+
 # ---------------------------------------------------------------------- serve
 @main.command("serve")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))

@@ -42,7 +42,7 @@ ITEM_MAP_FILE = "item_map.json"
 #: Everything :func:`save_model` writes; an existing directory holding anything else is not replaced.
 MODEL_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, USER_MAP_FILE, ITEM_MAP_FILE})
 
-__all__ = ["SavedModel", "load_model", "save_model"]
+__all__ = ["SavedModel", "load_model", "model_version", "save_model"]
 
 
 class SavedModel(NamedTuple):
@@ -261,3 +261,16 @@ def load_model(path: PathLike, *, device: str | torch.device = "cpu") -> SavedMo
         if idmap is not None and len(idmap) != size:
             raise DataError(f"{label} has {len(idmap)} ids but the model has {size}", path=root)
     return SavedModel(model, user_map, item_map, dict(header["metadata"]))
+
+
+def model_version(model_dir: PathLike) -> str:
+    """A short identifier of the saved weights (from the recorded checksum, else the file)."""
+    model_dir = Path(model_dir)
+    try:
+        header = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        digest = (header.get("checksums") or {}).get("weights.safetensors")
+    except (OSError, ValueError):
+        digest = None
+    if not isinstance(digest, str):
+        digest = _sha256(model_dir / WEIGHTS_FILE)
+    return digest[:12]

@@ -32,7 +32,7 @@ from torch import Tensor
 from ncf.errors import ConfigError, DataError, NCFError
 from ncf.models.base import Factorized, Model
 
-__all__ = ["TopK", "native_bf16", "topk"]
+__all__ = ["ChunkRanker", "ExactScan", "TopK", "native_bf16", "topk"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,14 +130,24 @@ def bf16_score_bound(dim: int) -> float:
     return 1.25 * ((2 * e + e * e) * (1 + gamma) + gamma + e * (1 + 2 * e) * (1 + gamma))
 
 
-class _Bf16Scan:
-    """The bfloat16 first pass of :func:`topk` for a factorized model (see the module notes)."""
+class _Bf16Items:
+    """The ``k``-independent part of a bfloat16 scan: the bfloat16 item matrix and its bound."""
 
-    def __init__(self, items_f32: Tensor, k: int, candidates: int) -> None:
+    def __init__(self, items_f32: Tensor) -> None:
         self.items = items_f32.contiguous()  # (N, d)
         self.items_t16 = self.items.to(torch.bfloat16).T  # (d, N) view, like the float32 path
         self.max_norm = float(torch.linalg.vector_norm(self.items, dim=1).max()) if len(items_f32) else 0.0
         self.bound = bf16_score_bound(self.items.shape[1])
+
+
+class _Bf16Scan:
+    """The bfloat16 first pass of :func:`topk` for a factorized model (see the module notes)."""
+
+    def __init__(self, prepared: _Bf16Items, k: int, candidates: int) -> None:
+        self.items = prepared.items
+        self.items_t16 = prepared.items_t16
+        self.max_norm = prepared.max_norm
+        self.bound = prepared.bound
         self.k = k
         self.m = min(max(candidates, k), self.items.shape[0])
         self.second_rows = 0
@@ -195,6 +205,161 @@ class _Bf16Scan:
         a_m = a_top[:, -1]
         ok = (a_m == -torch.inf) | (a_m + err < e_top[:, -1])
         return e_top, ids, ok
+
+
+class ExactScan:
+    """Exact top-k of query vectors against one fixed item matrix: the scan behind :func:`topk`.
+
+    The item side (the float32 matrix, and its bfloat16 copy and error bound once a bfloat16
+    scan needs them) is prepared once, so one ``ExactScan`` serves many calls; an exact index
+    (:class:`ncf.index.ExactIndex`) keeps one. Each call ranks query chunks with
+    :meth:`ranker`, whose float32 / certified bfloat16 behaviour is the one described in the
+    module notes.
+
+    Parameters
+    ----------
+    items : (N, d) float32 tensor
+        Item vectors, on the device where scores are computed.
+    scan : {"auto", "float32", "bfloat16"}
+        As in :func:`topk`.
+    """
+
+    def __init__(self, items: Tensor, *, scan: Scan = "auto") -> None:
+        if scan not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(f"scan must be 'auto', 'float32' or 'bfloat16', got {scan!r}")
+        # (d, N) as a transposed view: BLAS runs the "NT" product, which is faster here than a
+        # contiguous copy of the transpose.
+        self.item_t = items.to(torch.float32).contiguous().T
+        self.scan: Scan = scan
+        self._bf16: _Bf16Items | None = None
+
+    @property
+    def num_items(self) -> int:
+        return int(self.item_t.shape[1])
+
+    @property
+    def device(self) -> torch.device:
+        return self.item_t.device
+
+    def ranker(
+        self, k: int, *, candidates: int | None = None, batch_size: int | None = None
+    ) -> ChunkRanker:
+        """Per-call state: the chunk size and, for a bfloat16 scan, its counters and switch."""
+        k_eff = min(k, self.num_items)
+        n_cand = int(candidates) if candidates is not None else 2 * k_eff + 4
+        use_bf16 = self.scan == "bfloat16" or (
+            self.scan == "auto" and native_bf16(self.device) and self.num_items >= 8 * n_cand
+        )
+        bf16: _Bf16Scan | None = None
+        if use_bf16:
+            if self._bf16 is None:
+                self._bf16 = _Bf16Items(self.item_t.T)
+            bf16 = _Bf16Scan(self._bf16, k_eff, n_cand)
+        return ChunkRanker(self.item_t, k_eff, bf16, self.scan, batch_size)
+
+    def topk(
+        self,
+        queries: Tensor,
+        k: int,
+        *,
+        exclude: sp.csr_matrix | None = None,
+        candidates: int | None = None,
+        batch_size: int | None = None,
+    ) -> TopK:
+        """Exact top-``k`` items for each query vector, ``exclude``'s entries masked.
+
+        Parameters
+        ----------
+        queries : (B, d) float32 tensor
+            On :attr:`device`.
+        k : int
+            Items per query (``>= 1``); short rows are padded with id -1 and score -inf.
+        exclude : scipy CSR (B, N), optional
+            Row ``b``'s stored entries are removed from query ``b``'s ranking.
+        candidates, batch_size : int, optional
+            As in :func:`topk` (``batch_size`` counts queries per chunk).
+
+        Raises
+        ------
+        NCFError
+            NaN scores (NaN in the queries or items).
+        """
+        num = int(queries.shape[0])
+        ids_out = np.full((num, k), -1, dtype=np.int64)
+        scores_out = np.full((num, k), -np.inf, dtype=np.float32)
+        if num == 0:
+            return TopK(ids_out, scores_out)
+        ranker = self.ranker(k, candidates=candidates, batch_size=batch_size)
+        rows = np.arange(num, dtype=np.int64)
+        start = 0
+        while start < num:
+            chunk = rows[start : start + ranker.batch_size]
+            top_scores, top_ids = ranker.rank(queries[start : start + chunk.size], exclude, chunk)
+            _store(ids_out, scores_out, start, top_scores, top_ids)
+            start += chunk.size
+        ranker.log_stats(num)
+        return TopK(ids_out, scores_out)
+
+
+class ChunkRanker:
+    """Ranks successive query chunks against an :class:`ExactScan`'s items (one call's state).
+
+    ``batch_size`` is the number of queries the next chunk should have: by default one
+    ``(chunk, N)`` score block of about :data:`SCORE_BLOCK_FLOATS` floats (twice the rows for a
+    bfloat16 block); ``"auto"`` halves it again when it switches to the float32 scan.
+    """
+
+    def __init__(
+        self,
+        item_t: Tensor,
+        k: int,
+        bf16: _Bf16Scan | None,
+        scan: Scan,
+        batch_size: int | None,
+    ) -> None:
+        self.item_t = item_t
+        self.k = k
+        self.bf16 = bf16
+        self.stats = bf16
+        self.scan = scan
+        self.fixed_batch = batch_size is not None
+        ub = int(batch_size) if batch_size is not None else default_user_batch(int(item_t.shape[1]))
+        if bf16 is not None and batch_size is None:
+            ub *= 2  # a bfloat16 block of twice the users has the bytes of the float32 one
+        self.batch_size = ub
+        self.rows_done = 0
+
+    def rank(
+        self, queries: Tensor, mask: sp.csr_matrix | None, rows: npt.NDArray[np.int64]
+    ) -> tuple[Tensor, Tensor]:
+        """Top-``k`` (scores, ids) of one chunk; ``mask`` rows ``rows`` are its exclusions."""
+        self.rows_done += int(rows.size)
+        if self.bf16 is not None:
+            top = self.bf16.rank(queries, mask, rows)
+            if self.scan == "auto" and self.bf16.fallback_rows > AUTO_FLOAT32_SHARE * self.rows_done:
+                # the bound cannot certify this model's rankings (scores too close for its
+                # vector norms): re-ranking most rows in float32 after a bfloat16 pass costs
+                # more than the float32 scan alone
+                self.bf16 = None
+                if not self.fixed_batch:
+                    self.batch_size = max(1, self.batch_size // 2)
+            return top
+        scores = queries @ self.item_t
+        if mask is not None:
+            _mask_rows(scores, mask, rows)
+        top_scores, top_ids = torch.topk(scores, self.k, dim=1, largest=True, sorted=True)
+        return top_scores, top_ids
+
+    def log_stats(self, total: int) -> None:
+        """Log (at DEBUG) how many rows the bfloat16 bound could not certify at once."""
+        if self.stats is not None and self.stats.second_rows:
+            logger.debug(
+                "bfloat16 scan: %d of %d rows took 4x candidates, %d re-ranked in float32%s",
+                self.stats.second_rows,
+                total,
+                self.stats.fallback_rows,
+                "" if self.bf16 is not None else "; switched to the float32 scan",
+            )
 
 
 def _store(
@@ -312,68 +477,43 @@ def topk(
         return TopK(ids_out, scores_out)
 
     factorized = isinstance(model, Factorized)
-    n_cand = int(candidates) if candidates is not None else 2 * k_eff + 4
-    use_bf16 = factorized and (
-        scan == "bfloat16" or (scan == "auto" and native_bf16(dev) and num_items >= 8 * n_cand)
-    )
-    if use_bf16 and batch_size is None:
-        ub *= 2  # a bfloat16 block of twice the users has the bytes of the float32 one
     fmodel = cast(Factorized, model)
-    bf16: _Bf16Scan | None = None
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
             if factorized:
-                # (d, N) as a transposed view: BLAS runs the "NT" product, which is faster here
-                # than a contiguous copy of the transpose.
-                item_t = fmodel.item_vectors().to(dev, torch.float32).contiguous().T
-                bf16 = _Bf16Scan(item_t.T, k_eff, n_cand) if use_bf16 else None
-            else:
-                ib = (
-                    int(item_batch_size)
-                    if item_batch_size is not None
-                    else max(1, PAIR_BLOCK // min(ub, user_arr.size))
-                )
-                all_items = torch.arange(num_items, device=model_device)
-            scan_stats = bf16
+                items = ExactScan(fmodel.item_vectors().to(dev, torch.float32), scan=scan)
+                ranker = items.ranker(k_eff, candidates=candidates, batch_size=batch_size)
+                start = 0
+                while start < user_arr.size:
+                    chunk = user_arr[start : start + ranker.batch_size]
+                    users_t = torch.from_numpy(chunk).to(model_device)
+                    uvec = fmodel.user_vectors(users_t).to(dev, torch.float32)
+                    top_scores, top_ids = ranker.rank(uvec, mask, chunk)
+                    _store(ids_out, scores_out, start, top_scores, top_ids)
+                    start += chunk.size
+                ranker.log_stats(user_arr.size)
+                return TopK(ids_out, scores_out)
+            ib = (
+                int(item_batch_size)
+                if item_batch_size is not None
+                else max(1, PAIR_BLOCK // min(ub, user_arr.size))
+            )
+            all_items = torch.arange(num_items, device=model_device)
             start = 0
             while start < user_arr.size:
                 chunk = user_arr[start : start + ub]
                 users_t = torch.from_numpy(chunk).to(model_device)
-                if factorized:
-                    uvec = fmodel.user_vectors(users_t).to(dev, torch.float32)
-                    if bf16 is not None:
-                        top_scores, top_ids = bf16.rank(uvec, mask, chunk)
-                        _store(ids_out, scores_out, start, top_scores, top_ids)
-                        start += chunk.size
-                        if scan == "auto" and bf16.fallback_rows > AUTO_FLOAT32_SHARE * start:
-                            # the bound cannot certify this model's rankings (scores too close
-                            # for its vector norms): re-ranking most rows in float32 after a
-                            # bfloat16 pass costs more than the float32 scan alone
-                            bf16 = None
-                            if batch_size is None:
-                                ub = max(1, ub // 2)
-                        continue
-                    scores = uvec @ item_t
-                else:
-                    scores = torch.empty((chunk.size, num_items), dtype=torch.float32, device=dev)
-                    for i0 in range(0, num_items, ib):
-                        block = model.score(users_t[:, None], all_items[None, i0 : i0 + ib])
-                        scores[:, i0 : i0 + ib] = block.to(dev, torch.float32)
+                scores = torch.empty((chunk.size, num_items), dtype=torch.float32, device=dev)
+                for i0 in range(0, num_items, ib):
+                    block = model.score(users_t[:, None], all_items[None, i0 : i0 + ib])
+                    scores[:, i0 : i0 + ib] = block.to(dev, torch.float32)
                 if mask is not None:
                     _mask_rows(scores, mask, chunk)
                 top_scores, top_ids = torch.topk(scores, k_eff, dim=1, largest=True, sorted=True)
                 _store(ids_out, scores_out, start, top_scores, top_ids)
                 start += chunk.size
-            if scan_stats is not None and scan_stats.second_rows:
-                logger.debug(
-                    "bfloat16 scan: %d of %d rows took 4x candidates, %d re-ranked in float32%s",
-                    scan_stats.second_rows,
-                    user_arr.size,
-                    scan_stats.fallback_rows,
-                    "" if bf16 is not None else "; switched to the float32 scan",
-                )
     finally:
         model.train(was_training)
     return TopK(ids_out, scores_out)

@@ -9,8 +9,6 @@ index built by ``ncf index build``); other models (NeuMF, MLP) are scored exactl
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from ncf.data.features import FeatureTable
 from ncf.data.idmap import IdMap
 from ncf.errors import ConfigError, DataError, UnknownIdError
 from ncf.models.base import Factorized, Model
+from ncf.persistence import model_version
 from ncf.retrieval.topk import TopK
 
 logger = logging.getLogger(__name__)
@@ -92,7 +91,7 @@ class Recommender:
     catalogue : id maps, seen items, titles and popularity (see :meth:`load`).
     version : str
         Identifies the model (a hash of its weights); every answer can name it.
-    index : optional item-vector index (see :mod:`ncf.index`) for factorized models.
+    index : item-vector index (:mod:`ncf.index`) of a factorized model; default: the exact one.
     """
 
     def __init__(self, model: Model, catalogue: _Catalogue, *, version: str, path: Path | None = None,
@@ -107,6 +106,10 @@ class Recommender:
         if isinstance(model, Factorized):
             with torch.inference_mode():
                 self._item_vectors = model.item_vectors().detach().float().contiguous()
+            if self.index is None:
+                from ncf.index import ExactIndex
+
+                self.index = ExactIndex(self._item_vectors.numpy())
         self._item_norm_cooc: sp.csr_matrix | None = None
 
     # ------------------------------------------------------------------ loading
@@ -321,17 +324,9 @@ class Recommender:
 
     def _rank_vectors(self, vecs: torch.Tensor, k: int, seen: list[npt.NDArray[np.int64] | None],
                       deny: npt.NDArray[np.int64] | None, allow: npt.NDArray[np.int64] | None) -> TopK:
-        assert self._item_vectors is not None
+        assert self.index is not None
         exclude = [_union(deny, s) for s in seen]
-        if self.index is not None and (allow is None or allow.size > 4 * k):
-            return self.index.search(vecs.numpy(), k, exclude=exclude, allow=allow)  # type: ignore[no-any-return]
-        if allow is not None:
-            cand = np.unique(allow)
-            sub = vecs @ self._item_vectors[torch.from_numpy(cand)].T
-            full = torch.full((vecs.shape[0], self.num_items), -torch.inf)
-            full[:, torch.from_numpy(cand)] = sub
-            return self._rank_scores(full, k, exclude, None, None)
-        return self._rank_scores(vecs @ self._item_vectors.T, k, exclude, None, None)
+        return self.index.search(vecs.numpy(), k, exclude=exclude, allow=allow)  # type: ignore[no-any-return]
 
     def _rank_scores(self, scores: torch.Tensor, k: int, exclude: list[npt.NDArray[np.int64] | None],
                      deny: npt.NDArray[np.int64] | None, allow: npt.NDArray[np.int64] | None) -> TopK:
@@ -437,37 +432,32 @@ class Recommender:
 
 
 # ---------------------------------------------------------------------- helpers
-def model_version(model_dir: Path) -> str:
-    """A short identifier of the saved weights (from the recorded checksum, else the file)."""
-    try:
-        header = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        digest = (header.get("checksums") or {}).get("weights.safetensors")
-    except (OSError, ValueError):
-        digest = None
-    if not isinstance(digest, str):
-        h = hashlib.sha256()
-        with open(model_dir / "weights.safetensors", "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                h.update(block)
-        digest = h.hexdigest()
-    return digest[:12]
-
-
 def _load_index(root: Path, index: str | None, version: str, model: Model) -> Any:
-    if index is None or not isinstance(model, Factorized):
+    """The run's ANN index (``ncf index build``) when asked for and present, else the exact one."""
+    if not isinstance(model, Factorized):
         return None
+    from ncf.index import ExactIndex, load_index
+
+    with torch.inference_mode():
+        items = model.item_vectors().detach().float().numpy()
+    if index is None:
+        return ExactIndex(items)
     path = root / "index" if index == "auto" else Path(index)
     if not path.exists():
         if index != "auto":
             raise DataError("no index here", path=path)
-        return None
-    from ncf.index import load_index
+        return ExactIndex(items)
+    from ncf.app.indexing import read_index_info
 
-    loaded = load_index(path)
-    built_for = getattr(loaded, "metadata", {}).get("model_version")
+    info = read_index_info(root) if index == "auto" else None
+    built_for = None if info is None else info.get("model_version")
     if built_for is not None and built_for != version:
         raise DataError(f"the index was built for model {built_for}, not {version}: rebuild it with ncf index build",
                         path=path)
+    loaded = load_index(path)
+    if (loaded.size, loaded.dim) != items.shape:
+        raise DataError(f"the index holds {loaded.size} x {loaded.dim} vectors, the model {items.shape[0]} x "
+                        f"{items.shape[1]}: rebuild it with ncf index build", path=path)
     return loaded
 
 

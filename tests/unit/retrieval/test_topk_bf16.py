@@ -175,3 +175,35 @@ def test_bad_scan_arguments() -> None:
         topk(model, [0], k=2, scan="float16")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="candidates"):
         topk(model, [0], k=2, candidates=0)
+
+
+@pytest.mark.parametrize("scan", ["float32", "bfloat16", "auto"])
+@pytest.mark.parametrize("batch", [None, 7])
+def test_vector_scan_is_the_model_scan(scan: str, batch: int | None) -> None:
+    # ExactScan (used by ncf.index.ExactIndex) on the model's vectors gives topk's exact output
+    from ncf.retrieval.topk import ExactScan
+
+    model = FixedMF(40, 700, dim=16, seed=9)
+    rng = np.random.default_rng(10)
+    exclude = sp.csr_matrix((rng.random((40, 700)) < 0.1).astype(np.float32))
+    users = rng.integers(0, 40, size=25)
+    want = topk(model, users, k=15, exclude=exclude, scan=scan, batch_size=batch)  # type: ignore[arg-type]
+    items = ExactScan(model.item_vectors().detach(), scan=scan)  # type: ignore[arg-type]
+    with torch.inference_mode():
+        got = items.topk(model.user_vectors(torch.from_numpy(users)).detach(), 15, exclude=exclude[users], batch_size=batch)
+        again = items.topk(model.user_vectors(torch.from_numpy(users)).detach(), 15, exclude=exclude[users], batch_size=batch)
+    np.testing.assert_array_equal(got.ids, want.ids)
+    np.testing.assert_array_equal(got.scores, want.scores)
+    np.testing.assert_array_equal(again.ids, want.ids)  # the prepared bfloat16 items are reused
+    assert (items._bf16 is not None) == (scan == "bfloat16" or (scan == "auto" and native_bf16(torch.device("cpu"))))
+
+
+def test_vector_scan_pads_and_rejects_a_bad_scan() -> None:
+    from ncf.retrieval.topk import ExactScan
+
+    items = ExactScan(torch.randn(3, 4), scan="float32")
+    top = items.topk(torch.randn(2, 4), 5)
+    assert top.ids.shape == (2, 5) and (top.ids[:, 3:] == -1).all()
+    assert items.topk(torch.zeros(0, 4), 2).ids.shape == (0, 2)
+    with pytest.raises(ConfigError, match="scan"):
+        ExactScan(torch.randn(3, 4), scan="half")  # type: ignore[arg-type]
