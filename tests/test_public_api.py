@@ -18,7 +18,9 @@ PUBLIC = {
     "Trainer", "UniformSampler", "losses",
     # evaluation, retrieval, persistence, runs
     "EvalReport", "Run", "RunSpec", "SavedModel", "TopK", "evaluate", "load_model", "recommend", "save_model",
-    "topk",
+    "topk", "index",
+    # serving
+    "Recommendations", "Recommender",
     # errors
     "ConfigError", "DataError", "DownloadError", "NCFError", "NotFittedError", "ParameterWarning",
     "TrainingDivergedError", "UnknownIdError",

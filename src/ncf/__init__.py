@@ -14,7 +14,7 @@ from importlib.metadata import version as _version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ncf import data, losses
+    from ncf import data, index, losses
     from ncf.app import Run, RunSpec
     from ncf.config import TrainConfig
     from ncf.data import (
@@ -62,12 +62,16 @@ if TYPE_CHECKING:
     from ncf.persistence import SavedModel, load_model, save_model
     from ncf.retrieval import TopK, recommend, topk
     from ncf.sampling import HardNegativeSampler, NegativeSampler, PopularitySampler, UniformSampler
+    from ncf.serving import Recommendations, Recommender
     from ncf.training import EpochLog, History, Trainer
 
 try:
     __version__ = _version("ncf")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree that is not installed
     __version__ = "0+unknown"
+
+#: Public subpackages (``ncf.index`` is also reachable as an attribute of ``ncf``).
+_MODULES = ("data", "index", "losses")
 
 #: Public name -> the module that defines it. Imported on first use (PEP 562), so ``import ncf``
 #: and the command line's start-up do not load torch before they have chosen its threads.
@@ -97,6 +101,8 @@ _LAZY: dict[str, str] = {
     "NotFittedError": "ncf.errors",
     "ParameterWarning": "ncf.errors",
     "Popularity": "ncf.models",
+    "Recommendations": "ncf.serving",
+    "Recommender": "ncf.serving",
     "PopularitySampler": "ncf.sampling",
     "Model": "ncf.models",
     "Run": "ncf.app",
@@ -119,6 +125,7 @@ _LAZY: dict[str, str] = {
     "leave_one_out": "ncf.data",
     "load_dataset": "ncf.data",
     "load_model": "ncf.persistence",
+    "index": "ncf.index",
     "losses": "ncf.losses",
     "random_split": "ncf.data",
     "recommend": "ncf.retrieval",
@@ -134,7 +141,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ncf' has no attribute {name!r}")
-    value = importlib.import_module(module) if name in ("data", "losses") else getattr(importlib.import_module(module), name)
+    value = importlib.import_module(module) if name in _MODULES else getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
@@ -171,6 +178,8 @@ __all__ = [
     "ParameterWarning",
     "Popularity",
     "PopularitySampler",
+    "Recommendations",
+    "Recommender",
     "Run",
     "RunSpec",
     "SavedModel",
@@ -188,6 +197,7 @@ __all__ = [
     "build_model",
     "data",
     "evaluate",
+    "index",
     "k_core",
     "leave_one_out",
     "load_dataset",
