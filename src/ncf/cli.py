@@ -22,7 +22,7 @@ from ncf.errors import ConfigError, NCFError
 logger = logging.getLogger("ncf")
 
 #: ``ncf train`` flags that are not run options.
-_TRAIN_CONTROL = ("config_file", "out", "resume", "as_json")
+_TRAIN_CONTROL = ("config_file", "out", "resume", "as_json", "nproc")
 
 
 def _fail(exc: BaseException, code: int) -> None:
@@ -246,12 +246,16 @@ _LOSS_HELP = (
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--nproc", type=click.IntRange(min=1), default=None,
+              help="Train in N processes on this machine (DistributedDataParallel: gloo on CPU, NCCL on GPUs; "
+                   "--batch-size is per process); starts them with torchrun. See docs/scale.md.")
 @_common_options
 def train_cmd(source: str | None, config_file: str | None, out: str, resume: bool, as_json: bool,
-              **cli: Any) -> None:
+              nproc: int | None, **cli: Any) -> None:
     """Train a model and write a run directory."""
     from ncf.app import jobs
     from ncf.app.spec import RunSpec
+    from ncf.training.distributed import distributed_from_environment
 
     values = {k.replace("_", "-"): v for k, v in cli.items()}
     if source is not None:
@@ -261,7 +265,20 @@ def train_cmd(source: str | None, config_file: str | None, out: str, resume: boo
     spec = RunSpec.from_sources(config_file=config_file, cli=values)
     if spec.data.source is None and not resume:
         raise click.UsageError("missing data: ncf train <dataset|path> --out RUN_DIR")
-    result = jobs.train(spec, out, resume=resume, show_progress=_show_progress() and not as_json)
+    if nproc is not None and "RANK" in os.environ:
+        raise click.UsageError("--nproc starts its own processes: under torchrun leave it out (--nproc-per-node "
+                               "sets the number)")
+    if nproc is not None and nproc > 1:
+        jobs.check_train_target(out, resume=resume)
+        _train_in_processes(nproc, out, _rank_args(values, config_file, out, resume, as_json))
+        return
+    with distributed_from_environment(jobs.train_device(spec, out, resume=resume)) as distributed:
+        if distributed is not None:
+            _share_threads(distributed.world.local_world_size)
+        show = _show_progress() and not as_json
+        result = jobs.train(spec, out, resume=resume, show_progress=show, distributed=distributed)
+    if distributed is not None and not distributed.is_main:
+        return  # rank 0 reports
     if as_json:
         h = result.history
         click.echo(json.dumps({"run_dir": str(result.run_dir), "model": result.spec.model.name,
@@ -271,6 +288,81 @@ def train_cmd(source: str | None, config_file: str | None, out: str, resume: boo
                                "epochs": None if h is None else len(h.epochs)}))
     else:
         click.echo(result.summary())
+
+
+def _threads_given() -> bool:
+    """Whether ``--threads`` was on the command line (``ncf --threads`` or ``ncf train --threads``)."""
+    ctx: click.Context | None = click.get_current_context()
+    while ctx is not None:
+        if ctx.get_parameter_source("threads") not in (None, click.core.ParameterSource.DEFAULT):
+            return True
+        ctx = ctx.parent
+    return False
+
+
+def _share_threads(processes: int) -> None:
+    """Under torchrun: each of the ``processes`` on this machine gets its share of the CPUs,
+    unless ``--threads`` or ``$NCF_NUM_THREADS`` says otherwise."""
+    from ncf._threads import ENV, apply_threads, available_cpus
+
+    if processes > 1 and not os.environ.get(ENV) and not _threads_given():
+        apply_threads(max(1, available_cpus() // processes))
+
+
+def _rank_args(values: dict[str, Any], config_file: str | None, out: str, resume: bool, as_json: bool) -> list[str]:
+    """The ``ncf train`` arguments each process of ``--nproc`` gets: these options, without ``--nproc``."""
+    from ncf.app.spec import OPTIONS
+
+    state = click.get_current_context().ensure_object(dict)
+    args = ["train"]
+    for key, value in values.items():
+        if value is None:
+            continue
+        if OPTIONS[key].is_flag:
+            args.append(f"--{key}" if value else f"--no-{key}")
+        else:
+            args += [f"--{key}", str(value)]
+    if config_file is not None:
+        args += ["--config", config_file]
+    args += ["--out", out] + ["--resume"] * resume + ["--json"] * as_json
+    if state.get("quiet"):
+        args.append("--quiet")
+    args += ["-v"] * int(state.get("verbose", 0))
+    if _threads_given():
+        args += ["--threads", str(state["threads"])]
+    return args
+
+
+def _train_in_processes(nproc: int, out: str, args: list[str]) -> None:
+    """``ncf train --nproc N``: run ``python -m ncf <args>`` in N processes under torchrun
+    (standalone rendezvous on this machine); a failed process stops them all, in one line."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser
+    from torch.distributed.run import run as torchrun
+
+    from ncf._threads import ENV, available_cpus
+    from ncf.app.rundir import RunDir
+
+    if not os.environ.get(ENV) and not _threads_given():  # each process its share of the CPUs
+        os.environ[ENV] = str(max(1, available_cpus() // nproc))
+    os.environ.setdefault("OMP_NUM_THREADS", os.environ.get(ENV) or "1")
+    if not click.get_current_context().ensure_object(dict).get("verbose"):  # our one line says it (-v: theirs too)
+        logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    launch = get_args_parser().parse_args(["--standalone", "--nproc-per-node", str(nproc), "--module", "ncf", *args])
+    try:
+        torchrun(launch)
+    except ChildFailedError as exc:
+        rank, failure = exc.get_first_failure()
+        code = int(failure.exitcode)
+        why = f"was stopped by {failure.signal_name()}" if code < 0 else f"exited with code {code}"
+        hint = ""
+        if RunDir(out).has_checkpoint():
+            hint = f"; continue it from its last checkpoint: ncf train --resume --out {out} --nproc {nproc}"
+        msg = f"training in {nproc} processes failed: rank {rank} {why}, the others were stopped{hint}"
+        raise (ConfigError(msg) if code == 2 else NCFError(msg)) from None
+    except SignalException:
+        raise KeyboardInterrupt from None
 
 
 # ---------------------------------------------------------------------- tune

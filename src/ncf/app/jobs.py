@@ -27,10 +27,11 @@ from ncf.app.spec import RunSpec
 from ncf.config import TrainConfig
 from ncf.data.features import FeatureTable
 from ncf.data.interactions import Interactions, Split
-from ncf.errors import ConfigError, DataError
+from ncf.errors import ConfigError, DataError, NCFError
 from ncf.evaluation import EvalReport, evaluate
 from ncf.models.base import ClosedForm, Model, SequenceAware
 from ncf.training import History, Trainer
+from ncf.training.distributed import DistributedContext, fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -132,34 +133,144 @@ def build_model(spec: RunSpec, split: Split, features: tuple[FeatureTable | None
                             user_features=features[0], item_features=features[1])
 
 
-def train(spec: RunSpec, out: PathLike, *, resume: bool = False, show_progress: bool = True) -> TrainResult:
-    """Train ``spec`` into the run directory ``out`` (or continue it with ``resume``)."""
+def train(spec: RunSpec, out: PathLike, *, resume: bool = False, show_progress: bool = True,
+          distributed: DistributedContext | None = None) -> TrainResult:
+    """Train ``spec`` into the run directory ``out`` (or continue it with ``resume``).
+
+    With ``distributed`` (this process is one rank of a torchrun job:
+    :func:`ncf.training.distributed.init_distributed`), rank 0 does everything a single
+    process does and sends the others its options and a fingerprint of its split. Every other
+    rank reads the split rank 0 wrote, or builds the same one from the data when it cannot see
+    the run directory (another node without a shared file system), checks the fingerprint,
+    trains its share of each epoch and writes nothing. Any rank's setup failure stops them all.
+    """
     spec.check_runtime()
     run = RunDir(out)
-    dataset = None
-    if resume:
-        spec, split, features = _resume_state(run, spec)
-    else:
-        _check_fresh(run)
-        if spec.data.source is None:
-            raise ConfigError("missing data: ncf train <dataset|path> --out RUN_DIR")
-        dataset = load_data(spec.data.source, format=spec.data.format, path=spec.data.path)
-        split = prepare_split(spec, dataset)
-        features = (dataset.user_features, dataset.item_features)
-    model = build_model(spec, split, features)  # checks the options against the data
-    cfg = spec.trainer_config(show_progress=show_progress)
-    if split.valid is not None:
-        cfg = cfg.for_validation(sampled=split.valid_negatives is not None)
-    created = not run.path.exists()
-    info = run.read_info() if dataset is None else _start_run(run, spec, split, dataset, features)
+    if distributed is not None and not distributed.is_main:
+        return _train_rank(spec, run, resume=resume, distributed=distributed)
     try:
-        model, history, seconds = _fit(spec, cfg, model, split, run, resume)
+        dataset = None
+        if resume:
+            spec, split, features = _resume_state(run, spec)
+        else:
+            _check_fresh(run)
+            if spec.data.source is None:
+                raise ConfigError("missing data: ncf train <dataset|path> --out RUN_DIR")
+            dataset = load_data(spec.data.source, format=spec.data.format, path=spec.data.path)
+            split = prepare_split(spec, dataset)
+            features = (dataset.user_features, dataset.item_features)
+        model = build_model(spec, split, features)  # checks the options against the data
+        cfg = spec.trainer_config(show_progress=show_progress)
+        if split.valid is not None:
+            cfg = cfg.for_validation(sampled=split.valid_negatives is not None)
+        created = not run.path.exists()
+        info = run.read_info() if dataset is None else _start_run(run, spec, split, dataset, features)
+    except BaseException as exc:
+        if distributed is not None:  # the other ranks wait for rank 0's start: tell them it failed
+            distributed.broadcast(_RankStart(options={}, fingerprint="", error=_first_line(exc)))
+        raise
+    if distributed is not None:
+        distributed.broadcast(_RankStart(options=spec.to_options(), fingerprint=_split_fingerprint(split)))
+    try:
+        if distributed is not None:
+            _all_ready(distributed, None)
+        model, history, seconds = _fit(spec, cfg, model, split, run, resume, distributed)
     except BaseException:
         if not resume and not run.has_checkpoint():  # never trained: not a run
             run.clear(keep_foreign=not created)
         raise
     _finish_run(run, info, spec, model, split, history, seconds, cfg.metric)
     return TrainResult(run.path, spec, seconds, history, cfg.metric)
+
+
+def check_train_target(out: PathLike, *, resume: bool) -> None:
+    """The run-directory checks of :func:`train` alone (no data read): ``ncf train --nproc``
+    makes them before it starts the processes."""
+    run = RunDir(out)
+    if resume:
+        _resumable(run)
+    else:
+        _check_fresh(run)
+
+
+def train_device(spec: RunSpec, out: PathLike, *, resume: bool) -> str:
+    """The device option :func:`train` will use: the saved run's when resuming (unless given)."""
+    if resume and "device" not in spec.explicit:
+        run = RunDir(out)
+        if run.exists():
+            return str(run.read_info().options.get("device") or spec.train.device)
+    return spec.train.device
+
+
+@dataclass(frozen=True)
+class _RankStart:
+    """What rank 0 sends the other ranks once its run is set up (or why it could not be)."""
+
+    options: dict[str, Any]
+    fingerprint: str
+    error: str | None = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _split_fingerprint(split: Split) -> str:
+    """A hash of what every rank must hold alike: the training rows and the validation set."""
+    valid = split.valid
+    return fingerprint(split.train.users, split.train.items, split.num_users, split.num_items,
+                       None if valid is None else valid.users, None if valid is None else valid.items,
+                       split.valid_negatives)
+
+
+def _all_ready(distributed: DistributedContext, error: str | None) -> None:
+    """Every rank's setup outcome, gathered: all raise when one failed (none starts training alone)."""
+    failed = [(rank, msg) for rank, msg in enumerate(distributed.all_gather(error)) if msg is not None]
+    if failed:
+        rank, msg = failed[0]
+        raise NCFError(f"rank {rank}: {msg}")
+
+
+def _train_rank(spec: RunSpec, run: RunDir, *, resume: bool, distributed: DistributedContext) -> TrainResult:
+    """A rank other than 0: rank 0's options and split, its share of the training, nothing written."""
+    start: _RankStart = distributed.broadcast(None)
+    if start.error is not None:
+        raise NCFError(f"rank {distributed.rank}: stopped because rank 0 failed (see its message)")
+    error = None
+    try:
+        spec = RunSpec.from_options(("rank 0", start.options))
+        split, features = _rank_split(spec, run, start.fingerprint)
+        model = build_model(spec, split, features)
+        cfg = spec.trainer_config(show_progress=False)
+        if split.valid is not None:
+            cfg = cfg.for_validation(sampled=split.valid_negatives is not None)
+    except (NCFError, OSError) as exc:
+        error = _first_line(exc)
+    _all_ready(distributed, error)
+    model, history, seconds = _fit(spec, cfg, model, split, run, resume, distributed)
+    return TrainResult(run.path, spec, seconds, history, cfg.metric)
+
+
+def _rank_split(spec: RunSpec, run: RunDir,
+                expected: str) -> tuple[Split, tuple[FeatureTable | None, FeatureTable | None]]:
+    """Rank 0's split: read from its run directory when this rank sees it, else rebuilt from the data."""
+    if run.exists() and run.split_dir.is_dir():
+        try:
+            split, features = run.load_split(), run.load_features()
+        except (NCFError, OSError):
+            pass
+        else:
+            if _split_fingerprint(split) == expected:
+                return split, features
+    if spec.data.source is None:
+        raise DataError("cannot read rank 0's split and there is no data source to build it from", path=run.path)
+    dataset = load_data(spec.data.source, format=spec.data.format, path=spec.data.path)
+    split = prepare_split(spec, dataset)
+    if _split_fingerprint(split) != expected:
+        raise DataError(f"the split built here from {spec.data.source} differs from rank 0's: give every node the "
+                        "same data at the same path, or put the run directory on a shared file system")
+    return split, (dataset.user_features, dataset.item_features)
 
 
 def _check_fresh(run: RunDir) -> None:
@@ -171,7 +282,7 @@ def _check_fresh(run: RunDir) -> None:
     logger.info("%s: re-using a run directory whose training never started", run.path)
 
 
-def _resume_state(run: RunDir, spec: RunSpec) -> tuple[RunSpec, Split, tuple[FeatureTable | None, FeatureTable | None]]:
+def _resumable(run: RunDir) -> RunInfo:
     if not run.exists():
         raise ConfigError(f"{run.path}: nothing to resume (no run.json); train it without --resume")
     info = run.read_info()
@@ -179,6 +290,11 @@ def _resume_state(run: RunDir, spec: RunSpec) -> tuple[RunSpec, Split, tuple[Fea
         raise ConfigError(f"{run.path}: this run already finished; nothing to resume")
     if not run.has_checkpoint():
         raise ConfigError(f"{run.path}: no checkpoint was written before it stopped; train it again without --resume")
+    return info
+
+
+def _resume_state(run: RunDir, spec: RunSpec) -> tuple[RunSpec, Split, tuple[FeatureTable | None, FeatureTable | None]]:
+    info = _resumable(run)
     saved = RunSpec.from_options((str(run.info_path), info.options))
     changed = sorted(k for k in spec.explicit if k != "data" and spec.value(k) != saved.value(k))
     if changed:
@@ -207,25 +323,26 @@ def _start_run(run: RunDir, spec: RunSpec, split: Split, dataset: Any,
     return info
 
 
-def _fit(spec: RunSpec, cfg: TrainConfig, model: Model, split: Split, run: RunDir,
-         resume: bool) -> tuple[Model, History | None, float]:
+def _fit(spec: RunSpec, cfg: TrainConfig, model: Model, split: Split, run: RunDir, resume: bool,
+         distributed: DistributedContext | None = None) -> tuple[Model, History | None, float]:
     t0 = time.perf_counter()
     history = None
     if isinstance(model, ClosedForm):
-        model.fit(split.train)
+        model.fit(split.train)  # every rank fits the same (cheap) closed form; only rank 0 saves it
     else:
         if spec.model.pretrain:
-            model = _pretrain_neumf(spec, cfg, split, run, resume)
-        history = Trainer(cfg).fit(
+            model = _pretrain_neumf(spec, cfg, split, run, resume, distributed)
+        history = Trainer(cfg, distributed=distributed).fit(
             model, split.train, valid=split.valid, valid_negatives=split.valid_negatives,
             checkpoint_dir=run.checkpoint_dir, resume=resume, log_path=run.log_path,
         )
-    if spec.model.blends_spectral:
+    if spec.model.blends_spectral and (distributed is None or distributed.is_main):
         model = _blend_spectral(spec, model, split.train)
     return model, history, time.perf_counter() - t0
 
 
-def _pretrain_neumf(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, resume: bool) -> Model:
+def _pretrain_neumf(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, resume: bool,
+                    distributed: DistributedContext | None = None) -> Model:
     """He et al. 2017 pre-training: train GMF and MLP, then initialise NeuMF from both (alpha 0.5)."""
     from ncf.models import NeuMF
 
@@ -234,8 +351,9 @@ def _pretrain_neumf(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, 
         sub = dataclasses.replace(spec.model, name=name, pretrain=False, pretrain_epochs=None)
         part = sub.build(split.num_users, split.num_items, seed=spec.train.seed)
         sub_cfg = dataclasses.replace(cfg, epochs=spec.model.pretrain_epochs or cfg.epochs)
-        Trainer(sub_cfg).fit(part, split.train, valid=split.valid, valid_negatives=split.valid_negatives,
-                             checkpoint_dir=run.pretrain_dir(name), resume=resume)
+        Trainer(sub_cfg, distributed=distributed).fit(
+            part, split.train, valid=split.valid, valid_negatives=split.valid_negatives,
+            checkpoint_dir=run.pretrain_dir(name), resume=resume)
         parts[name] = part
     return NeuMF.from_pretrained(parts["gmf"], parts["mlp"], alpha=0.5)
 

@@ -10,6 +10,10 @@ after each step, ``on_epoch_end(EpochEnd)`` after validation and checkpointing -
 The trainer always installs :class:`LoggingCallback` (one INFO record per epoch on the
 ``ncf.training`` logger), :class:`ProgressBar` when ``TrainConfig.show_progress`` is set and
 :class:`JsonlLogger` when ``fit`` gets a ``log_path``; they run before the user's callbacks.
+In a DDP job (:mod:`ncf.training.distributed`) these three run on rank 0 only, and the user's
+callbacks on every rank: ``FitStart.rank`` and ``FitStart.is_main`` say which one a callback
+runs on. Every rank sees the same :class:`EpochEnd` values except ``log.seconds`` (its own
+time); the loss is the mean over all ranks' batches.
 The library never prints: the progress display writes to stderr only when stderr is a
 terminal (or in a notebook), and configures no logging handler.
 """
@@ -67,6 +71,9 @@ class FitStart:
         The validation metric (``"ndcg@10"``), None without validation.
     logs : tuple of EpochLog
         Epochs done before a resume.
+    rank, world_size : int
+        This process's rank in a DDP job and the number of processes (0 and 1 in a single
+        process); ``num_batches`` is per rank, ``num_samples`` counts every rank's positives.
     """
 
     first_epoch: int
@@ -76,6 +83,13 @@ class FitStart:
     num_samples: int
     metric: str | None
     logs: tuple[EpochLog, ...] = ()
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this is rank 0 (the process that validates and writes), or a single process."""
+        return self.rank == 0
 
 
 @dataclass(frozen=True)
@@ -89,7 +103,8 @@ class BatchEnd:
     num_batches : int
         Batches in the epoch.
     samples : int
-        Positives trained on in this epoch so far.
+        Positives trained on in this epoch so far (by all ranks of a DDP job, counting each
+        rank's steps as done when this one's is).
     seconds : float
         Since the epoch started.
     lr : float

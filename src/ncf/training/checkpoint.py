@@ -4,6 +4,10 @@ A checkpoint holds what a resumed fit needs to continue exactly where an uninter
 would be: the weights, the optimizers' state and the :class:`FitState` (logs, the best
 validation so far and its weights, the early-stopping count). The randomness of each epoch
 comes from its seed, so nothing else is needed.
+
+In a DDP job rank 0 writes the checkpoint: the unwrapped model's weights (no ``module.``
+prefixes) and rank 0's optimizer state, which every rank shares. A checkpoint therefore
+resumes a run in a single process or in several, whichever wrote it.
 """
 
 from __future__ import annotations
@@ -98,7 +102,16 @@ class FitState:
     @classmethod
     def restore(cls, path: PathLike, model: nn.Module, optimizers: Sequence[torch.optim.Optimizer]) -> FitState:
         """Load the checkpoint at ``path`` into ``model`` and ``optimizers``; return the progress."""
-        state = load_checkpoint(path)
+        return cls.from_checkpoint(load_checkpoint(path), model, optimizers)
+
+    @classmethod
+    def from_checkpoint(cls, state: dict[str, Any], model: nn.Module,
+                        optimizers: Sequence[torch.optim.Optimizer]) -> FitState:
+        """Load a checkpoint read by :func:`load_checkpoint` (on this rank, or received from rank 0).
+
+        The weights are the plain model's (a DDP job saves the unwrapped module), so one
+        checkpoint resumes in one process or in several.
+        """
         model.load_state_dict(state["model"])
         for opt, st in zip(optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(st)

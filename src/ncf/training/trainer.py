@@ -7,6 +7,11 @@ The pieces: :mod:`~ncf.training.objectives` (the loss of a batch),
 :mod:`~ncf.training.batches` (an epoch's batches), :mod:`~ncf.training.optim` (optimizers and
 the learning-rate schedule), :mod:`~ncf.training.checkpoint` (what a resume restores) and
 :mod:`~ncf.training.callbacks` (progress display, log file, user hooks).
+
+``Trainer(config, distributed=context)`` trains one rank of a DistributedDataParallel job
+(:mod:`~ncf.training.distributed`): each rank trains on its shard of every epoch with its own
+negatives, rank 0 alone validates and writes, and every rank follows rank 0's early-stopping
+decision. Without ``distributed`` nothing of this runs.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +51,8 @@ from ncf.training.callbacks import (
     ProgressBar,
     default_callbacks,
 )
-from ncf.training.checkpoint import CHECKPOINT_FILE, FitState
+from ncf.training.checkpoint import CHECKPOINT_FILE, FitState, load_checkpoint
+from ncf.training.distributed import DistributedContext, check_distributable, rank_seed
 from ncf.training.history import EpochLog, History
 from ncf.training.objectives import Batch, Objective, make_objective
 from ncf.training.optim import lr_factor, make_optimizers, set_lr
@@ -103,10 +110,18 @@ class _Run:
     use_amp: bool
     amp_dtype: torch.dtype
     scaler: torch.amp.GradScaler | None
+    #: This rank's place in a DDP job (None: one process) and the DDP-wrapped loss.
+    dist: DistributedContext | None = None
+    ddp: nn.Module | None = None
 
     @property
     def early_stopping(self) -> bool:
         return self.config.epochs is None
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes checkpoints and validates (always, in a single process)."""
+        return self.dist is None or self.dist.is_main
 
 
 class Trainer:
@@ -118,6 +133,12 @@ class Trainer:
     callbacks : sequence of Callback, or functions called with each :class:`EpochLog`
         See :mod:`ncf.training.callbacks`. A progress bar is added when
         ``config.show_progress`` is set (unless a :class:`ProgressBar` is among them).
+        In a DDP job they run on every rank (``FitStart.rank`` tells which); the built-in
+        logging, log file and progress bar only on rank 0.
+    distributed : DistributedContext, optional
+        Train as one rank of a DistributedDataParallel job
+        (:func:`~ncf.training.distributed.init_distributed`); ``config.device`` is then the
+        context's device. ``batch_size`` is per rank.
 
     Raises
     ------
@@ -130,10 +151,12 @@ class Trainer:
     >>> history = trainer.fit(model, split.train, valid=split.test)   # doctest: +SKIP
     """
 
-    def __init__(self, config: TrainConfig | None = None, *, callbacks: Sequence[CallbackLike] = ()) -> None:
+    def __init__(self, config: TrainConfig | None = None, *, callbacks: Sequence[CallbackLike] = (),
+                 distributed: DistributedContext | None = None) -> None:
         self.config = config or TrainConfig()
         self.callbacks = list(callbacks)
-        self.device = resolve_device(self.config.device)
+        self.distributed = distributed
+        self.device = resolve_device(self.config.device) if distributed is None else distributed.device
 
     # ------------------------------------------------------------------ public
     def fit(
@@ -154,6 +177,8 @@ class Trainer:
         and the best weights are restored. ``checkpoint_dir`` gets an atomic checkpoint every
         ``checkpoint_every`` epochs (and after the last); ``resume=True`` continues from it.
         ``log_path`` gets one JSON line per epoch (:class:`~ncf.training.callbacks.JsonlLogger`).
+        In a DDP job only rank 0 reads the checkpoint (and sends it to the others) and writes
+        the checkpoints and the log.
 
         Raises
         ------
@@ -164,10 +189,9 @@ class Trainer:
         """
         config = self._check(model, train, valid, valid_negatives)
         run = self._prepare(config, model, train, valid, valid_negatives, checkpoint_dir)
-        state = FitState()
-        if resume and run.checkpoint is not None and run.checkpoint.is_file():
-            state = FitState.restore(run.checkpoint, model, run.optimizers)
-            logger.info("resumed from %s at epoch %d", run.checkpoint, state.next_epoch + 1)
+        state = self._restore(run, resume)
+        if run.dist is not None:  # after the restore: DDP starts every rank from rank 0's weights
+            run.ddp = run.dist.wrap(model, run.objective)
         callbacks = self._callback_list(log_path)
         history: History | None = None
         try:
@@ -175,17 +199,50 @@ class Trainer:
                 first_epoch=state.next_epoch + 1, max_epochs=run.max_epochs, early_stopping=run.early_stopping,
                 num_batches=run.batches.num_batches, num_samples=run.batches.num_samples,
                 metric=config.metric if valid is not None else None, logs=tuple(state.logs),
+                rank=0 if run.dist is None else run.dist.rank, world_size=1 if run.dist is None else run.dist.world_size,
             ))
-            for epoch in range(run.max_epochs if state.finished else state.next_epoch, run.max_epochs):
-                callbacks.on_epoch_start(epoch + 1)
-                end = self._epoch(run, state, epoch, callbacks)
-                callbacks.on_epoch_end(end)
-                if end.stopped_early:
-                    break
+            with self._guard(run):
+                for epoch in range(run.max_epochs if state.finished else state.next_epoch, run.max_epochs):
+                    callbacks.on_epoch_start(epoch + 1)
+                    end = self._epoch(run, state, epoch, callbacks)
+                    callbacks.on_epoch_end(end)
+                    if end.stopped_early:
+                        break
             history = self._finish(run, state)
             return history
         finally:
+            run.ddp = None  # a DDP wrapper alive when the process group goes aborts the process at exit
             callbacks.on_fit_end(history)
+
+    @staticmethod
+    @contextmanager
+    def _guard(run: _Run) -> Iterator[None]:
+        """In a DDP job, a failed collective (another rank died) becomes one clear error."""
+        if run.dist is None:
+            yield
+            return
+        with run.dist.guard():
+            yield
+
+    @staticmethod
+    def _restore(run: _Run, resume: bool) -> FitState:
+        """The progress to continue from: the checkpoint's with ``resume`` (weights and optimizers
+        loaded), else a fresh one. In a DDP job rank 0 reads it and broadcasts it."""
+        found = resume and run.checkpoint is not None and run.checkpoint.is_file()
+        if run.dist is None:
+            state = FitState()
+            if found and run.checkpoint is not None:
+                state = FitState.restore(run.checkpoint, run.model, run.optimizers)
+                logger.info("resumed from %s at epoch %d", run.checkpoint, state.next_epoch + 1)
+            return state
+        saved = load_checkpoint(run.checkpoint) if run.dist.is_main and found and run.checkpoint is not None else None
+        saved = run.dist.broadcast(saved)
+        if saved is None:
+            return FitState()
+        state = FitState.from_checkpoint(saved, run.model, run.optimizers)
+        if run.dist.is_main:
+            logger.info("resumed from %s at epoch %d", run.checkpoint, state.next_epoch + 1)
+        return state
 
     # ------------------------------------------------------------------ setup
     def _check(
@@ -208,6 +265,8 @@ class Trainer:
             check_negatives(len(train), batch_size=cfg.batch_size, num_negatives=cfg.num_negatives)
         elif cfg.loss == "softmax" and cfg.num_negatives > 0 and cfg.extra_negatives == 0:
             logger.debug("softmax uses in-batch negatives; num_negatives is ignored")
+        if self.distributed is not None:
+            check_distributable(model, self.distributed.backend)
         return cfg
 
     def _prepare(
@@ -223,9 +282,11 @@ class Trainer:
         if isinstance(model, SequenceAware):
             previous = previous_items(train)
             model.set_context(train)
+        dist = self.distributed
         batches = EpochBatches(
             train, batch_size=cfg.batch_size, device=device, sampler=sampler, ratings=cfg.loss == "mse",
             previous=previous, extra_negatives=cfg.extra_negatives if cfg.loss == "softmax" else 0,
+            rank=0 if dist is None else dist.rank, world_size=1 if dist is None else dist.world_size,
         )
         use_amp = cfg.amp and device.type == "cuda"
         amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
@@ -237,6 +298,7 @@ class Trainer:
             checkpoint=Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None,
             use_amp=use_amp, amp_dtype=amp_dtype,
             scaler=torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None,
+            dist=dist,
         )
 
     @staticmethod
@@ -253,6 +315,8 @@ class Trainer:
         return base
 
     def _callback_list(self, log_path: PathLike | None) -> CallbackList:
+        if self.distributed is not None and not self.distributed.is_main:
+            return CallbackList(self.callbacks)  # logging, log file and progress belong to rank 0
         show = self.config.show_progress and not any(isinstance(c, ProgressBar) for c in self.callbacks)
         return CallbackList([*default_callbacks(show_progress=show, log_path=log_path), *self.callbacks])
 
@@ -261,14 +325,18 @@ class Trainer:
         """Train epoch ``epoch`` (0-based), validate, update early stopping, checkpoint."""
         cfg = run.config
         loss, seconds = self._train_epoch(run, state, epoch, callbacks)
-        metrics, eval_seconds = self._validate(run, state, epoch)
+        if run.dist is None:
+            metrics, eval_seconds = self._validate(run, state, epoch)
+            stopped_early = run.early_stopping and state.bad_evals >= cfg.patience
+        else:
+            metrics, eval_seconds, stopped_early = self._validate_shared(run, state, epoch)
         log = EpochLog(epoch + 1, loss, seconds, run.batches.num_samples / seconds, metrics, eval_seconds)
         state.logs.append(log)
         state.next_epoch = epoch + 1
-        stopped_early = run.early_stopping and state.bad_evals >= cfg.patience
         state.finished = stopped_early or epoch + 1 == run.max_epochs
         if run.checkpoint is not None and ((epoch + 1) % cfg.checkpoint_every == 0 or state.finished):
-            state.save(run.checkpoint, run.model, run.optimizers)
+            if run.is_main:
+                state.save(run.checkpoint, run.model, run.optimizers)
             state.checkpoint_epoch = epoch + 1
         return EpochEnd(log=log, max_epochs=run.max_epochs, metric=cfg.metric if run.valid is not None else None,
                         best_epoch=state.best_epoch, best_metric=state.best_metric, stopping=state.finished,
@@ -278,27 +346,43 @@ class Trainer:
         """One pass over the shuffled positives; returns the mean batch loss and the seconds."""
         t0 = time.perf_counter()
         rng = np.random.default_rng(_epoch_seed(run.config.seed, epoch))
-        torch.manual_seed(_epoch_seed(run.config.seed, epoch))
+        rank_rng = None
+        if run.dist is None:
+            torch.manual_seed(_epoch_seed(run.config.seed, epoch))
+        else:  # the permutation is shared; negatives (and dropout) are the rank's own
+            rank_rng = np.random.default_rng(rank_seed(run.config.seed, epoch, run.dist.rank))
+            torch.manual_seed(rank_seed(run.config.seed, epoch, run.dist.rank))
         if isinstance(run.sampler, HardNegativeSampler):
             self._refresh_hard_candidates(run.model, run.train, run.sampler)
         run.model.train()
         num_batches, batch_size = run.batches.num_batches, run.batches.batch_size
+        world = 1 if run.dist is None else run.dist.world_size
         total = torch.zeros((), device=self.device, dtype=torch.float64)
-        for b, batch in enumerate(run.batches.epoch(rng)):
+        for b, batch in enumerate(run.batches.epoch(rng, rank_rng=rank_rng)):
             lr = self._schedule_lr(run, epoch * num_batches + b)
             total += self._step(run, batch).detach().double()
             if callbacks.wants_batches:
                 callbacks.on_batch_end(BatchEnd(
                     epoch=epoch + 1, batch=b + 1, num_batches=num_batches,
-                    samples=min((b + 1) * batch_size, run.batches.num_samples),
+                    samples=min((b + 1) * batch_size * world, run.batches.num_samples),
                     seconds=time.perf_counter() - t0, lr=lr, loss_sum=total,
                 ))
-            if b % 50 == 49 and not torch.isfinite(total):
+            if b % 50 == 49 and not self._finite(run, total):
                 break
-        mean_loss = float(total.item()) / num_batches
+        if run.dist is None:
+            mean_loss = float(total.item()) / num_batches
+        else:  # the mean over every rank's batches
+            mean_loss = float(run.dist.all_sum(total).item()) / (num_batches * world)
         if not math.isfinite(mean_loss):
             raise TrainingDivergedError(self._diverged(run, state, mean_loss, epoch))
         return mean_loss, time.perf_counter() - t0
+
+    @staticmethod
+    def _finite(run: _Run, total: Tensor) -> bool:
+        """Whether the loss sum is finite: on every rank (one decision for all) in a DDP job."""
+        if run.dist is None:
+            return bool(torch.isfinite(total))
+        return bool(torch.isfinite(run.dist.all_sum(total)))
 
     def _schedule_lr(self, run: _Run, step: int) -> float:
         """Set the learning rate of global step ``step``; return it."""
@@ -312,7 +396,7 @@ class Trainer:
     def _step(self, run: _Run, batch: Batch) -> Tensor:
         """Loss, backward pass and optimizer step of one batch; returns the loss."""
         with torch.autocast(device_type=self.device.type, dtype=run.amp_dtype, enabled=run.use_amp):
-            loss = run.objective(run.model, batch)
+            loss = run.objective(run.model, batch) if run.ddp is None else run.ddp(batch)
         for opt in run.optimizers:
             opt.zero_grad(set_to_none=True)
         if run.scaler is not None:
@@ -363,6 +447,25 @@ class Trainer:
         metrics = dict(report.metrics)
         state.update_best(metrics[str(cfg.metric)], epoch + 1, run.model)
         return metrics, report.seconds
+
+    def _validate_shared(self, run: _Run, state: FitState, epoch: int) -> tuple[dict[str, float], float, bool]:
+        """A DDP job's validation: rank 0 evaluates and decides whether to stop; every rank gets
+        its metrics and its decision by broadcast and updates its copy of the best the same way.
+
+        Returns the metrics, the evaluation seconds and whether training stops early.
+        """
+        cfg = run.config
+        if run.dist is None or run.valid is None or not ((epoch + 1) % cfg.eval_every == 0
+                                                          or epoch + 1 == run.max_epochs):
+            return {}, 0.0, False
+        verdict: tuple[dict[str, float], float, bool] | None = None
+        if run.dist.is_main:
+            metrics, seconds = self._validate(run, state, epoch)
+            verdict = (metrics, seconds, run.early_stopping and state.bad_evals >= cfg.patience)
+        metrics, seconds, stop = run.dist.broadcast(verdict)
+        if not run.dist.is_main:
+            state.update_best(metrics[str(cfg.metric)], epoch + 1, run.model)
+        return metrics, seconds, bool(stop)
 
     @staticmethod
     def _finish(run: _Run, state: FitState) -> History:
