@@ -1,12 +1,44 @@
 """The application layer: run specs, run directories, loaded runs and the jobs over them.
 
-Nothing in the library core imports this package; the CLI (and, later, the server) do.
+Nothing in the library core imports this package; the CLI, the server and the plots do. Names
+are imported on first use, so loading a run to serve it (``Run``) does not import the trainer.
 """
 
-from ncf.app.artifact import Run
-from ncf.app.jobs import TrainResult, evaluate_run, quickstart, recommend_run, train
-from ncf.app.rundir import RunDir, RunInfo
-from ncf.app.spec import OPTIONS, DataSpec, RunSpec, SplitSpec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ncf.app.artifact import Run
+    from ncf.app.jobs import TrainResult, evaluate_run, quickstart, recommend_run, train
+    from ncf.app.rundir import RunDir, RunInfo
+    from ncf.app.spec import OPTIONS, DataSpec, RunSpec, SplitSpec
+
+_LAZY = {
+    "OPTIONS": "ncf.app.spec",
+    "DataSpec": "ncf.app.spec",
+    "Run": "ncf.app.artifact",
+    "RunDir": "ncf.app.rundir",
+    "RunInfo": "ncf.app.rundir",
+    "RunSpec": "ncf.app.spec",
+    "SplitSpec": "ncf.app.spec",
+    "TrainResult": "ncf.app.jobs",
+    "evaluate_run": "ncf.app.jobs",
+    "quickstart": "ncf.app.jobs",
+    "recommend_run": "ncf.app.jobs",
+    "train": "ncf.app.jobs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ncf.app' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "OPTIONS",

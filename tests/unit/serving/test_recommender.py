@@ -142,3 +142,17 @@ def test_a_new_user_described_by_features_gets_their_segment_s_items():
     assert np.mean(hits) > 0.6, hits
     with pytest.raises(ncf.DataError, match="unknown feature 'segment=s99'"):
         rec.recommend_for_features({"segment": "s99"})
+
+
+def test_serving_needs_no_training_code(neumf_dir, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    train(RunSpec.from_options(("t", {"data": str(neumf_dir), "model": "mf", "dim": 8, "epochs": 1})), out,
+          show_progress=False)
+    code = ("import sys\nfrom ncf.serving import Recommender\n"
+            f"print(len(Recommender.load({str(out)!r}).recommend(['u1'], k=3)[0]))\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('ncf.training', 'ncf.losses', 'ncf.sampling'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.split("\n")[:2] == ["3", "[]"], proc.stdout
