@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from ncf.app.console import common_options as _common_options
+from ncf.app.console import show_progress
 from ncf.errors import ConfigError, NCFError
 
 logger = logging.getLogger("ncf")
@@ -77,50 +79,8 @@ class NCFGroup(click.Group):
             sys.exit(0)
 
 
-# ---------------------------------------------------------------------- options shared by every command
-def _set_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
-    state = ctx.ensure_object(dict)
-    state["verbose"] = max(state.get("verbose", 0), verbose)
-    state["quiet"] = state.get("quiet", False) or quiet
-    level = logging.ERROR if state["quiet"] else (logging.WARNING, logging.INFO, logging.DEBUG)[min(state["verbose"], 2)]
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    root.setLevel(level)
-
-
-def _set_threads(ctx: click.Context, threads: int | None) -> None:
-    from ncf._threads import apply_threads, resolve_threads
-
-    state = ctx.ensure_object(dict)
-    if threads is None and "threads" in state:
-        return
-    state["threads"] = resolve_threads(threads)
-    apply_threads(state["threads"])
-
-
-def _common_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``-v``/``-q``/``--threads`` on a command, the same as on ``ncf`` itself."""
-
-    def apply(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        if param.name == "verbose":
-            _set_verbosity(ctx, value, False)
-        elif param.name == "threads":
-            _set_threads(ctx, value)
-        elif value:
-            _set_verbosity(ctx, 0, True)
-        return value
-
-    f = click.option("--threads", type=click.IntRange(min=1), default=None, expose_value=False, callback=apply,
-                     help="CPU threads for torch (default: $NCF_NUM_THREADS, else the CPUs this process may use).")(f)
-    f = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=apply,
-                     help="Only errors on stderr, no progress bars.")(f)
-    return click.option("-v", "--verbose", count=True, expose_value=False, callback=apply,
-                        help="More log output on stderr (-v info, -vv debug).")(f)
-
-
 def _show_progress() -> bool:
-    return not click.get_current_context().ensure_object(dict).get("quiet", False)
+    return show_progress()
 
 
 @click.group(cls=NCFGroup)
@@ -610,6 +570,17 @@ def quickstart_cmd(out: str | None, seed: int) -> None:
 
 def _fmt_number(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _add_front_ends() -> None:
+    """The commands other front ends define (they share ``-v``/``-q``/``--threads``)."""
+    from ncf.viz.commands import report, viz
+
+    main.add_command(viz)
+    main.add_command(report)
+
+
+_add_front_ends()
 
 
 def run(argv: Sequence[str] | None = None) -> None:
