@@ -349,7 +349,7 @@ def tune_cmd(source: str | None, config_file: str | None, out: str, trials: int 
     spec = RunSpec.from_sources(config_file=config_file, cli=values)
     budget = parse_duration(time_budget)
     result = tune(spec, out, trials=trials if trials is not None or budget is not None else 20, time_budget=budget,
-                  show_progress=False)
+                  show_progress=_show_progress() and not as_json)
     if as_json:
         click.echo(json.dumps({"metric": result.metric, "best_value": result.best_value,
                                "best_options": result.best_options, "trials": result.trials,

@@ -18,6 +18,7 @@ import csv
 import logging
 import math
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -158,12 +159,13 @@ def tune(base: RunSpec, out: PathLike, *, trials: int | None = 20, time_budget: 
         spec = base.replace(**params)
         t0 = time.perf_counter()
         try:
-            return _run_trial(spec, split, features, metric, trial, optuna, show_progress)
+            return _run_trial(spec, split, features, metric, trial, optuna, False)  # the study has its own bar
         finally:
             trial.set_user_attr("seconds", time.perf_counter() - t0)
 
     if remaining != 0:
-        study.optimize(objective, n_trials=remaining, timeout=time_budget, catch=(ConfigError,))
+        study.optimize(objective, n_trials=remaining, timeout=time_budget, catch=(ConfigError,),
+                       show_progress_bar=show_progress and sys.stderr.isatty())
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not finished:
         raise ConfigError("no trial finished (all pruned or failed); widen the budget or check the options")
