@@ -61,6 +61,9 @@ def main() -> None:
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--kinds", nargs="*", default=[s[0] for s in SETTINGS])
+    p.add_argument("--export-vectors", default=None,
+                   help="also write items.npy and users.npy (the test users' query vectors) here, for "
+                        "bench_ann.py --vectors DIR/items.npy --queries-file DIR/users.npy")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     set_num_threads(args.threads)
@@ -85,6 +88,11 @@ def main() -> None:
         queries = run.model.user_vectors(torch.from_numpy(users)).float().numpy()
         items = np.ascontiguousarray(run.model.item_vectors().float().numpy())
     print(f"{len(users):,} test users, {items.shape[0]:,} items x {items.shape[1]}; load {load_seconds:.1f}s", flush=True)
+    if args.export_vectors:
+        out = Path(args.export_vectors)
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / "items.npy", items)
+        np.save(out / "users.npy", queries[np.random.default_rng(0).permutation(len(queries))])
 
     rows: list[dict[str, Any]] = []
     for kind, build, setting, values in SETTINGS:
