@@ -16,11 +16,19 @@ and what is still uncertain is ranked again in float32. The result is therefore 
 ranking, not an approximation of it (up to the order of float32-level ties). When the bound
 sends most rows back to float32 anyway, ``"auto"`` finishes the remaining users with the float32
 scan.
+
+Catalogues of more than :data:`ITEM_SCAN_FROM` items are also scanned in item blocks of
+:data:`ITEM_BLOCK` items: each block's scores are ranked and merged into a running top-k per
+user (for a bfloat16 scan, the running top ``4 * candidates`` bfloat16 scores, from which the
+same certification runs), so memory stays at one ``(user chunk, ITEM_BLOCK)`` block however
+large the catalogue is, and the user chunk stays wide enough for a matrix product. The merged
+top-k is the top-k of the whole row: the result is the unblocked scan's.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Literal, NamedTuple, cast
 
 import numpy as np
@@ -32,7 +40,7 @@ from torch import Tensor
 from ncf.errors import ConfigError, DataError, NCFError
 from ncf.models.base import Factorized, Model
 
-__all__ = ["ChunkRanker", "ExactScan", "TopK", "native_bf16", "topk"]
+__all__ = ["ChunkRanker", "ExactScan", "TopK", "item_block_size", "native_bf16", "topk"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +51,13 @@ SCORE_BLOCK_FLOATS = 1 << 23
 #: (user, item) pairs per ``model.score`` call for non-factorized models; their hidden layers
 #: multiply the memory of a pair by the layer widths, so this is kept far below the score block.
 PAIR_BLOCK = 1 << 17
+#: Catalogues above this many items are scanned in item blocks (see the module notes). Below
+#: it one ``(chunk, num_items)`` block is cheapest; above it a 32 MiB block would hold fewer
+#: than 8 users, and a product of so few rows runs far below the matrix-product speed.
+ITEM_SCAN_FROM = 1 << 20
+#: Items per block of an item-blocked scan: 64 users per float32 block of
+#: :data:`SCORE_BLOCK_FLOATS` (128 in bfloat16).
+ITEM_BLOCK = 1 << 17
 #: Unit roundoff of bfloat16 (8 significant bits, round to nearest).
 BF16_EPS = 2.0**-8
 #: ``scan="auto"`` drops to the float32 scan for the remaining users once more than this share
@@ -104,6 +119,78 @@ def _mask_rows(scores: Tensor, exclude: sp.csr_matrix, users: npt.NDArray[np.int
     scores[torch.from_numpy(rows).to(dev), torch.from_numpy(cols).to(dev)] = -torch.inf
 
 
+def item_block_size(num_items: int) -> int | None:
+    """Items per block of the exact scan: None (the whole catalogue at once) up to
+    :data:`ITEM_SCAN_FROM` items, else :data:`ITEM_BLOCK`."""
+    return int(ITEM_BLOCK) if num_items > ITEM_SCAN_FROM else None
+
+
+class _BlockMask:
+    """One user chunk's excluded entries, sorted by item, so that each item block takes its slice."""
+
+    def __init__(self, exclude: sp.csr_matrix, users: npt.NDArray[np.int64]) -> None:
+        sub = exclude[users]
+        rows = np.repeat(np.arange(users.size, dtype=np.int64), np.diff(sub.indptr))
+        cols = sub.indices.astype(np.int64, copy=False)
+        order = np.argsort(cols, kind="stable")
+        self.rows = rows[order]
+        self.cols = cols[order]
+
+    def apply(self, scores: Tensor, lo: int, hi: int) -> None:
+        """Set the excluded entries of items ``[lo, hi)`` (columns ``0..hi-lo`` of ``scores``) to -inf."""
+        a, b = (int(x) for x in np.searchsorted(self.cols, [lo, hi]))
+        if b > a:
+            dev = scores.device
+            rows = torch.from_numpy(self.rows[a:b]).to(dev)
+            cols = torch.from_numpy(self.cols[a:b] - lo).to(dev)
+            scores[rows, cols] = -torch.inf
+
+
+def _blocked_top(
+    num_items: int, block: int, k: int, scores_of: Callable[[int, int], Tensor]
+) -> tuple[Tensor, Tensor]:
+    """Top-``k`` (scores, ids) per row over item blocks: each block's top-``k`` merged into a running list.
+
+    ``scores_of(lo, hi)`` gives the (already masked) scores of items ``[lo, hi)``; the result,
+    best first, is the top-``k`` of the whole row (``k`` at most ``num_items``).
+    """
+    top, ids = torch.topk(scores_of(0, min(block, num_items)), min(k, block, num_items), dim=1, largest=True, sorted=True)
+    for lo in range(block, num_items, block):
+        hi = min(lo + block, num_items)
+        b_top, b_ids = torch.topk(scores_of(lo, hi), min(k, hi - lo), dim=1, largest=True, sorted=True)
+        both = torch.cat([top, b_top], dim=1)
+        both_ids = torch.cat([ids, b_ids + lo], dim=1)
+        top, pos = torch.topk(both, min(k, both.shape[1]), dim=1, largest=True, sorted=True)
+        ids = torch.gather(both_ids, 1, pos)
+    return top, ids
+
+
+def _scan_blocked(
+    queries: Tensor, item_t: Tensor, k: int, mask: _BlockMask | None, block: int
+) -> tuple[Tensor, Tensor]:
+    """Float32 top-``k`` (scores, ids) of ``queries @ item_t`` over item blocks of ``block`` items."""
+
+    def scores_of(lo: int, hi: int) -> Tensor:
+        scores = queries @ item_t[:, lo:hi]
+        if mask is not None:
+            mask.apply(scores, lo, hi)
+        return scores
+
+    return _blocked_top(int(item_t.shape[1]), block, k, scores_of)
+
+
+def _bf16_product(uvec: Tensor, items_t16: Tensor) -> Tensor:
+    """``uvec @ items`` in bfloat16 with float32 accumulation (no reduced-precision split-K on CUDA)."""
+    if uvec.is_cuda:  # the bound assumes float32 accumulation: no bf16 split-K reductions
+        flag = torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction
+        torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+        try:
+            return uvec.to(torch.bfloat16) @ items_t16
+        finally:
+            torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = flag
+    return uvec.to(torch.bfloat16) @ items_t16
+
+
 def native_bf16(device: torch.device) -> bool:
     """Whether bfloat16 matrix products are native (hence faster than float32) on ``device``."""
     if device.type == "cuda":
@@ -157,15 +244,7 @@ class _Bf16Scan:
         self, uvec: Tensor, mask: sp.csr_matrix | None, chunk: npt.NDArray[np.int64]
     ) -> tuple[Tensor, Tensor]:
         """Top-``k`` (scores, ids) of ``uvec @ items.T`` in float32, seen items masked."""
-        if uvec.is_cuda:  # the bound assumes float32 accumulation: no bf16 split-K reductions
-            flag = torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction
-            torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
-            try:
-                approx = uvec.to(torch.bfloat16) @ self.items_t16
-            finally:
-                torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = flag
-        else:
-            approx = uvec.to(torch.bfloat16) @ self.items_t16
+        approx = _bf16_product(uvec, self.items_t16)
         if mask is not None:
             _mask_rows(approx, mask, chunk)
         err = self.bound * torch.linalg.vector_norm(uvec, dim=1) * self.max_norm
@@ -187,17 +266,69 @@ class _Bf16Scan:
             ids[redo] = r_ids
         return e_top, ids
 
+    def rank_blocked(
+        self,
+        uvec: Tensor,
+        mask: sp.csr_matrix | None,
+        chunk: npt.NDArray[np.int64],
+        block: int,
+    ) -> tuple[Tensor, Tensor]:
+        """:meth:`rank` over item blocks: the same certification on the merged bfloat16 top list.
+
+        Each block's bfloat16 scores give their best ``min(4 m, N)`` (the widest list either try
+        reads), merged into a running top list; the ``m``-th (or ``4 m``-th) best bfloat16 score
+        of the row is then the list's, as in the unblocked scan. Rows the bound cannot certify
+        are ranked by the float32 blocked scan.
+        """
+        n = int(self.items.shape[0])
+        width = min(4 * self.m, n)
+        blocks = _BlockMask(mask, chunk) if mask is not None else None
+
+        def approx_of(lo: int, hi: int) -> Tensor:
+            approx = _bf16_product(uvec, self.items_t16[:, lo:hi])
+            if blocks is not None:
+                blocks.apply(approx, lo, hi)
+            return approx
+
+        a_list, c_list = _blocked_top(n, block, width, approx_of)
+        err = self.bound * torch.linalg.vector_norm(uvec, dim=1) * self.max_norm
+        m1 = min(self.m, n)
+        e_top, ids, ok = self._certify(a_list[:, :m1].float(), c_list[:, :m1], uvec, err, complete=m1 == n)
+        if not bool(ok.all()):  # second try with 4x the candidates from the same bfloat16 list
+            redo = torch.nonzero(~ok).squeeze(1)
+            self.second_rows += int(redo.numel())
+            r_top, r_ids, r_ok = self._certify(
+                a_list[redo].float(), c_list[redo], uvec[redo], err[redo], complete=width == n
+            )
+            e_top[redo], ids[redo] = r_top, r_ids
+            ok[redo] = r_ok
+        if not bool(ok.all()):  # what the bound still cannot certify is ranked in float32
+            redo = torch.nonzero(~ok).squeeze(1)
+            self.fallback_rows += int(redo.numel())
+            redo_rows = chunk[redo.cpu().numpy()]
+            redo_mask = _BlockMask(mask, redo_rows) if mask is not None else None
+            r_top, r_ids = _scan_blocked(uvec[redo], self.items.T, self.k, redo_mask, block)
+            e_top[redo] = r_top
+            ids[redo] = r_ids
+        return e_top, ids
+
     def _candidates(self, approx: Tensor, uvec: Tensor, err: Tensor, m: int) -> tuple[Tensor, Tensor, Tensor]:
         """Exact top-k among the best ``m`` bfloat16 scores of each row, and which rows are certain."""
         m = min(m, approx.shape[1])
         a_top, cand = torch.topk(approx, m, dim=1, largest=True, sorted=True)
-        a_top = a_top.float()
+        return self._certify(a_top.float(), cand, uvec, err, complete=m == approx.shape[1])
+
+    def _certify(
+        self, a_top: Tensor, cand: Tensor, uvec: Tensor, err: Tensor, *, complete: bool
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Exact top-k among candidates ``cand`` (bfloat16 scores ``a_top``, best first) and
+        which rows are certain; ``complete``: the candidates are the whole catalogue."""
         cand_vecs = self.items.index_select(0, cand.reshape(-1)).view(*cand.shape, -1)
         exact = torch.bmm(cand_vecs, uvec[:, :, None]).squeeze(2)  # (B, m) float32
         exact = exact.masked_fill(a_top == -torch.inf, -torch.inf)  # masked items stay out
         e_top, pos = torch.topk(exact, self.k, dim=1, largest=True, sorted=True)
         ids = torch.gather(cand, 1, pos)
-        if m == approx.shape[1]:  # every item was re-scored exactly
+        if complete:  # every item was re-scored exactly
             return e_top, ids, torch.ones(len(ids), dtype=torch.bool, device=ids.device)
         # An item outside the candidates scores at most a_m + err exactly; it cannot enter the
         # top-k when that is strictly below the k-th exact score (or when only masked items,
@@ -255,7 +386,7 @@ class ExactScan:
             if self._bf16 is None:
                 self._bf16 = _Bf16Items(self.item_t.T)
             bf16 = _Bf16Scan(self._bf16, k_eff, n_cand)
-        return ChunkRanker(self.item_t, k_eff, bf16, self.scan, batch_size)
+        return ChunkRanker(self.item_t, k_eff, bf16, self.scan, batch_size, item_block=item_block_size(self.num_items))
 
     def topk(
         self,
@@ -306,7 +437,9 @@ class ChunkRanker:
 
     ``batch_size`` is the number of queries the next chunk should have: by default one
     ``(chunk, N)`` score block of about :data:`SCORE_BLOCK_FLOATS` floats (twice the rows for a
-    bfloat16 block); ``"auto"`` halves it again when it switches to the float32 scan.
+    bfloat16 block); ``"auto"`` halves it again when it switches to the float32 scan. With
+    ``item_block`` (:func:`item_block_size`) each chunk is scanned in blocks of that many items,
+    and the default chunk fills one ``(chunk, item_block)`` block instead.
     """
 
     def __init__(
@@ -316,14 +449,21 @@ class ChunkRanker:
         bf16: _Bf16Scan | None,
         scan: Scan,
         batch_size: int | None,
+        *,
+        item_block: int | None = None,
     ) -> None:
         self.item_t = item_t
         self.k = k
         self.bf16 = bf16
         self.stats = bf16
         self.scan = scan
+        self.item_block = item_block
         self.fixed_batch = batch_size is not None
-        ub = int(batch_size) if batch_size is not None else default_user_batch(int(item_t.shape[1]))
+        ub = (
+            int(batch_size)
+            if batch_size is not None
+            else default_user_batch(item_block if item_block is not None else int(item_t.shape[1]))
+        )
         if bf16 is not None and batch_size is None:
             ub *= 2  # a bfloat16 block of twice the users has the bytes of the float32 one
         self.batch_size = ub
@@ -335,7 +475,10 @@ class ChunkRanker:
         """Top-``k`` (scores, ids) of one chunk; ``mask`` rows ``rows`` are its exclusions."""
         self.rows_done += int(rows.size)
         if self.bf16 is not None:
-            top = self.bf16.rank(queries, mask, rows)
+            if self.item_block is not None:
+                top = self.bf16.rank_blocked(queries, mask, rows, self.item_block)
+            else:
+                top = self.bf16.rank(queries, mask, rows)
             if self.scan == "auto" and self.bf16.fallback_rows > AUTO_FLOAT32_SHARE * self.rows_done:
                 # the bound cannot certify this model's rankings (scores too close for its
                 # vector norms): re-ranking most rows in float32 after a bfloat16 pass costs
@@ -344,6 +487,9 @@ class ChunkRanker:
                 if not self.fixed_batch:
                     self.batch_size = max(1, self.batch_size // 2)
             return top
+        if self.item_block is not None:
+            blocks = _BlockMask(mask, rows) if mask is not None else None
+            return _scan_blocked(queries, self.item_t, self.k, blocks, self.item_block)
         scores = queries @ self.item_t
         if mask is not None:
             _mask_rows(scores, mask, rows)
@@ -380,6 +526,33 @@ def _store(
     scores_out[start : start + rows, :width] = s_np
 
 
+def _score_blocked(
+    model: Model,
+    users_t: Tensor,
+    chunk: npt.NDArray[np.int64],
+    all_items: Tensor,
+    k: int,
+    mask: sp.csr_matrix | None,
+    block: int,
+    ib: int,
+    dev: torch.device,
+) -> tuple[Tensor, Tensor]:
+    """Top-``k`` of a non-factorized model's scores for one user chunk, over item blocks."""
+    blocks = _BlockMask(mask, chunk) if mask is not None else None
+
+    def scores_of(lo: int, hi: int) -> Tensor:
+        scores = torch.empty((chunk.size, hi - lo), dtype=torch.float32, device=dev)
+        for i0 in range(lo, hi, ib):
+            i1 = min(i0 + ib, hi)
+            part = model.score(users_t[:, None], all_items[None, i0:i1])
+            scores[:, i0 - lo : i1 - lo] = part.to(dev, torch.float32)
+        if blocks is not None:
+            blocks.apply(scores, lo, hi)
+        return scores
+
+    return _blocked_top(int(all_items.numel()), block, k, scores_of)
+
+
 def default_user_batch(num_items: int) -> int:
     """Users per chunk so that one score block stays near :data:`SCORE_BLOCK_FLOATS` floats."""
     return max(1, SCORE_BLOCK_FLOATS // max(1, num_items))
@@ -413,7 +586,9 @@ def topk(
     exclude : scipy sparse (num_users, num_items), optional
         Every stored entry ``(u, i)`` removes item ``i`` from user ``u``'s ranking.
     batch_size : int, optional
-        Users per chunk; the default keeps one ``(chunk, num_items)`` float32 block near 32 MiB.
+        Users per chunk; the default keeps one ``(chunk, num_items)`` float32 block near 32 MiB
+        (``(chunk, ITEM_BLOCK)`` for catalogues above :data:`ITEM_SCAN_FROM` items, scanned in
+        item blocks).
     item_batch_size : int, optional
         Items per ``model.score`` call for non-factorized models (ignored for factorized ones);
         the default keeps ``chunk * item_batch_size`` near 131k pairs.
@@ -466,7 +641,8 @@ def topk(
     num_users, num_items = int(model.num_users), int(model.num_items)
     user_arr = _as_user_array(users, num_users)
     mask = _check_exclude(exclude, (num_users, num_items))
-    ub = int(batch_size) if batch_size is not None else default_user_batch(num_items)
+    block = item_block_size(num_items)
+    ub = int(batch_size) if batch_size is not None else default_user_batch(block or num_items)
     model_device = model.device
     dev = torch.device(device) if device is not None else model_device
     k_eff = min(k, num_items)
@@ -505,10 +681,15 @@ def topk(
             while start < user_arr.size:
                 chunk = user_arr[start : start + ub]
                 users_t = torch.from_numpy(chunk).to(model_device)
+                if block is not None:
+                    top_scores, top_ids = _score_blocked(model, users_t, chunk, all_items, k_eff, mask, block, ib, dev)
+                    _store(ids_out, scores_out, start, top_scores, top_ids)
+                    start += chunk.size
+                    continue
                 scores = torch.empty((chunk.size, num_items), dtype=torch.float32, device=dev)
                 for i0 in range(0, num_items, ib):
-                    block = model.score(users_t[:, None], all_items[None, i0 : i0 + ib])
-                    scores[:, i0 : i0 + ib] = block.to(dev, torch.float32)
+                    part = model.score(users_t[:, None], all_items[None, i0 : i0 + ib])
+                    scores[:, i0 : i0 + ib] = part.to(dev, torch.float32)
                 if mask is not None:
                     _mask_rows(scores, mask, chunk)
                 top_scores, top_ids = torch.topk(scores, k_eff, dim=1, largest=True, sorted=True)

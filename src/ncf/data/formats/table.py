@@ -40,7 +40,7 @@ from ncf.data.formats._text import (
 )
 from ncf.data.idmap import IdMap
 from ncf.data.interactions import DuplicatePolicy, Interactions
-from ncf.data.pairs import PairSet
+from ncf.data.pairs import PairSet, pair_keys
 from ncf.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -584,7 +584,12 @@ def _to_interactions(
     warn_constant_timestamps(ts, str(path))
     policy: DuplicatePolicy = duplicates
     if duplicates != "keep" and users.size > 1:
-        repeats = users.size - len(PairSet(users, items, num_users=len(user_map), num_items=len(item_map)))
+        keys = pair_keys(users, items, len(item_map))
+        if bool(np.all(keys[1:] > keys[:-1])):  # sorted by (user, item), as MovieLens ships it
+            repeats = 0
+        else:
+            repeats = users.size - len(PairSet(users, items, num_users=len(user_map), num_items=len(item_map)))
+        del keys
         if repeats == 0:
             policy = "keep"  # nothing to resolve: skip the sort inside from_arrays
         elif duplicates == "error":
