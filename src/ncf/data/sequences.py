@@ -1,8 +1,11 @@
 """Per-user order of interactions: each interaction's previous item and each user's latest item.
 
 Sequence-aware models (:class:`ncf.models.FPMC`) learn from transitions ``previous -> next``.
-Order is by timestamp, ties broken by row order (the order of the source file), and by row
-order alone when the data has no timestamps. ``-1`` marks "no previous item".
+Order is by timestamp, and interactions in the same second go in increasing item index: the
+rule :func:`ncf.data.leave_one_out` uses to choose each user's held-out (latest) item, so the
+transitions a model trains on, the validation item carved from train and the context a model
+ranks in (the latest known item) all follow one order, whatever the order of the rows in the
+source file. Without timestamps the order is the row order. ``-1`` marks "no previous item".
 """
 
 from __future__ import annotations
@@ -12,19 +15,21 @@ import numpy.typing as npt
 
 from ncf.data.interactions import Interactions
 
-__all__ = ["latest_items", "previous_items"]
+__all__ = ["latest_items", "previous_items", "time_order"]
 
 
-def _time_order(data: Interactions) -> npt.NDArray[np.int64]:
+def time_order(data: Interactions) -> npt.NDArray[np.int64]:
+    """Row indices sorted by user, then time: timestamp, then item index (same-second ties), then
+    row; by row alone without timestamps. One rule for the splits and the sequence models."""
     rows = np.arange(len(data), dtype=np.int64)
     if data.timestamps is None:
         return np.lexsort((rows, data.users)).astype(np.int64)
-    return np.lexsort((rows, data.timestamps, data.users)).astype(np.int64)
+    return np.lexsort((rows, data.items, data.timestamps, data.users)).astype(np.int64)
 
 
 def previous_items(data: Interactions) -> npt.NDArray[np.int64]:
     """``prev[r]``: the item the same user interacted with just before row ``r``, or -1."""
-    order = _time_order(data)
+    order = time_order(data)
     users, items = data.users[order], data.items[order]
     prev_sorted = np.full(len(order), -1, dtype=np.int64)
     if len(order) > 1:
@@ -37,7 +42,7 @@ def previous_items(data: Interactions) -> npt.NDArray[np.int64]:
 
 def latest_items(data: Interactions) -> npt.NDArray[np.int64]:
     """``(num_users,)`` each user's latest item in ``data``, or -1 for users without any."""
-    order = _time_order(data)
+    order = time_order(data)
     users, items = data.users[order], data.items[order]
     last = np.full(data.num_users, -1, dtype=np.int64)
     if len(order):

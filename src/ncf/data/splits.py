@@ -22,6 +22,7 @@ from ncf._rng import numpy_rng
 from ncf.data._plain import plain
 from ncf.data.interactions import Interactions, Split
 from ncf.data.pairs import PairSet, pair_keys
+from ncf.data.sequences import time_order
 from ncf.errors import ConfigError, DataError
 
 __all__ = ["leave_one_out", "random_split", "temporal_split", "validation_split"]
@@ -90,9 +91,10 @@ def _last_per_user(order: IntArray, users: IntArray, eligible: npt.NDArray[np.bo
 
 
 def _time_order(data: Interactions, rng: np.random.Generator) -> IntArray:
-    """Rows sorted by (user, timestamp, item); by (user, random key) without timestamps."""
+    """Rows sorted by (user, timestamp, item) as :func:`ncf.data.sequences.time_order` sorts them
+    (the sequence models' order); by (user, random key) without timestamps."""
     if data.timestamps is not None:
-        return np.lexsort((data.items, data.timestamps, data.users)).astype(np.int64)
+        return time_order(data)
     return np.lexsort((rng.random(len(data)), data.users)).astype(np.int64)
 
 
