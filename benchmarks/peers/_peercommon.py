@@ -192,3 +192,104 @@ def sampled_metrics(
     hit = rank <= k
     ndcg = np.where(hit, 1.0 / np.log2(rank + 1), 0.0)
     return {f"hr@{k}": float(hit.mean()), f"ndcg@{k}": float(ndcg.mean())}
+
+
+# ---------------------------------------------------------------------------- time to quality
+class Curve:
+    """Quality against time for one contender: a wall clock that starts before the data is read
+    and leaves evaluation out.
+
+    ``point(step, evaluate)`` reads the clock, runs ``evaluate()`` (a dict of metrics) and takes
+    its duration off the clock, so ``seconds`` is data loading + training (+ any fitting) only;
+    each point also keeps its ``eval_seconds``.
+    """
+
+    def __init__(self, name: str, setting: dict[str, Any], time_limit: float | None = None) -> None:
+        self.name = name
+        self.setting = setting
+        self.time_limit = time_limit
+        self._t0 = time.perf_counter()
+        self._excluded = 0.0
+        self.points: list[dict[str, Any]] = []
+        self.marks: dict[str, float] = {}
+
+    def now(self) -> float:
+        """Seconds on the clock: since the start, evaluation excluded."""
+        return time.perf_counter() - self._t0 - self._excluded
+
+    def exclude(self, seconds: float) -> None:
+        """Take ``seconds`` (work that is not training, e.g. a validation pass) off the clock."""
+        self._excluded += seconds
+
+    def mark(self, name: str) -> None:
+        """Remember the clock now (e.g. ``data_loaded``)."""
+        self.marks[name] = round(self.now(), 4)
+
+    def point(self, step: int | float, evaluate: Any, *, seconds: float | None = None, **extra: Any) -> dict[str, Any]:
+        """Evaluate now; ``seconds`` overrides the clock (e.g. a closed-form fit timed on its own)."""
+        seconds = self.now() if seconds is None else seconds
+        t = time.perf_counter()
+        metrics = evaluate()
+        spent = time.perf_counter() - t
+        self._excluded += spent
+        row = {"step": step, "seconds": round(seconds, 4), **metrics, "eval_seconds": round(spent, 4), **extra}
+        self.points.append(row)
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+        print(f"[{self.name}] step {step}: {seconds:.2f} s  {shown}", file=sys.stderr, flush=True)
+        return row
+
+    def out_of_time(self) -> bool:
+        return self.time_limit is not None and self.now() >= self.time_limit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "setting": self.setting, "time_limit_seconds": self.time_limit,
+                "marks": self.marks, "points": self.points, "peak_rss_mb": peak_rss_mb()}
+
+
+def eval_steps(limit: int, every: int | None = None) -> set[int]:
+    """Steps to evaluate at: every ``every`` steps, else 1-10, then about 25% apart; always ``limit``."""
+    if every:
+        return set(range(every, limit + 1, every)) | {limit}
+    steps, s = set(), 1
+    while s <= limit:
+        steps.add(s)
+        s = s + 1 if s < 10 else int(round(s * 1.25))
+    return steps | {limit}
+
+
+def first_reaching(points: list[dict[str, Any]], metric: str, target: float) -> dict[str, Any] | None:
+    """The first point of a curve whose ``metric`` is at least ``target`` (None if never)."""
+    for p in points:
+        if p.get(metric) is not None and p[metric] >= target:
+            return p
+    return None
+
+
+def validation_carve(split: NeuMFSplit, num_negatives: int = 99, seed: int = 0) -> dict[str, np.ndarray]:
+    """ML-100K LOO: each user's latest training interaction (same-second ties: the larger item id,
+    the rule of ncf's carve and of the published split) as validation, with ``num_negatives``
+    uniform negatives per row that the user never interacted with (train or test).
+
+    Returns ``train_u``/``train_i`` (train minus the carve), ``valid_u``/``valid_i``,
+    ``valid_negatives``.
+    """
+    tr = np.loadtxt(split.root / "ml-100k.train.rating", dtype=np.int64, usecols=(0, 1, 3), ndmin=2)
+    order = np.lexsort((tr[:, 1], tr[:, 2], tr[:, 0]))
+    tr = tr[order]
+    last = np.r_[tr[1:, 0] != tr[:-1, 0], True]
+    valid_u, valid_i = tr[last, 0], tr[last, 1]
+    rng = np.random.default_rng(seed)
+    seen: dict[int, set[int]] = {}
+    for u, i in zip(np.r_[split.train_u, split.test_u], np.r_[split.train_i, split.test_i], strict=True):
+        seen.setdefault(int(u), set()).add(int(i))
+    negs = np.empty((len(valid_u), num_negatives), dtype=np.int64)
+    for r, u in enumerate(valid_u):
+        chosen: list[int] = []
+        taken = seen[int(u)]
+        while len(chosen) < num_negatives:
+            j = int(rng.integers(0, split.num_items))
+            if j not in taken and j not in chosen:
+                chosen.append(j)
+        negs[r] = chosen
+    return {"train_u": tr[~last, 0], "train_i": tr[~last, 1], "valid_u": valid_u, "valid_i": valid_i,
+            "valid_negatives": negs}

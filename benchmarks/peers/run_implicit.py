@@ -21,6 +21,156 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+#: Time-to-quality curves (``--curve NAME``); the settings are the tuned ones. Gowalla ALS:
+#: LightGCN-split figure of a prior tuning (64 f, reg 1, alpha 100, 15 it); ML-100K: chosen on the
+#: validation carve by ``--curve ml100k-tune`` (results in ``results/peers-ml100k-tune.json``).
+CURVES = {
+    "gowalla-als": {"factors": 64, "regularization": 1.0, "alpha": 100.0, "iterations": 15},
+    "gowalla-bpr": {"factors": 64, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100},
+    "ml100k-als": {"factors": 32, "regularization": 10.0, "alpha": 2.0, "iterations": 15},
+    "ml100k-bpr": {"factors": 128, "learning_rate": 0.005, "regularization": 0.001, "iterations": 400},
+    "ml100k-tune": {},
+}
+
+
+def curves(args) -> int:
+    """One contender of the time-to-quality comparison: its curve as JSON (``--out``)."""
+    from _threads import set_threads
+
+    set_threads(args.threads)
+    import implicit
+    import numpy as np
+    import threadpoolctl
+    from _peercommon import (
+        GOWALLA,
+        ML100K_LOO,
+        Curve,
+        LightGCNSplit,
+        NeuMFSplit,
+        csr,
+        data_root,
+        eval_steps,
+        full_ranking_metrics,
+        machine,
+        sampled_metrics,
+        validation_carve,
+        write_json,
+    )
+    from implicit.cpu.als import AlternatingLeastSquares
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+    root = data_root(args.data)
+    blas = threadpoolctl.threadpool_limits(args.blas_threads, user_api="blas")
+    setting = dict(CURVES[args.curve])
+    if args.quick and "iterations" in setting:
+        setting["iterations"] = min(setting["iterations"], 3)
+
+    def build(kind: str, p: dict):
+        if kind == "als":
+            return AlternatingLeastSquares(factors=p["factors"], regularization=p["regularization"], alpha=p["alpha"],
+                                           iterations=p["iterations"], num_threads=args.threads,
+                                           calculate_training_loss=False, random_state=0)
+        return BayesianPersonalizedRanking(factors=p["factors"], learning_rate=p["learning_rate"],
+                                           regularization=p["regularization"], iterations=p["iterations"],
+                                           num_threads=args.threads, random_state=0)
+
+    result: dict = {"library": "implicit", "version": implicit.__version__, "curve": args.curve,
+                    "threads": args.threads, "blas_threads": args.blas_threads, "machine": machine(),
+                    "quick": bool(args.quick)}
+    if args.curve.startswith("gowalla"):
+        kind = args.curve.split("-")[1]
+        curve = Curve(f"implicit {kind.upper()}", setting, args.time_limit)
+        g = LightGCNSplit(root / GOWALLA)
+        train = csr(g.train_u, g.train_i, (g.num_users, g.num_items))
+        curve.mark("data_loaded")
+        cache: dict = {}
+
+        def full_eval(model) -> dict:
+            if not cache:  # evaluation inputs, built once (not counted as training)
+                cache["users"], cache["test"] = g.test_lists()
+                cache["rows"] = train[cache["users"]]
+            ids, _ = model.recommend(cache["users"], cache["rows"], N=20, filter_already_liked_items=True)
+            return full_ranking_metrics(np.asarray(ids), cache["test"], k=20)
+
+        model = build(kind, setting)
+        steps = eval_steps(setting["iterations"], every=1 if kind == "als" else None)
+
+        def callback(iteration, *_):
+            if iteration + 1 in steps:
+                curve.point(iteration + 1, lambda: full_eval(model))
+
+        model.fit(train, show_progress=False, callback=callback)
+        result["curve_data"] = curve.to_dict()
+    else:
+        m = NeuMFSplit(root / ML100K_LOO)
+        curve = Curve("implicit", setting, args.time_limit)
+        carve = validation_carve(m)
+        train = csr(carve["train_u"], carve["train_i"], (m.num_users, m.num_items))
+        curve.mark("data_loaded")
+
+        def sampled(model) -> dict:
+            uf = np.asarray(model.user_factors)
+            itf = np.asarray(model.item_factors)
+            out = {}
+            for part, u, i, negs in (("valid", carve["valid_u"], carve["valid_i"], carve["valid_negatives"]),
+                                     ("test", m.test_u, m.test_i, m.negatives)):
+                pos = np.einsum("ud,ud->u", uf[u], itf[i])
+                neg = np.einsum("ud,ucd->uc", uf[u], itf[negs])
+                met = sampled_metrics(pos, neg, k=10)
+                out.update({f"{part}_{k}": v for k, v in met.items()})
+            return out
+
+        if args.curve == "ml100k-tune":
+            result["grid"] = tune_ml100k(build, train, sampled, quick=args.quick)
+        else:
+            kind = args.curve.split("-")[1]
+            curve.name = f"implicit {kind.upper()}"
+            model = build(kind, setting)
+            steps = eval_steps(setting["iterations"], every=1 if kind == "als" else 10)
+
+            def callback(iteration, *_):
+                if iteration + 1 in steps:
+                    curve.point(iteration + 1, lambda: sampled(model))
+
+            model.fit(train, show_progress=False, callback=callback)
+            result["curve_data"] = curve.to_dict()
+    blas.restore_original_limits()
+    write_json(result, args.out)
+    return 0
+
+
+def tune_ml100k(build, train, sampled, *, quick: bool) -> list[dict]:
+    """ALS and BPR grids on the ML-100K validation carve, chosen by ``valid_ndcg@10`` (the
+    iteration count too); only validation figures are kept."""
+    from _peercommon import eval_steps
+
+    rows = []
+    als = [{"factors": f, "regularization": r, "alpha": a, "iterations": 15}
+           for f in (32, 64, 128) for r in (1.0, 10.0, 30.0) for a in (1.0, 2.0, 5.0, 10.0)]
+    bpr = [{"factors": f, "learning_rate": lr, "regularization": r, "iterations": 400}
+           for f in (64, 128) for lr in (0.005, 0.01, 0.05) for r in (0.001, 0.01)]
+    if quick:
+        als, bpr = als[:2], [dict(bpr[0], iterations=20)]
+    for kind, grid in (("als", als), ("bpr", bpr)):
+        for p in grid:
+            model = build(kind, p)
+            best: dict = {}
+            steps = eval_steps(p["iterations"], every=1 if kind == "als" else 20)
+
+            def callback(iteration, *_, model=model, best=best, steps=steps):
+                if iteration + 1 in steps:
+                    m = sampled(model)
+                    if not best or m["valid_ndcg@10"] > best["valid_ndcg@10"]:
+                        best.update(m, iterations=iteration + 1)
+
+            model.fit(train, show_progress=False, callback=callback)
+            rows.append({"kind": kind, "params": p, "best_iterations": best["iterations"],
+                         "valid_hr@10": best["valid_hr@10"], "valid_ndcg@10": best["valid_ndcg@10"]})
+            print(f"[implicit] tune {kind} {p}: valid ndcg@10 {best['valid_ndcg@10']:.4f} at "
+                  f"{best['iterations']}", file=sys.stderr, flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -38,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bpr-iterations", type=int, default=100)
     ap.add_argument("--quick", action="store_true", help="smoke run: 3 ALS / 3 BPR iterations")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: als,bpr,ml100k")
+    ap.add_argument("--curve", choices=sorted(CURVES), default=None,
+                    help="instead of the parts above: one time-to-quality curve (see curves())")
+    ap.add_argument("--time-limit", type=float, default=None, help="curve: stop after this many seconds")
     args = ap.parse_args(argv)
+    if args.curve:
+        return curves(args)
     if args.quick:
         args.als_iterations = min(args.als_iterations, 3)
         args.bpr_iterations = min(args.bpr_iterations, 3)

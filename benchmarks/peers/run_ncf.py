@@ -6,8 +6,8 @@ Runs with the python where ``ncf`` is installed (not the peers venv)::
 
 Gowalla, MF+BPR (``--mf-*`` options; 64 factors, no biases, Adam):
 
-* fixed runs, one per ``--fixed-batches`` size (default 8192, the headline, and 2048 =
-  RecBole's), with ``--fixed-negatives`` (default 1, as RecBole's BPR, so an epoch is the same
+* fixed runs, one per ``--fixed-batches`` size (default 2048 = RecBole's, the only one compared
+  with RecBole's epoch in ``compare.py``, and 8192), with ``--fixed-negatives`` (default 1, as RecBole's BPR, so an epoch is the same
   work): ``--epochs`` epochs, then one full-ranking evaluation with ``ncf.evaluation.evaluate``
   (all 40,981 items, training items excluded; LightGCN's Recall@20/NDCG@20) -> seconds per
   epoch (``EpochLog.seconds``: sampling + batches), evaluation seconds, quality, peak RSS;
@@ -43,6 +43,130 @@ class _Stop(Exception):
     pass
 
 
+#: Time-to-quality curves (``--curve NAME``). Gowalla: ncf's fastest paths, each fixed before this
+#: comparison on the Gowalla validation split (results/gowalla-ablation.json): the spectral ranks
+#: are the whole trade-off; MF+BPR is the ablation's "bpr4" row (biased MF d 64, 4 negatives,
+#: batch 8192, lr 5e-3, l2 1e-2; configs/gowalla-bpr.toml); cosine softmax its d 128, T 0.1 row.
+#: ML-100K: ``ncf train`` with no config (the model's defaults, early stopping on ncf's carve).
+CURVES: dict[str, dict] = {
+    "gowalla-spectral": {"ranks": [32, 64, 96, 128, 192, 256, 512, 1024]},
+    "gowalla-mf-bpr": {"model": {"embedding_dim": 64, "use_bias": True},
+                       "train": {"loss": "bpr", "batch_size": 8192, "lr": 5e-3, "l2": 1e-2, "num_negatives": 4},
+                       "time_limit": 120.0},
+    "gowalla-softmax": {"model": {"embedding_dim": 128, "normalize": True, "sparse": True},
+                        "train": {"loss": "softmax", "temperature": 0.1, "batch_size": 2048, "lr": 0.01,
+                                  "optimizer": "sparse_adam", "softmax_bf16": True},
+                        "time_limit": 240.0},
+    "ml100k-mf": {"options": {"model": "mf"}},
+    "ml100k-neumf": {"options": {"model": "neumf"}},
+    "ml100k-two-tower": {"options": {"model": "two-tower"}},
+    "ml100k-spectral": {"options": {"model": "spectral"}},
+    "ml100k-fpmc": {"options": {"model": "fpmc"}},
+}
+
+
+def curves(args) -> int:
+    """One contender of the time-to-quality comparison: its curve as JSON (``--out``)."""
+    from _threads import set_threads
+
+    set_threads(args.threads)
+    import torch
+    from _peercommon import GOWALLA, ML100K_LOO, Curve, data_root, machine, write_json
+
+    import ncf
+
+    torch.set_num_threads(args.threads)
+    root = data_root(args.data)
+    spec = CURVES[args.curve]
+    result: dict = {"library": "ncf", "version": getattr(ncf, "__version__", "?"), "curve": args.curve,
+                    "threads": args.threads, "quick": bool(args.quick),
+                    "machine": machine({"torch": torch.__version__, "torch_threads": torch.get_num_threads()})}
+    if args.curve.startswith("gowalla"):
+        from ncf import TrainConfig, Trainer
+        from ncf.data import read_lightgcn
+        from ncf.evaluation import evaluate
+        from ncf.models import MatrixFactorization, SpectralMF
+
+        limit = args.curve_limit or spec.get("time_limit")
+        if args.quick:
+            limit = min(limit or 15.0, 15.0)
+        curve = Curve(f"ncf {args.curve.removeprefix('gowalla-')}", spec, limit)
+        ds = read_lightgcn(root / GOWALLA)
+        train, test = ds.split.train, ds.split.test
+        curve.mark("data_loaded")
+        load_s = curve.now()
+
+        def full(model) -> dict:
+            rep = evaluate(model, test, exclude=train, k=(20,), protocol="full")
+            return {"recall@20": rep.metrics["recall@20"], "ndcg@20": rep.metrics["ndcg@20"]}
+
+        if args.curve == "gowalla-spectral":
+            ranks = spec["ranks"][:2] if args.quick else spec["ranks"]
+            for rank in ranks:
+                t = time.perf_counter()
+                model = SpectralMF(train.num_users, train.num_items, rank=rank).fit(train)
+                fit_s = time.perf_counter() - t
+                curve.point(rank, lambda model=model: full(model), seconds=round(load_s + fit_s, 4),
+                            fit_seconds=round(fit_s, 4))
+                del model
+        else:
+            torch.manual_seed(0)
+            model = MatrixFactorization(train.num_users, train.num_items, **spec["model"])
+            cfg = TrainConfig(**spec["train"], epochs=10_000, device="cpu", show_progress=False, seed=0)
+
+            def on_epoch(log) -> None:
+                curve.point(log.epoch, lambda: full(model))
+                if curve.out_of_time():
+                    raise _Stop
+
+            with __import__("contextlib").suppress(_Stop):
+                Trainer(cfg, callbacks=[on_epoch]).fit(model, train)
+        result["curve_data"] = curve.to_dict()
+    else:
+        from ncf.app import RunSpec
+        from ncf.app.jobs import build_model, load_data, prepare_split
+        from ncf.evaluation import evaluate
+        from ncf.models.base import SequenceAware
+        from ncf.training import Trainer
+
+        data = root / ML100K_LOO
+        options = {"data": str(data), **spec["options"]}
+        if args.quick:
+            options["max-epochs"] = 2
+        run_spec = RunSpec.from_options(("curve", options))
+        curve = Curve(f"ncf {run_spec.model.name} (no config)", run_spec.to_options(), args.curve_limit)
+        dataset = load_data(str(data))
+        split = prepare_split(run_spec, dataset)
+        curve.mark("data_loaded")
+        model = build_model(run_spec, split, (None, None))
+        known = split.train if split.valid is None else split.train.concat(split.valid)
+
+        def on_test() -> dict:
+            if isinstance(model, SequenceAware):
+                model.set_context(known)  # rank after the latest item known before the test split
+            rep = evaluate(model, split.test, exclude=known, k=(10,), protocol="sampled",
+                           negatives=split.test_negatives)
+            if isinstance(model, SequenceAware):
+                model.set_context(split.train)  # the trainer's validation context
+            return {"test_hr@10": rep.metrics["hr@10"], "test_ndcg@10": rep.metrics["ndcg@10"]}
+
+        if run_spec.closed_form:
+            model.fit(split.train)
+            curve.point(1, on_test)
+        else:
+            def on_epoch(log) -> None:
+                curve.exclude(log.eval_seconds)  # ncf's own validation pass: off the clock too
+                curve.point(log.epoch, on_test, **{f"valid_{k}": v for k, v in log.metrics.items()
+                                                    if k in ("hr@10", "ndcg@10")})
+
+            history = Trainer(run_spec.trainer_config(show_progress=False), callbacks=[on_epoch]).fit(
+                model, split.train, valid=split.valid, valid_negatives=split.valid_negatives)
+            result["best_epoch"] = history.best_epoch
+        result["curve_data"] = curve.to_dict()
+    write_json(result, args.out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -55,8 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--fixed-batches",
-        default="8192,2048",
-        help="batch sizes of the fixed MF+BPR runs; the first is the headline (2048 = RecBole's)",
+        default="2048,8192",
+        help="batch sizes of the fixed MF+BPR runs (2048 = RecBole's: the same-batch comparison)",
+    )
+    ap.add_argument(
+        "--fixed-optimizers",
+        default="adam,sparse_adam",
+        help="optimizers of the fixed runs: adam (dense, as RecBole) and sparse_adam (row-sparse, lazy Adam)",
     )
     ap.add_argument(
         "--fixed-negatives",
@@ -115,7 +244,12 @@ def main(argv: list[str] | None = None) -> int:
         help="smoke run: 1 fixed epoch, 15 s time-to-quality limit, 1 NeuMF epoch",
     )
     ap.add_argument("--skip", default="", help="comma list of parts to skip: fixed,ttq,neumf")
+    ap.add_argument("--curve", choices=sorted(CURVES), default=None,
+                    help="instead of the parts above: one time-to-quality curve (see curves())")
+    ap.add_argument("--curve-limit", type=float, default=None, help="curve: stop after this many seconds")
     args = ap.parse_args(argv)
+    if args.curve:
+        return curves(args)
     if args.quick:
         args.epochs = 1
         args.time_limit = min(args.time_limit, 15.0)
@@ -210,11 +344,14 @@ def main(argv: list[str] | None = None) -> int:
 
         if "fixed" not in skip:
             runs = []
-            for bs in [int(b) for b in args.fixed_batches.split(",") if b.strip()]:
+            fixed = [(int(b), o.strip()) for b in args.fixed_batches.split(",") if b.strip()
+                     for o in args.fixed_optimizers.split(",") if o.strip()]
+            for bs, opt in fixed:
                 # the fixed runs are always MF+BPR (the speed comparison with RecBole's BPR)
-                model = mf_model(sparse=False, dim=64)  # RecBole's embedding_size
+                sparse = opt in ("sparse_adam", "adagrad")
+                model = mf_model(sparse=sparse, dim=64)  # RecBole's embedding_size
                 cfg = dataclasses.replace(
-                    mf_config(args.epochs), loss="bpr", temperature=1.0, batch_size=bs, optimizer="adam",
+                    mf_config(args.epochs), loss="bpr", temperature=1.0, batch_size=bs, optimizer=opt,
                     l2=0.0,
                     num_negatives=args.fixed_negatives,
                 )
@@ -224,8 +361,8 @@ def main(argv: list[str] | None = None) -> int:
                 secs = [e.seconds for e in hist.epochs]
                 rep = evaluate(model, test, exclude=train, k=(20,), protocol="full")
                 row = {
-                    "params": {**params, "loss": "bpr", "batch_size": bs, "optimizer": "adam", "l2": 0.0,
-                               "sparse": False, "cosine": False, "embedding_dim": 64,
+                    "params": {**params, "loss": "bpr", "batch_size": bs, "optimizer": opt, "l2": 0.0,
+                               "sparse": sparse, "cosine": False, "embedding_dim": 64,
                                "num_negatives": args.fixed_negatives},
                     "epochs": len(secs),
                     "epoch_seconds": secs,
@@ -246,7 +383,6 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 del model
-            # the first batch size is the headline; the others are in "runs"
             result["gowalla_mf_bpr"] = {**runs[0], "runs": runs}
 
         if "ttq" not in skip:

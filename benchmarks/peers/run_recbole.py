@@ -207,6 +207,175 @@ def neumf_fixed_eval(split):
     return fn
 
 
+NEG1 = {"distribution": "uniform", "sample_num": 1, "alpha": 1.0, "dynamic": False, "candidate_num": 0}
+NEG4 = dict(NEG1, sample_num=4)
+#: Time-to-quality curves (``--curve NAME``): RecBole's model, its default hyper-parameters where
+#: not given here, each evaluated after selected epochs (evaluation off the clock). Gowalla runs are
+#: time-boxed; ML-100K runs have a fixed number of epochs (their figure, the test HR@10 at the epoch
+#: chosen on validation, must not depend on the machine's speed).
+CURVES = {
+    "gowalla-bpr": {"model": "BPR", "epochs": 300, "time_limit": 400.0,
+                    "config": {"embedding_size": 64, "learner": "adam", "learning_rate": 0.001,
+                               "train_batch_size": 2048, "train_neg_sample_args": NEG1}},
+    "gowalla-lightgcn": {"model": "LightGCN", "epochs": 300, "time_limit": 600.0,
+                         "config": {"embedding_size": 64, "n_layers": 3, "reg_weight": 1e-4, "learner": "adam",
+                                    "learning_rate": 0.001, "train_batch_size": 2048,
+                                    "train_neg_sample_args": NEG1}},
+    "ml100k-bpr": {"model": "BPR", "epochs": 200, "time_limit": None,
+                   "config": {"embedding_size": 64, "learner": "adam", "learning_rate": 0.001,
+                              "train_batch_size": 2048, "train_neg_sample_args": NEG1}},
+    "ml100k-neumf": {"model": "NeuMF", "epochs": 60, "time_limit": None,
+                     "config": {"train_batch_size": 256, "train_neg_sample_args": NEG4}},
+}
+
+
+class _Stop(Exception):
+    pass
+
+
+def curves(args) -> int:
+    """One contender of the time-to-quality comparison: RecBole trains, and after selected epochs
+    the model is scored (Gowalla: RecBole's full ranking of the test users; ML-100K: the validation
+    carve and the test users on their 99 fixed negatives), evaluation off the clock."""
+    from _threads import set_threads
+
+    set_threads(args.threads)
+    import numpy as np
+    import recbole
+    import torch
+    from _peercommon import (
+        GOWALLA,
+        ML100K_LOO,
+        REPO,
+        Curve,
+        LightGCNSplit,
+        NeuMFSplit,
+        data_root,
+        eval_steps,
+        machine,
+        sampled_metrics,
+        validation_carve,
+        write_json,
+    )
+
+    torch.set_num_threads(args.threads)
+    spec = CURVES[args.curve]
+    epochs = args.max_epochs or (2 if args.quick else spec["epochs"])
+    limit = args.time_limit if args.time_limit is not None else spec["time_limit"]
+    curve = Curve(f"RecBole {spec['model']}", {"model": spec["model"], **spec["config"], "epochs": epochs}, limit)
+    root = data_root(args.data)
+    cache = Path(args.cache) if args.cache else REPO / "benchmarks" / "runs" / "peers" / "recbole_data"
+    workdir = Path(tempfile.mkdtemp(prefix="recbole-curve-"))
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    result: dict = {"library": "recbole", "version": recbole.__version__, "curve": args.curve,
+                    "threads": args.threads, "machine": machine({"torch": torch.__version__}),
+                    "quick": bool(args.quick)}
+    try:
+        gowalla = args.curve.startswith("gowalla")
+        if gowalla:
+            g = LightGCNSplit(root / GOWALLA)
+            name = "gowalla-peers"
+            vmask = g.test_u < VALID_USERS
+            write_atomic(cache / name, name, {"train": (g.train_u, g.train_i),
+                                              "valid": (g.test_u[vmask], g.test_i[vmask]),
+                                              "test": (g.test_u, g.test_i)})
+        else:
+            m = NeuMFSplit(root / ML100K_LOO)
+            carve = validation_carve(m)
+            name = "ml-100k-loo-carved"
+            write_atomic(cache / name, name, {"train": (carve["train_u"], carve["train_i"]),
+                                              "valid": (carve["valid_u"], carve["valid_i"]),
+                                              "test": (m.test_u, m.test_i)}, items=m.num_items)
+        curve = Curve(curve.name, curve.setting, limit)  # the clock starts when RecBole reads the files
+        from recbole.config import Config
+        from recbole.data import create_dataset, data_preparation
+        from recbole.data.interaction import Interaction
+        from recbole.utils import get_model, get_trainer, init_logger, init_seed
+
+        cfg = base_config(args, cache, workdir)
+        cfg.update(spec["config"])
+        cfg.update({"epochs": epochs, "eval_step": epochs + 1,
+                    "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "RO", "group_by": "user",
+                                  "mode": "full"}})
+        if gowalla:
+            cfg.update({"metrics": ["Recall", "NDCG"], "topk": [20], "valid_metric": "Recall@20",
+                        "eval_batch_size": args.eval_batch_size})
+        else:
+            cfg.update({"load_col": {"inter": ["user_id", "item_id"], "item": ["item_id"]},
+                        "metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10"})
+        argv, sys.argv = sys.argv, sys.argv[:1]
+        try:
+            config = Config(model=spec["model"], dataset=name, config_dict=cfg)
+        finally:
+            sys.argv = argv
+        init_seed(config["seed"], config["reproducibility"])
+        init_logger(config)
+        torch.set_num_threads(args.threads)
+        ds = create_dataset(config)
+        train_data, _valid_data, test_data = data_preparation(config, ds)
+        curve.mark("data_loaded")
+        init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+        model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+        trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+        torch.set_num_threads(args.threads)
+
+        if gowalla:
+            def evaluate() -> dict:
+                res = trainer.evaluate(test_data, load_best_model=False, show_progress=False)
+                return {k: float(v) for k, v in res.items()}
+        else:
+            uf, itf = config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]
+            umap, imap = ds.field2token_id[uf], ds.field2token_id[itf]
+            parts = []
+            for part, u, i, negs in (("valid", carve["valid_u"], carve["valid_i"], carve["valid_negatives"]),
+                                     ("test", m.test_u, m.test_i, m.negatives)):
+                users = np.array([umap[str(x)] for x in u], dtype=np.int64)
+                cand = np.concatenate([i[:, None], negs], axis=1)
+                items = np.vectorize(lambda x: imap[str(x)])(cand).astype(np.int64)
+                inter = Interaction({uf: torch.from_numpy(np.repeat(users, cand.shape[1])),
+                                     itf: torch.from_numpy(items.reshape(-1))})
+                parts.append((part, inter, cand.shape))
+
+            def evaluate() -> dict:
+                model.eval()
+                out = {}
+                with torch.no_grad():
+                    for part, inter, shape in parts:
+                        scores = model.predict(inter).reshape(shape).numpy()
+                        met = sampled_metrics(scores[:, 0], scores[:, 1:], k=10)
+                        out.update({f"{part}_{k}": v for k, v in met.items()})
+                model.train()
+                return out
+
+        steps = eval_steps(epochs, every=None if gowalla else 1)
+        inner = trainer._train_epoch
+        count = {"epoch": 0}
+
+        def timed(*a, **kw):
+            out = inner(*a, **kw)
+            count["epoch"] += 1
+            if count["epoch"] in steps or curve.out_of_time():
+                curve.point(count["epoch"], evaluate)
+            if curve.out_of_time():
+                raise _Stop
+            return out
+
+        trainer._train_epoch = timed
+        with contextlib.suppress(_Stop):
+            trainer.fit(train_data, None, verbose=False, saved=False, show_progress=False)
+        result["curve_data"] = curve.to_dict()
+    finally:
+        os.chdir(cwd)
+        logging.shutdown()
+        with contextlib.suppress(Exception):
+            import shutil
+
+            shutil.rmtree(workdir)
+    write_json(result, args.out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -232,7 +401,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 epoch each")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: bpr,neumf")
+    ap.add_argument("--curve", choices=sorted(CURVES), default=None,
+                    help="instead of the parts above: one time-to-quality curve (see curves())")
+    ap.add_argument("--time-limit", type=float, default=None, help="curve: stop after this many seconds")
+    ap.add_argument("--max-epochs", type=int, default=None, help="curve: epochs (default: the curve's)")
     args = ap.parse_args(argv)
+    if args.curve:
+        return curves(args)
     if args.quick:
         args.epochs = 1
         args.neumf_epochs = 1

@@ -6,18 +6,26 @@ test and validation data), :class:`~ncf.models.spec.ModelSpec` and
 :class:`~ncf.config.TrainConfig`. Every settable field carries its option metadata
 (:func:`ncf.config.option`); :data:`OPTIONS` is derived from the fields, and the ``ncf train``
 flags, the TOML keys and ``run.json``'s ``options`` all come from it, so an option is written
-once. Precedence: defaults < config file < command line.
+once. Precedence: defaults < the model's defaults < config file < command line.
+
+A model's defaults are package data, ``ncf/app/defaults/<registry name>.toml``: option keys at
+the top level apply to every run of that model, and a table named after a loss (``[softmax]``)
+applies when that loss is in use (given, or the model's default ``loss``). They were chosen on
+validation splits (docs/benchmarks.md, "Per-model defaults") and never count as set by the user:
+``explicit`` and ``--resume`` see only the config file and the command line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Union
 
@@ -149,8 +157,10 @@ class RunSpec:
                 if raw is None:
                     continue
                 values[key] = OPTIONS[key].parse(raw, source=source)
+        model_name = values.get("model", OPTIONS["model"].default)
+        resolved = {**model_defaults(model_name, values.get("loss")), **values}
         sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
-        for key, value in values.items():
+        for key, value in resolved.items():
             opt = OPTIONS[key]
             sections[opt.section][opt.field] = value
         return cls(
@@ -219,6 +229,93 @@ class RunSpec:
                 raise ConfigError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
         if device == "mps" and not torch.backends.mps.is_available():
             raise ConfigError("device 'mps': not available on this machine (use --device cpu or auto)")
+
+
+# ---------------------------------------------------------------------- per-model defaults
+#: Option sections a model's defaults file may set (not the data, split or run-control options).
+_MODEL_DEFAULT_SECTIONS = ("model", "train")
+#: Options a model's defaults file may not set: they are about the run, not the model.
+_NOT_MODEL_DEFAULTS = frozenset({"model", "seed", "device", "metric", "checkpoint-every"})
+
+
+def model_defaults(name: str, loss: str | None = None) -> dict[str, Any]:
+    """Option key -> value from ``ncf/app/defaults/<name>.toml`` for ``loss``.
+
+    ``loss`` is the loss the run asked for (``None``: the file's own ``loss``, else the global
+    default); the table named after it overrides the file's top-level keys. A model without a
+    file has no defaults of its own (``{}``). The values are parsed and checked like a config
+    file's; the returned dict is a fresh copy.
+    """
+    from ncf.models.spec import buildable_models
+
+    if name not in buildable_models():
+        return {}  # ModelSpec names the unknown model
+    common, by_loss = _read_model_defaults(name)
+    chosen = loss if loss is not None else common.get("loss", OPTIONS["loss"].default)
+    out = {**common, **by_loss.get(chosen, {})}
+    if "loss" in out:
+        out["loss"] = chosen
+    return out
+
+
+@functools.cache
+def _read_model_defaults(name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(top-level options, {loss: options}) of a model's defaults file, parsed and checked."""
+    source = resources.files("ncf.app") / "defaults" / f"{name}.toml"
+    if not source.is_file():
+        return {}, {}
+    return parse_model_defaults(name, source.read_text(encoding="utf-8"), where=f"ncf/app/defaults/{name}.toml")
+
+
+def parse_model_defaults(name: str, text: str, *, where: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A defaults file's text -> (top-level options, {loss: options}); ConfigError naming ``where``
+    for an unknown or misplaced key, a bad value, a table that is not a loss, or options that
+    model ``name`` would ignore."""
+    from ncf.config import LOSSES
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+    def parse(table: Mapping[str, Any], context: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in table.items():
+            opt = OPTIONS.get(key)
+            if opt is None or opt.section not in _MODEL_DEFAULT_SECTIONS or key in _NOT_MODEL_DEFAULTS:
+                raise ConfigError(f"{where}{context}: {key!r} is not a model or training option a model's "
+                                  f"defaults may set{did_you_mean(key, OPTIONS)}")
+            out[key] = opt.parse(value, source=where)
+        return out
+
+    common = parse({k: v for k, v in raw.items() if not isinstance(v, dict)}, "")
+    by_loss: dict[str, dict[str, Any]] = {}
+    for loss, table in raw.items():
+        if not isinstance(table, dict):
+            continue
+        if loss not in LOSSES:
+            raise ConfigError(f"{where}: table [{loss}] is not a loss{did_you_mean(loss, LOSSES)}")
+        if "loss" in table:
+            raise ConfigError(f"{where}: [{loss}] may not set the loss")
+        by_loss[loss] = parse(table, f" [{loss}]")
+    for loss in {None, *by_loss}:  # every combination must make a valid spec for this model
+        options = {**common, "model": name}
+        if loss is not None:
+            options.update(by_loss[loss], loss=loss)
+        fields = {OPTIONS[k].field for k in options if OPTIONS[k].section == "model"} - {"name"}
+        sections: dict[str, dict[str, Any]] = {s: {} for s in _MODEL_DEFAULT_SECTIONS}
+        for key, value in options.items():
+            sections[OPTIONS[key].section][OPTIONS[key].field] = value
+        try:
+            ModelSpec(**sections["model"]).check_applies(fields)
+            TrainConfig(**sections["train"])
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return common, by_loss
 
 
 # ---------------------------------------------------------------------- TOML and values

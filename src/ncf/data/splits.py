@@ -22,6 +22,7 @@ from ncf._rng import numpy_rng
 from ncf.data._plain import plain
 from ncf.data.interactions import Interactions, Split
 from ncf.data.pairs import PairSet, pair_keys
+from ncf.data.sequences import time_order
 from ncf.errors import ConfigError, DataError
 
 __all__ = ["leave_one_out", "random_split", "temporal_split", "validation_split"]
@@ -90,54 +91,11 @@ def _last_per_user(order: IntArray, users: IntArray, eligible: npt.NDArray[np.bo
 
 
 def _time_order(data: Interactions, rng: np.random.Generator) -> IntArray:
-    """Rows sorted by (user, timestamp, item); by (user, random key) without timestamps."""
+    """Rows sorted by (user, timestamp, item) as :func:`ncf.data.sequences.time_order` sorts them
+    (the sequence models' order); by (user, random key) without timestamps."""
     if data.timestamps is not None:
-        return _user_time_item_order(data)
+        return time_order(data)
     return np.lexsort((rng.random(len(data)), data.users)).astype(np.int64)
-
-
-def _bits(n: int) -> int:
-    """Bits that hold the values ``0 .. n - 1``."""
-    return max(1, int(n - 1).bit_length())
-
-
-def _user_time_item_order(data: Interactions) -> IntArray:
-    """``np.lexsort((items, timestamps, users))``, by one argsort of packed int64 keys where they fit.
-
-    The key packs ``user``, the timestamp's code and ``item`` into 63 bits, the timestamp's code
-    preserving its order (``ts - min`` for integer timestamps of a small enough span, else its
-    rank among the distinct timestamps). Distinct keys sort the same under any sort, so the
-    fast unstable argsort gives lexsort's permutation; repeated keys (a repeated (user,
-    timestamp, item) row) take a stable argsort, which orders them by position as lexsort
-    does. Several times faster than lexsort at millions of rows (measured on a 5M-row
-    MovieLens-shaped log: 1.0 s against 3.3 s), and lexsort remains where the key cannot fit.
-    """
-    users, items, ts = data.users, data.items, data.timestamps
-    if ts is None:
-        raise DataError("the order by time needs timestamps", field="timestamps")
-    if len(data) < 2:
-        return np.arange(len(data), dtype=np.int64)
-    room = 63 - _bits(data.num_users) - _bits(data.num_items)
-    if room < 1:
-        return np.lexsort((items, ts, users)).astype(np.int64)
-    codes: IntArray | None = None
-    if ts.dtype.kind in "iu":
-        lo, hi = int(ts.min()), int(ts.max())
-        if hi - lo < 1 << room:
-            codes = np.asarray(ts, dtype=np.int64) - np.int64(lo)
-    if codes is None:
-        distinct, rank = np.unique(ts, return_inverse=True)
-        if _bits(distinct.size) > room:
-            return np.lexsort((items, ts, users)).astype(np.int64)
-        codes = rank.astype(np.int64, copy=False).reshape(-1)
-    shift = _bits(data.num_items)
-    key = (users << np.int64(room + shift)) | (codes << np.int64(shift)) | items
-    del codes
-    order = np.argsort(key)
-    srt = key[order]
-    if bool(np.any(srt[1:] == srt[:-1])):
-        order = np.argsort(key, kind="stable")
-    return order.astype(np.int64, copy=False)
 
 
 def _describe_user(data: Interactions, user: int) -> str:

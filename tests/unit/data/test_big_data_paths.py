@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ncf.data.interactions import Interactions
-from ncf.data.splits import _user_time_item_order, leave_one_out
+from ncf.data.sequences import time_order
+from ncf.data.splits import leave_one_out
 from ncf.sampling import PositiveSet, UniformSampler
 
 sampling = importlib.import_module("ncf.sampling")
@@ -44,7 +45,7 @@ def test_packed_order_is_lexsort(seed: int, n: int, num_users: int, num_items: i
     timestamps = ts.astype(np.float64) / 7.0 if floats else ts
     data = Interactions.from_arrays(users, items, num_users=num_users, num_items=num_items,
                                     timestamps=timestamps, duplicates="keep")
-    np.testing.assert_array_equal(_user_time_item_order(data), lexsorted(data))
+    np.testing.assert_array_equal(time_order(data), lexsorted(data))
 
 
 def test_packed_order_repeated_rows_keep_input_order() -> None:
@@ -52,7 +53,7 @@ def test_packed_order_repeated_rows_keep_input_order() -> None:
     items = np.array([2, 0, 2, 1, 0, 2])
     ts = np.array([5, 3, 5, 5, 3, 4])
     data = Interactions.from_arrays(users, items, num_users=2, num_items=3, timestamps=ts, duplicates="keep")
-    assert _user_time_item_order(data).tolist() == [1, 4, 5, 3, 0, 2] == lexsorted(data).tolist()
+    assert time_order(data).tolist() == [1, 4, 5, 3, 0, 2] == lexsorted(data).tolist()
 
 
 def test_packed_order_falls_back_to_lexsort_when_keys_do_not_fit() -> None:
@@ -62,9 +63,9 @@ def test_packed_order_falls_back_to_lexsort_when_keys_do_not_fit() -> None:
     items = rng.integers(0, 2**31, 50)
     ts = rng.integers(0, 10**9, 50)
     data = Interactions(users, items, 2**31, 2**31, ts)
-    np.testing.assert_array_equal(_user_time_item_order(data), lexsorted(data))
+    np.testing.assert_array_equal(time_order(data), lexsorted(data))
     data = Interactions(users, items, 2**32, 2**32, ts)  # no bit left at all
-    np.testing.assert_array_equal(_user_time_item_order(data), lexsorted(data))
+    np.testing.assert_array_equal(time_order(data), lexsorted(data))
 
 
 def test_leave_one_out_holds_out_the_lexsort_latest() -> None:

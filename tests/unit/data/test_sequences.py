@@ -1,4 +1,5 @@
-"""previous_items / latest_items against a per-user Python reference, ties and no timestamps."""
+"""previous_items / latest_items against a per-user Python reference, ties and no timestamps; the
+splits and the sequence models order same-second interactions by one rule."""
 
 from __future__ import annotations
 
@@ -6,16 +7,16 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ncf.data import Interactions, latest_items, previous_items
+from ncf.data import Interactions, latest_items, leave_one_out, previous_items
 
 
 def reference(users, items, times, num_users):
-    """Walk each user's rows in (time, row) order."""
+    """Walk each user's rows in (time, item, row) order; (row) order without timestamps."""
     prev = np.full(len(users), -1)
     last = np.full(num_users, -1)
     for u in range(num_users):
         rows = [r for r in range(len(users)) if users[r] == u]
-        rows.sort(key=lambda r: (times[r] if times is not None else 0, r))
+        rows.sort(key=lambda r: (times[r], items[r], r) if times is not None else (0, 0, r))
         for a, b in zip(rows[:-1], rows[1:], strict=True):
             prev[b] = items[a]
         if rows:
@@ -39,10 +40,33 @@ def test_matches_reference(rows, with_times):
 
 
 def test_hand_computed_case():
-    # user 0: t=5 item 2, t=1 item 4, t=5 item 3 (tie with row 0: row order decides) -> 4, 2, 3
+    # user 0: t=5 item 3, t=1 item 4, t=5 item 2: the same-second pair goes in item order,
+    # whatever the row order -> 4, 2, 3
     data = Interactions.from_arrays(
-        np.array([0, 0, 1, 0]), np.array([2, 4, 1, 3]), timestamps=np.array([5, 1, 9, 5]),
+        np.array([0, 0, 1, 0]), np.array([3, 4, 1, 2]), timestamps=np.array([5, 1, 9, 5]),
         num_users=3, num_items=5, duplicates="keep",
     )
-    np.testing.assert_array_equal(previous_items(data), [4, -1, -1, 2])
+    np.testing.assert_array_equal(previous_items(data), [2, -1, -1, 4])
     np.testing.assert_array_equal(latest_items(data), [3, 1, -1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 9), st.integers(0, 2)), max_size=60, unique_by=lambda r: r[:2]),
+    shuffle=st.randoms(use_true_random=False),
+)
+def test_splits_and_sequences_break_ties_alike(rows, shuffle):
+    """The held-out item of leave-one-out (and of the validation carve) is the latest item by the
+    order the sequence models train on, and after the carve the latest known item (the context a
+    sequence model ranks in) is the validation item: the same rule on both sides, for any row order."""
+    shuffle.shuffle(rows)
+    users = np.array([r[0] for r in rows], dtype=np.int64)
+    items = np.array([r[1] for r in rows], dtype=np.int64)
+    times = np.array([r[2] for r in rows], dtype=np.int64)  # many same-second ties
+    data = Interactions.from_arrays(users, items, timestamps=times, num_users=5, num_items=10)
+    latest = latest_items(data)
+    split = leave_one_out(data, num_negatives=0, valid=True)
+    np.testing.assert_array_equal(split.test.items, latest[split.test.users])
+    known = split.train.concat(split.valid)
+    np.testing.assert_array_equal(split.valid.items, latest_items(known)[split.valid.users])
+    np.testing.assert_array_equal(latest_items(known.concat(split.test)), latest)
