@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2, help="batch timings (best of)")
     parser.add_argument("--tmp", type=Path, default=None, help="where saved indexes are measured")
+    parser.add_argument("--name", default="ann", help="results/NAME.json (default ann)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "target": {"recall@10": TARGET_RECALL, "p99_ms": TARGET_P99_MS, "met_by": met},
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
-    path = write_result("ann", payload)
+    path = write_result(args.name, payload)
     described = [f"{kind}{setting_text(b)} (recall {b['recall@10']}, p99 {b['p99_ms']:.3f} ms)" for kind, b in best.items()]
     print(f"\nbest setting with recall@10 >= {TARGET_RECALL}: {', '.join(described) or 'none'}")
     print(f"target (recall@10 >= {TARGET_RECALL}, p99 <= {TARGET_P99_MS} ms) met by: {', '.join(met) or 'none'}")

@@ -307,6 +307,14 @@ def scaling_study(args: argparse.Namespace) -> dict[str, Any]:
         out_dir = args.work / f"ml25m-standin-{rows}"
         print(f"stand-in of {rows:,} rows in {out_dir}", flush=True)
         gen = ml25m_standin.ensure(out_dir, rows=rows, seed=args.seed)
+        path = _results_dir() / f"big_pipeline-{gen['rows']}.json"
+        if args.reuse_results and path.is_file():  # a size measured before (e.g. a run disturbed at one size)
+            print(f"reusing {path} (--reuse-results)", flush=True)
+            result = json.loads(path.read_text())
+            result["standin"] = gen
+            result["reused"] = True
+            results.append(result)
+            continue
         cmd = [sys.executable, str(Path(__file__).resolve()), "--data", str(out_dir), "--epochs", str(args.epochs),
                "--seed", str(args.seed)]
         if args.threads:
@@ -317,7 +325,6 @@ def scaling_study(args: argparse.Namespace) -> dict[str, Any]:
         proc = subprocess.run(cmd, check=False, env=dict(os.environ))
         if proc.returncode:
             raise SystemExit(f"the pipeline failed at {rows} rows (exit {proc.returncode})")
-        path = _results_dir() / f"big_pipeline-{gen['rows']}.json"
         result = json.loads(path.read_text())
         result["standin"] = gen
         results.append(result)
@@ -356,6 +363,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--repeats", type=int, default=1, help="runs of the data and evaluation steps (the fastest "
                     "is reported; training runs once)")
+    ap.add_argument("--reuse-results", action="store_true", help="scaling study: take a size's existing "
+                    "results/big_pipeline-<rows>.json instead of running it again (delete the ones to re-run)")
     ap.add_argument("--note", default=None, help="stored in the JSON (e.g. the machine's conditions)")
     args = ap.parse_args(argv)
     if (args.data is None) == (args.rows_list is None):

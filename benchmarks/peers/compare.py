@@ -125,14 +125,19 @@ class Runners:
     def curve(self, label: str, runner: str, curve: str) -> dict[str, Any] | None:
         name = f"{runner}-{curve}.{self.tag}"
         out = self.raw / f"{name}.json"
-        out.unlink(missing_ok=True)
-        extra = shlex.split(getattr(self.args, f"{runner}_args"))
-        res = run(label, [*self.cmd(runner), "--curve", curve, *self.common, "--out", str(out), *extra], out,
-                  self.raw / f"{name}.log")
+        reused = bool(self.args.reuse) and out.is_file()
+        if reused:  # a contender measured by an earlier run of this script (same machine): not re-run
+            print(f"\n=== {label}: reusing {out} (--reuse)", file=sys.stderr, flush=True)
+            res: dict[str, Any] | None = json.loads(out.read_text())
+        else:
+            out.unlink(missing_ok=True)
+            extra = shlex.split(getattr(self.args, f"{runner}_args"))
+            res = run(label, [*self.cmd(runner), "--curve", curve, *self.common, "--out", str(out), *extra], out,
+                      self.raw / f"{name}.log")
         if res is None:
             return None
         return {"label": label, "library": runner, "curve": curve, **res["curve_data"],
-                **({"best_epoch": res["best_epoch"]} if "best_epoch" in res else {})}
+                **({"best_epoch": res["best_epoch"]} if "best_epoch" in res else {}), "reused": reused}
 
     def part(self, runner: str) -> dict[str, Any] | None:
         name = f"{runner}-epoch.{self.tag}"
@@ -426,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", default=str(REPO / "docs" / "peers-gowalla.png"))
     ap.add_argument("--raw", default=str(REPO / "benchmarks" / "runs" / "peers"),
                     help="where each runner's JSON and log go")
+    ap.add_argument("--reuse", action="store_true",
+                    help="curves: reuse a contender's raw JSON from an earlier run in --raw instead of re-running it "
+                         "(to re-run one failed contender; the reuse is recorded per curve)")
     ap.add_argument("--ncf-args", default="", help="extra arguments for run_ncf.py")
     ap.add_argument("--implicit-args", default="", help="extra arguments for run_implicit.py")
     ap.add_argument("--recbole-args", default="", help="extra arguments for run_recbole.py")

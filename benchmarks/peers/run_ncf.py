@@ -53,7 +53,7 @@ CURVES: dict[str, dict] = {
     "gowalla-mf-bpr": {"model": {"embedding_dim": 64, "use_bias": True},
                        "train": {"loss": "bpr", "batch_size": 8192, "lr": 5e-3, "l2": 1e-2, "num_negatives": 4},
                        "time_limit": 120.0},
-    "gowalla-softmax": {"model": {"embedding_dim": 128, "normalize": True, "sparse": True},
+    "gowalla-softmax": {"model": {"embedding_dim": 128, "use_bias": False, "normalize": True, "sparse": True},
                         "train": {"loss": "softmax", "temperature": 0.1, "batch_size": 2048, "lr": 0.01,
                                   "optimizer": "sparse_adam", "softmax_bf16": True},
                         "time_limit": 240.0},

@@ -8,6 +8,7 @@ per-interaction training misses (see docs/benchmarks.md, Gowalla).
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -155,17 +156,11 @@ class SpectralMF(Factorized, ClosedForm):
         if len(interactions) == 0:
             raise DataError("cannot fit a spectral model on no interactions")
         r = self._binary(interactions)
-        rn = self._normalize(r).tocoo()
-        a = torch.sparse_coo_tensor(
-            torch.from_numpy(np.vstack([rn.row, rn.col]).astype(np.int64)),
-            torch.from_numpy(rn.data.astype(np.float32)),
-            size=rn.shape,
-            check_invariants=False,
-        ).coalesce()
+        rn = self._normalize(r)
         q = min(self.rank + self.oversample, min(rn.shape))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            p, s, v = torch.svd_lowrank(a, q=q, niter=self.niter)
+            p, s, v = _randomized_svd(rn, q=q, niter=self.niter)
         order = torch.argsort(s, descending=True)[: self.rank]
         p, s, v = p[:, order], s[order], v[:, order]
         w = torch.exp(self.beta * s)
@@ -209,6 +204,41 @@ class SpectralMF(Factorized, ClosedForm):
             "niter": self.niter,
             "seed": self.seed,
         }
+
+
+def _csr_tensor(m: sp.spmatrix) -> Tensor:
+    """A scipy matrix as a float32 torch CSR tensor (int64 indices)."""
+    c = sp.csr_matrix(m, dtype=np.float32)
+    with warnings.catch_warnings():  # torch warns once per process that CSR support is "beta"
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(c.indptr.astype(np.int64)),
+            torch.from_numpy(c.indices.astype(np.int64)),
+            torch.from_numpy(c.data),
+            size=c.shape,
+            check_invariants=False,  # scipy's CSR is valid by construction
+        )
+
+
+def _randomized_svd(m: sp.csr_matrix, *, q: int, niter: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``torch.svd_lowrank(m, q, niter)`` (Halko et al. 2009, algorithm 5): the same steps and the
+    same random draw from torch's generator, with ``m`` and its transpose both held as CSR tensors.
+
+    ``svd_lowrank`` on a COO tensor transposes and re-coalesces it for every ``A^T Q`` product;
+    keeping both orientations in CSR gives the same factors (up to float32 rounding) about 3x
+    faster (``benchmarks/bench_spectral_svd.py``). Returns ``(U, S, V)`` with ``m ~ U diag(S) V^T``.
+    """
+    transposed = m.shape[0] < m.shape[1]
+    tall = m.T if transposed else m  # the basis is built on the longer side, as svd_lowrank does
+    a, at = _csr_tensor(tall), _csr_tensor(tall.T)
+    x = torch.randn(tall.shape[1], q, dtype=torch.float32)
+    basis = torch.linalg.qr(a @ x).Q
+    for _ in range(niter):
+        basis = torch.linalg.qr(at @ basis).Q
+        basis = torch.linalg.qr(a @ basis).Q
+    u, s, vh = torch.linalg.svd((at @ basis).T, full_matrices=False)
+    left, right = basis @ u, vh.mH
+    return (right, s, left) if transposed else (left, s, right)
 
 
 def _top_score_scale(users: Tensor, items: Tensor, *, seed: int) -> float:

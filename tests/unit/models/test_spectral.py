@@ -129,3 +129,27 @@ def test_blend_rejects_bad_parts():
         Blend(NU, NI, components=[], weights=[])
     with pytest.raises(ConfigError, match="component 0 must be a model or"):
         Blend.from_config({"num_users": NU, "num_items": NI, "components": [{"model": "mf"}], "weights": [1.0]}, build_model)
+
+
+@pytest.mark.parametrize("shape", [(120, 200), (200, 120)])
+def test_randomized_svd_is_torch_svd_lowrank_with_csr_operands(shape):
+    """The CSR form takes svd_lowrank's steps and random draw: the same factors up to float32 rounding."""
+    import scipy.sparse as sp
+
+    from ncf.models.spectral import _randomized_svd
+
+    m = sp.random(*shape, density=0.08, random_state=4, format="csr", dtype=np.float32)
+    torch.manual_seed(11)
+    u, s, v = _randomized_svd(m, q=30, niter=3)
+    coo = m.tocoo()
+    a = torch.sparse_coo_tensor(
+        torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)), torch.from_numpy(coo.data), size=shape,
+        check_invariants=False,
+    ).coalesce()
+    torch.manual_seed(11)
+    u_ref, s_ref, v_ref = torch.svd_lowrank(a, q=30, niter=3)
+    assert u.shape == u_ref.shape and v.shape == v_ref.shape
+    torch.testing.assert_close(s, s_ref, rtol=1e-5, atol=1e-5)
+    # singular vectors agree up to sign; the products are sign-free
+    torch.testing.assert_close(u @ torch.diag(s) @ v.T, u_ref @ torch.diag(s_ref) @ v_ref.T, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close((u * u_ref).sum(0).abs()[:10], torch.ones(10), rtol=0, atol=1e-3)
