@@ -58,13 +58,16 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--neighbour", choices=["spin", "torch"], nargs="+", default=["spin", "torch"])
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    p.add_argument("--name", default="busy_neighbour", help="results/NAME.json")
     args = p.parse_args()
     base_env = {k: v for k, v in os.environ.items()
                 if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NCF_NUM_THREADS")}
     work = Path(tempfile.mkdtemp(prefix="ncf-busy-"))
     rows: list[dict[str, Any]] = []
     try:
-        for name, (prefix, extra) in SETTINGS.items():
+        for name in args.settings:
+            prefix, extra = SETTINGS[name]
             env = {**base_env, **extra}
             idle = min(timed(job(prefix, work / f"{name}-idle-{r}", Path(args.data), args.epochs), env)
                        for r in range(args.repeats))
@@ -85,7 +88,7 @@ def main() -> None:
             print(row, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    path = write_result("busy_neighbour", {
+    path = write_result(args.name, {
         "job": f"ncf train {args.data} --model neumf --loss bce --epochs {args.epochs} (best of {args.repeats})",
         "neighbours": {"spin": "one pure-Python process spinning on one core",
                        "torch": "one torch process multiplying 1024x1024 matrices with its default threads"},
