@@ -17,7 +17,6 @@ different recommendations. Version-1 directories (no checksums) still load.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,7 +25,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ncf._io import atomic_directory, write_json
+from ncf._io import atomic_directory, sha256_file, write_json
 from ncf._types import PathLike
 from ncf.data.idmap import IdMap
 from ncf.errors import ConfigError, DataError
@@ -127,7 +126,7 @@ def save_model(
             user_map.save(tmp / USER_MAP_FILE)
         if item_map is not None:
             item_map.save(tmp / ITEM_MAP_FILE)
-        header["checksums"] = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+        header["checksums"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         write_json(tmp / CONFIG_FILE, header)
     return target
 
@@ -148,14 +147,6 @@ def _check_replaceable(target: Path, overwrite: bool) -> None:
         raise DataError("already holds a saved model; pass overwrite=True to replace it", path=target)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _verify_checksums(root: Path, header: dict[str, Any]) -> None:
     """Every file the header lists is present and has its recorded SHA-256 (version 2 and later)."""
     sums = header.get("checksums")
@@ -169,7 +160,7 @@ def _verify_checksums(root: Path, header: dict[str, Any]) -> None:
         file = root / name
         if not file.is_file():
             raise DataError(f"{name} is missing (the model was saved with it)", path=root)
-        if _sha256(file) != expected:
+        if sha256_file(file) != expected:
             raise DataError("checksum mismatch: the file is corrupt or was changed after saving", path=file)
 
 
@@ -272,5 +263,5 @@ def model_version(model_dir: PathLike) -> str:
     except (OSError, ValueError):
         digest = None
     if not isinstance(digest, str):
-        digest = _sha256(model_dir / WEIGHTS_FILE)
+        digest = sha256_file(model_dir / WEIGHTS_FILE)
     return digest[:12]

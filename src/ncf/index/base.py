@@ -33,7 +33,6 @@ items in the scan itself.
 from __future__ import annotations
 
 import abc
-import hashlib
 import json
 import logging
 import numbers
@@ -47,7 +46,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 import torch
 
-from ncf._io import atomic_directory, read_json, write_json
+from ncf._io import atomic_directory, read_json, sha256_file, write_json
 from ncf._types import FloatArray, IntArray, PathLike
 from ncf.errors import ConfigError, DataError, NotFittedError, did_you_mean
 from ncf.retrieval.topk import ExactScan, TopK
@@ -246,9 +245,7 @@ class Index(abc.ABC):
             wrong shape or length.
         """
         self._require_built()
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or int(k) <= 0:
-            raise ConfigError(f"k must be a positive integer, got {k!r}")
-        k = int(k)
+        k = positive_int("k", k)
         q = self._prepare_queries(queries)
         num, n = int(q.shape[0]), self._size
         ids = np.full((num, k), -1, dtype=np.int64)
@@ -343,7 +340,7 @@ class Index(abc.ABC):
                 "params": self._params(),
                 "file": self.backend_file,
                 "bytes": backend.stat().st_size,
-                "sha256": _sha256(backend),
+                "sha256": sha256_file(backend),
                 "backend": self._backend_version(),
             }
             write_json(tmp / METADATA_FILE, meta)
@@ -579,7 +576,7 @@ class Index(abc.ABC):
             raise DataError(f"index.json names backend file {meta['file']!r}, expected {cls.backend_file!r}", path=path)
         if not backend.is_file():
             raise DataError(f"the backend file {backend.name} is missing", path=path)
-        if _sha256(backend) != meta["sha256"]:
+        if sha256_file(backend) != meta["sha256"]:
             raise DataError(
                 f"{backend.name} does not match the checksum in index.json: the file is corrupt or "
                 "was replaced; rebuild and save the index again",
@@ -596,6 +593,19 @@ class Index(abc.ABC):
         obj._size, obj._dim = int(meta["size"]), int(meta["dim"])
         obj._built = True
         return obj
+
+
+# ---------------------------------------------------------------------------- checks
+def positive_int(name: str, value: Any) -> int:
+    """``value`` as an int, or ConfigError when it is not a positive integer (bools and floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def optional_positive_int(name: str, value: Any) -> int | None:
+    """None, or :func:`positive_int` of ``value``."""
+    return None if value is None else positive_int(name, value)
 
 
 # ---------------------------------------------------------------------------- metadata
@@ -636,14 +646,6 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
     if Path(meta["file"]).name != meta["file"]:
         raise DataError(f"{METADATA_FILE} names a backend file outside the directory", path=meta_path, field="file")
     return cast(dict[str, Any], meta)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------- arrays

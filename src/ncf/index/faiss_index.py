@@ -21,7 +21,7 @@ import torch
 
 from ncf._types import FloatArray, IntArray
 from ncf.errors import ConfigError, DataError
-from ncf.index.base import Index
+from ncf.index.base import Index, optional_positive_int, positive_int
 from ncf.retrieval.topk import TopK
 
 __all__ = ["FaissIndex", "FlatIndex", "HNSWIndex", "IVFIndex", "IVFPQIndex", "import_faiss"]
@@ -36,16 +36,6 @@ def import_faiss() -> Any:
     except ImportError as exc:
         raise ConfigError(f"FAISS indexes need the faiss-cpu package: {INSTALL_HINT}") from exc
     return faiss
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _optional_positive_int(name: str, value: Any) -> int | None:
-    return None if value is None else _positive_int(name, value)
 
 
 class FaissIndex(Index):
@@ -183,9 +173,9 @@ class HNSWIndex(FaissIndex):
         ef_construction: int = 200,
         ef_search: int = 64,
     ) -> None:
-        self.M = _positive_int("M", M)
-        self.ef_construction = _positive_int("ef_construction", ef_construction)
-        self._ef_search = _positive_int("ef_search", ef_search)
+        self.M = positive_int("M", M)
+        self.ef_construction = positive_int("ef_construction", ef_construction)
+        self._ef_search = positive_int("ef_search", ef_search)
         super().__init__(vectors, metric=metric)
 
     @property
@@ -195,7 +185,7 @@ class HNSWIndex(FaissIndex):
 
     @ef_search.setter
     def ef_search(self, value: int) -> None:
-        self._ef_search = _positive_int("ef_search", value)
+        self._ef_search = positive_int("ef_search", value)
         if self._index is not None:
             self._index.hnsw.efSearch = self._ef_search
 
@@ -234,10 +224,10 @@ class _IVFBase(FaissIndex):
         train_size: int | None = None,
         seed: int = 0,
     ) -> None:
-        self._nlist_arg = _optional_positive_int("nlist", nlist)
+        self._nlist_arg = optional_positive_int("nlist", nlist)
         self.nlist = self._nlist_arg  # resolved at build when None
-        self._nprobe = _positive_int("nprobe", nprobe)
-        self.train_size = _optional_positive_int("train_size", train_size)
+        self._nprobe = positive_int("nprobe", nprobe)
+        self.train_size = optional_positive_int("train_size", train_size)
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2**31:
             raise ConfigError(f"seed must be an integer in [0, 2**31), got {seed!r}")
         self.seed: int = int(seed)
@@ -250,7 +240,7 @@ class _IVFBase(FaissIndex):
 
     @nprobe.setter
     def nprobe(self, value: int) -> None:
-        self._nprobe = _positive_int("nprobe", value)
+        self._nprobe = positive_int("nprobe", value)
         if self._index is not None:
             self._index.nprobe = min(self._nprobe, int(self._index.nlist))
 
@@ -371,9 +361,9 @@ class IVFPQIndex(_IVFBase):
         train_size: int | None = None,
         seed: int = 0,
     ) -> None:
-        self._m_arg = _optional_positive_int("m", m)
+        self._m_arg = optional_positive_int("m", m)
         self.m = self._m_arg  # resolved at build when None
-        self.nbits = _positive_int("nbits", nbits)
+        self.nbits = positive_int("nbits", nbits)
         if self.nbits > 16:
             raise ConfigError(f"nbits must be at most 16, got {nbits}")
         super().__init__(vectors, metric=metric, nlist=nlist, nprobe=nprobe, train_size=train_size, seed=seed)

@@ -20,7 +20,7 @@ import torch
 
 from ncf._types import FloatArray, IntArray
 from ncf.errors import ConfigError, DataError
-from ncf.index.base import Index
+from ncf.index.base import Index, positive_int
 from ncf.retrieval.topk import TopK
 
 __all__ = ["HnswlibIndex", "import_hnswlib", "set_hnswlib_threads"]
@@ -43,12 +43,6 @@ def import_hnswlib() -> Any:
     except ImportError as exc:
         raise ConfigError(f"hnswlib indexes need the hnswlib package: {INSTALL_HINT}") from exc
     return hnswlib
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class HnswlibIndex(Index):
@@ -85,9 +79,9 @@ class HnswlibIndex(Index):
         seed: int = 0,
     ) -> None:
         self._hnswlib = import_hnswlib()
-        self.M = _positive_int("M", M)
-        self.ef_construction = _positive_int("ef_construction", ef_construction)
-        self._ef_search = _positive_int("ef_search", ef_search)
+        self.M = positive_int("M", M)
+        self.ef_construction = positive_int("ef_construction", ef_construction)
+        self._ef_search = positive_int("ef_search", ef_search)
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2**31:
             raise ConfigError(f"seed must be an integer in [0, 2**31), got {seed!r}")
         self.seed: int = int(seed)
@@ -101,7 +95,7 @@ class HnswlibIndex(Index):
 
     @ef_search.setter
     def ef_search(self, value: int) -> None:
-        self._ef_search = _positive_int("ef_search", value)
+        self._ef_search = positive_int("ef_search", value)
         if self._index is not None:
             self._index.set_ef(self._ef_search)
 
