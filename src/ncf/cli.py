@@ -145,11 +145,35 @@ def data_split(source: str, fmt: str | None, path: str | None, protocol: str, ne
 
 # ---------------------------------------------------------------------- train
 class _SectionedCommand(click.Command):
-    """``--help`` lists the run options by section (data, split, model, training)."""
+    """``--help`` lists the run options by section (data, split, model, training); after
+    ``--model X [--loss L]`` it shows that model's own defaults (``ncf/app/defaults/X.toml``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["ncf.raw_args"] = list(args)  # --help is eager: read --model/--loss from the raw words
+        return super().parse_args(ctx, args)
+
+    @staticmethod
+    def _raw_option(ctx: click.Context, name: str) -> str | None:
+        words: list[str] = ctx.meta.get("ncf.raw_args", [])
+        for i, word in enumerate(words):
+            if word == f"--{name}" and i + 1 < len(words):
+                return words[i + 1]
+            if word.startswith(f"--{name}="):
+                return word.split("=", 1)[1]
+        return None
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from ncf.app.spec import OPTIONS
+        from ncf.app.spec import OPTIONS, model_defaults
+        from ncf.models.spec import buildable_models
 
+        model, loss = self._raw_option(ctx, "model"), self._raw_option(ctx, "loss")
+        own: dict[str, Any] = {}
+        if model is not None and model in buildable_models():
+            own = model_defaults(model, loss)
+            with formatter.section("Defaults"):
+                chosen = own.get("loss", loss)
+                formatter.write_text(f"shown for --model {model}" + (f" --loss {chosen}" if chosen else "")
+                                     + f": the model's own defaults (ncf/app/defaults/{model}.toml) where it has them")
         section_of = {o.key: o.section for o in OPTIONS.values()}
         titles = {"data": "Data", "split": "Split", "model": "Model", "train": "Training", "": "Run"}
         rows: dict[str, list[tuple[str, str]]] = {t: [] for t in titles}
@@ -158,6 +182,8 @@ class _SectionedCommand(click.Command):
             if record is None:
                 continue
             key = param.opts[0].lstrip("-").split("/")[0] if param.opts else ""
+            if key in own and key in OPTIONS:
+                record = (record[0], OPTIONS[key].help_text(default=own[key]))
             rows[section_of.get(key, "")].append(record)
         for section, title in titles.items():
             if rows[section]:
@@ -245,7 +271,7 @@ def train_cmd(source: str | None, config_file: str | None, out: str, resume: boo
                                "train_seconds": result.seconds, "metric": result.metric,
                                "best_metric": None if h is None else h.best_metric,
                                "best_epoch": None if h is None else h.best_epoch,
-                               "epochs": None if h is None else len(h.epochs)}))
+                               "epochs": None if h is None else len(h.epochs), "refit": result.refit}))
     else:
         click.echo(result.summary())
 
@@ -326,34 +352,57 @@ def _train_in_processes(nproc: int, out: str, args: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------- tune
-@main.command("tune", cls=_SectionedCommand)
+@main.command("tune", cls=_SectionedCommand, epilog=(
+    "--model auto tries the model families that fit the data within one budget (spectral, mf, neumf, and "
+    "fpmc when timestamps order each user's items): DIR/<model>/ holds each family's study, DIR/best.toml the "
+    "winner's config (with its model) and DIR/chosen.json why it won. Without --time-budget every family runs "
+    "--trials trials."))
 @click.argument("source", required=False)
 @_run_options
 @click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False),
               help="TOML file with the fixed options (the search varies the others).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False),
               help="Study directory (study.db, best.toml, trials.tsv, trials.png); an existing study resumes.")
-@click.option("--trials", type=click.IntRange(min=1), default=None, help="Trials in all (default 20 without --time-budget).")
-@click.option("--time-budget", default=None, help="Stop starting trials after this long: 90s, 10m, 2h.")
+@click.option("--trials", type=click.IntRange(min=1), default=None,
+              help="Trials in all (default 20 without --time-budget); per model family with --model auto.")
+@click.option("--time-budget", default=None,
+              help="End the study after this long (90s, 10m, 2h): the trial running then stops at its next batch "
+                   "and counts with its best epoch so far.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @_common_options
 def tune_cmd(source: str | None, config_file: str | None, out: str, trials: int | None, time_budget: str | None,
              as_json: bool, **cli: Any) -> None:
-    """Search a model's hyper-parameters on a validation split carved from train (Optuna)."""
-    from ncf.app.spec import RunSpec
-    from ncf.app.tune import parse_duration, tune
+    """Search a model's hyper-parameters on a validation split carved from train (Optuna).
+
+    Options given here or in --config stay fixed; the model's defaults are the first trial. On a
+    terminal a progress bar shows the study, elsewhere one line per finished or pruned trial.
+    """
+    from ncf.app.spec import RunSpec, read_toml
+    from ncf.app.tune import AUTO, parse_duration, tune, tune_auto
 
     values = {k.replace("_", "-"): v for k, v in cli.items()}
     if source is not None:
         values["data"] = source
-    spec = RunSpec.from_sources(config_file=config_file, cli=values)
     budget = parse_duration(time_budget)
-    result = tune(spec, out, trials=trials if trials is not None or budget is not None else 20, time_budget=budget,
-                  show_progress=_show_progress() and not as_json)
+    count = trials if trials is not None or budget is not None else 20
+    shown = _show_progress() and not as_json
+    lines = _show_progress() and not sys.stderr.isatty()  # off a terminal: a plain line per trial
+
+    def on_trial(line: str) -> None:
+        click.echo(line, err=True)
+
+    model = values.get("model")
+    if model is None and config_file is not None:
+        model = read_toml(config_file).get("model")
+    if model == AUTO:  # not a model RunSpec knows: each family gets its own spec
+        result = tune_auto(values, out, config_file=config_file, trials=count, time_budget=budget,
+                           show_progress=shown, on_trial=on_trial if lines else None)
+    else:
+        spec = RunSpec.from_sources(config_file=config_file, cli=values)
+        result = tune(spec, out, trials=count, time_budget=budget, show_progress=shown,
+                      on_trial=on_trial if lines else None)
     if as_json:
-        click.echo(json.dumps({"metric": result.metric, "best_value": result.best_value,
-                               "best_options": result.best_options, "trials": result.trials,
-                               "pruned": result.pruned, "config": str(result.config_path)}))
+        click.echo(json.dumps(result.to_json()))
     else:
         click.echo(result.summary())
 

@@ -124,6 +124,9 @@ class TrainConfig:
     max_epochs: int = option(100, "Upper bound on epochs when stopping early.")
     batch_size: int = option(2048, "Positives per batch.")
     lr: float = option(1e-3, "Learning rate.")
+    scale_batch: bool = option(False, "Grow the batch with the training rows (a power of two near rows/96, never "
+                                      "below --batch-size) and the learning rate with its square root; off when "
+                                      "--batch-size or --lr is given.")
     lr_schedule: str = option("constant", "Learning-rate decay towards 0 over the epochs.", choices=LR_SCHEDULES)
     weight_decay: float = option(0.0, "Optimizer weight decay (dense parameters).")
     l2: float = option(0.0, "L2 penalty on the batch's embeddings.")

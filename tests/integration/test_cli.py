@@ -317,3 +317,29 @@ def test_batch_recommendations_to_a_file(neumf_dir, tmp_path):
     assert [line.split("\t")[0] for line in lines[1:]] == ["u1"] * 4 + ["u2"] * 4 + ["u7"] * 4
     res = run("recommend", str(out), "--all-users", "--k", "2", "--out", str(tmp_path / "all.tsv"))
     assert res.exit_code == 0 and len((tmp_path / "all.tsv").read_text().splitlines()) == 1 + 300 * 2
+
+
+def _help_line(text: str, flag: str) -> str:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(flag + " "))
+    out = [lines[start]]
+    for line in lines[start + 1:]:
+        if line.strip().startswith("--") or not line.startswith(" " * 10):
+            break
+        out.append(line.strip())
+    return " ".join(out)
+
+
+def test_train_help_shows_the_chosen_models_own_defaults():
+    from ncf.app.spec import OPTIONS, model_defaults
+
+    plain = run("train", "--help").output
+    own = model_defaults("mf", "softmax")
+    assert own["lr"] != OPTIONS["lr"].default  # else this test shows nothing
+    assert f"[default: {OPTIONS['lr'].default}]" in _help_line(plain, "--lr")
+    mf = run("train", "--model", "mf", "--loss", "softmax", "--help").output
+    assert f"[default: {own['lr']}]" in _help_line(mf, "--lr")
+    assert f"[default: {own['batch-size']}]" in _help_line(mf, "--batch-size")
+    assert "--model mf --loss softmax" in mf
+    neumf = run("train", "--model=neumf", "--help").output
+    assert f"[default: {model_defaults('neumf')['lr']}]" in _help_line(neumf, "--lr")

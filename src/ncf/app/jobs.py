@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,13 +25,15 @@ from ncf._types import PathLike
 from ncf.app.artifact import Run
 from ncf.app.rundir import STATUS_DONE, RunDir, RunInfo
 from ncf.app.spec import RunSpec
+from ncf.app.splitting import Carve, make_split, run_split, scaled_batch
 from ncf.config import TrainConfig
 from ncf.data.features import FeatureTable
 from ncf.data.interactions import Interactions, Split
 from ncf.errors import ConfigError, DataError, NCFError
 from ncf.evaluation import EvalReport, evaluate
-from ncf.models.base import ClosedForm, Model, SequenceAware
-from ncf.training import History, Trainer
+from ncf.models.base import ClosedForm, Factorized, Model, SequenceAware
+from ncf.training import Callback, History, Trainer
+from ncf.training.callbacks import FitStart
 from ncf.training.distributed import DistributedContext, fingerprint
 
 logger = logging.getLogger(__name__)
@@ -42,20 +45,6 @@ def load_data(source: str, *, format: str | None = None, path: str | None = None
     from ncf.data import load_dataset
 
     return load_dataset(source, format=format, path=path)
-
-
-def make_split(data: Interactions, protocol: str, *, negatives: int, seed: int, test_fraction: float = 0.2) -> Split:
-    """Split raw interactions: ``loo`` (each user's latest item), ``temporal`` or ``random``, with
-    ``negatives`` sampled negatives per test row (0: none, for full ranking)."""
-    from ncf.data.splits import leave_one_out, random_split, temporal_split
-
-    if protocol == "loo":
-        return leave_one_out(data, num_negatives=negatives, seed=seed)
-    if protocol == "temporal":
-        return temporal_split(data, test_fraction=test_fraction, num_negatives=negatives, seed=seed)
-    if protocol == "random":
-        return random_split(data, test_fraction=test_fraction, num_negatives=negatives, seed=seed)
-    raise ConfigError(f"unknown split protocol {protocol!r}")
 
 
 def split_dataset(source: str, out: PathLike, *, format: str | None = None, path: str | None = None,
@@ -81,23 +70,7 @@ def split_dataset(source: str, out: PathLike, *, format: str | None = None, path
 
 def prepare_split(spec: RunSpec, dataset: Any) -> Split:
     """The dataset's published split (or one made by ``spec.split``), plus a validation carve."""
-    from ncf.data.splits import validation_split
-
-    split: Split | None = dataset.split
-    if split is None:
-        negatives = spec.split.test_negatives if spec.split.protocol == "loo" else 0
-        split = make_split(dataset.interactions, spec.split.protocol, negatives=negatives,
-                           seed=spec.train.seed, test_fraction=spec.split.test_fraction)
-    if not spec.wants_validation():
-        return split
-    test_negs = split.test_negatives
-    sampled = test_negs is not None
-    negs = int(np.max(np.sum(test_negs >= 0, axis=1))) if test_negs is not None else 0
-    train, valid, valid_negs = validation_split(
-        split.train, method="loo" if sampled else "random", fraction=spec.split.valid_fraction,
-        num_negatives=negs, seed=spec.train.seed,
-    )
-    return Split(train, split.test, valid, split.test_negatives, valid_negs)
+    return run_split(spec, dataset)[0]
 
 
 # ---------------------------------------------------------------------- train
@@ -110,16 +83,31 @@ class TrainResult:
     seconds: float
     history: History | None
     metric: str | None
+    refit: dict[str, Any] | None = None  # what the refit did (run.json's history.refit)
 
     def summary(self) -> str:
         model = self.spec.model
         loss = "" if self.spec.closed_form else f" ({self.spec.train.loss})"
         if model.blends_spectral:
-            loss += f" + {model.spectral_weight} x spectral"
+            loss += f" + {'auto' if model.spectral_weight is None else model.spectral_weight} x spectral"
         lines = [f"trained {model.name}{loss} in {self.seconds:.1f}s -> {self.run_dir}"]
         h = self.history
         if h is not None and h.best_metric is not None:
             lines.append(f"best validation {self.metric} = {h.best_metric:.4f} at epoch {h.best_epoch}")
+        r = self.refit or {}
+        blend = r.get("blend")
+        if blend is not None:
+            lines.append(f"spectral share {blend['share']} chosen on the validation carve ({blend['metric']} "
+                         f"{blend['scores'][str(blend['share'])]:.4f}; alone {blend['scores']['0.0']:.4f})")
+        rank = r.get("spectral_rank")
+        if rank is not None:
+            lines.append(f"spectral rank {rank['chosen']} chosen on the validation carve ({rank['metric']} "
+                         f"{rank['scores'][str(rank['chosen'])]:.4f})")
+        if r.get("done"):
+            epochs = f" for {r['epochs']} epochs" if "epochs" in r else ""
+            lines.append(f"refit on all {r['rows']:,} training rows{epochs} ({r['seconds']:.1f}s)")
+        elif "reason" in r:
+            lines.append(f"no refit: {r['reason']}")
         return "\n".join(lines)
 
 
@@ -157,14 +145,20 @@ def train(spec: RunSpec, out: PathLike, *, resume: bool = False, show_progress: 
             if spec.data.source is None:
                 raise ConfigError("missing data: ncf train <dataset|path> --out RUN_DIR")
             dataset = load_data(spec.data.source, format=spec.data.format, path=spec.data.path)
-            split = prepare_split(spec, dataset)
+            split, carve = run_split(spec, dataset)
             features = (dataset.user_features, dataset.item_features)
+            if carve is not None:
+                _announce(carve)
+            spec, scaled = scaled_batch(spec, len(split.train))
+            if scaled is not None:
+                logger.info("scale-batch: batch %d -> %d, lr %.4g -> %.4g for %d training rows",
+                            *scaled["batch-size"], *scaled["lr"], scaled["rows"])
         model = build_model(spec, split, features)  # checks the options against the data
         cfg = spec.trainer_config(show_progress=show_progress)
         if split.valid is not None:
             cfg = cfg.for_validation(sampled=split.valid_negatives is not None)
         created = not run.path.exists()
-        info = run.read_info() if dataset is None else _start_run(run, spec, split, dataset, features)
+        info = run.read_info() if dataset is None else _start_run(run, spec, split, dataset, features, carve)
     except BaseException as exc:
         if distributed is not None:  # the other ranks wait for rank 0's start: tell them it failed
             distributed.broadcast(_RankStart(options={}, fingerprint="", error=_first_line(exc)))
@@ -174,13 +168,13 @@ def train(spec: RunSpec, out: PathLike, *, resume: bool = False, show_progress: 
     try:
         if distributed is not None:
             _all_ready(distributed, None)
-        model, history, seconds = _fit(spec, cfg, model, split, run, resume, distributed)
+        model, history, seconds, refit = _fit(spec, cfg, model, split, run, resume, distributed, features)
     except BaseException:
         if not resume and not run.has_checkpoint():  # never trained: not a run
             run.clear(keep_foreign=not created)
         raise
-    _finish_run(run, info, spec, model, split, history, seconds, cfg.metric)
-    return TrainResult(run.path, spec, seconds, history, cfg.metric)
+    _finish_run(run, info, spec, model, split, history, seconds, cfg.metric, refit)
+    return TrainResult(run.path, spec, seconds, history, cfg.metric, refit)
 
 
 def check_train_target(out: PathLike, *, resume: bool) -> None:
@@ -248,8 +242,8 @@ def _train_rank(spec: RunSpec, run: RunDir, *, resume: bool, distributed: Distri
     except (NCFError, OSError) as exc:
         error = _first_line(exc)
     _all_ready(distributed, error)
-    model, history, seconds = _fit(spec, cfg, model, split, run, resume, distributed)
-    return TrainResult(run.path, spec, seconds, history, cfg.metric)
+    model, history, seconds, refit = _fit(spec, cfg, model, split, run, resume, distributed, features)
+    return TrainResult(run.path, spec, seconds, history, cfg.metric, refit)
 
 
 def _rank_split(spec: RunSpec, run: RunDir,
@@ -302,8 +296,28 @@ def _resume_state(run: RunDir, spec: RunSpec) -> tuple[RunSpec, Split, tuple[Fea
     return saved, run.load_split(), run.load_features()
 
 
+def _announce(carve: Carve) -> None:
+    """Say how the validation carve was made: a warning when timestamps exist but carry no order
+    (the progress display repeats it when training starts: :class:`_CarveLine`)."""
+    if carve.rule in ("random", "mixed") and "timestamps" in carve.reason and "no timestamps" not in carve.reason:
+        logger.warning("%s", carve.describe())
+    else:
+        logger.info("%s", carve.describe())
+
+
+class _CarveLine(Callback):
+    """The progress display's first line: which validation carve training stops on, and why."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def on_fit_start(self, start: FitStart) -> None:
+        if start.is_main:
+            print(self.text, file=sys.stderr, flush=True)
+
+
 def _start_run(run: RunDir, spec: RunSpec, split: Split, dataset: Any,
-               features: tuple[FeatureTable | None, FeatureTable | None]) -> RunInfo:
+               features: tuple[FeatureTable | None, FeatureTable | None], carve: Carve | None = None) -> RunInfo:
     run.path.mkdir(parents=True, exist_ok=True)
     run.clear()  # what a run that never trained left here
     run.path.mkdir(parents=True, exist_ok=True)
@@ -317,28 +331,134 @@ def _start_run(run: RunDir, spec: RunSpec, split: Split, dataset: Any,
         data={"source": spec.data.source, "format": getattr(dataset, "format", None),
               "path": getattr(dataset, "path", None)},
         split={"published": published, "protocol": "published" if published else spec.split.protocol,
-               "seed": spec.train.seed, "valid": split.valid is not None},
+               "seed": spec.train.seed, "valid": split.valid is not None,
+               **({"carve": carve.to_json()} if carve is not None else {})},
     )
     run.write_info(info)
     return info
 
 
 def _fit(spec: RunSpec, cfg: TrainConfig, model: Model, split: Split, run: RunDir, resume: bool,
-         distributed: DistributedContext | None = None) -> tuple[Model, History | None, float]:
+         distributed: DistributedContext | None = None,
+         features: tuple[FeatureTable | None, FeatureTable | None] = (None, None),
+         ) -> tuple[Model, History | None, float, dict[str, Any] | None]:
     t0 = time.perf_counter()
     history = None
-    if isinstance(model, ClosedForm):
+    refit: dict[str, Any] | None = None
+    trained_on = split.train
+    if isinstance(model, ClosedForm) and spec.model.chooses_spectral_rank:
+        model, trained_on, refit = _spectral_on_carve(spec, split)
+    elif isinstance(model, ClosedForm):
         model.fit(split.train)  # every rank fits the same (cheap) closed form; only rank 0 saves it
     else:
         if spec.model.pretrain:
             model = _pretrain_neumf(spec, cfg, split, run, resume, distributed)
-        history = Trainer(cfg, distributed=distributed).fit(
+        history = Trainer(cfg, distributed=distributed, callbacks=_carve_line(cfg, run, split, distributed)).fit(
             model, split.train, valid=split.valid, valid_negatives=split.valid_negatives,
             checkpoint_dir=run.checkpoint_dir, resume=resume, log_path=run.log_path,
         )
+        refit = _refit_plan(spec, cfg, split, history)
+        share = None
+        if spec.model.chooses_spectral_weight and (distributed is None or distributed.is_main):
+            share = choose_blend_share(spec, model, split)  # on the carved model, before any refit
+        if refit is not None and refit["done"]:
+            model, trained_on = _refit(spec, cfg, split, run, resume, distributed, features, refit)
+        if share is not None:
+            refit = {**(refit or {}), "blend": {k: v for k, v in share.items() if k != "spectral"}}
     if spec.model.blends_spectral and (distributed is None or distributed.is_main):
-        model = _blend_spectral(spec, model, split.train)
-    return model, history, time.perf_counter() - t0
+        model, chosen = _blend_spectral(spec, model, trained_on, split, share)
+        if chosen is not None:
+            refit = {**(refit or {}), "spectral_rank": chosen}
+    return model, history, time.perf_counter() - t0, refit
+
+
+def choose_spectral_rank(spec: RunSpec, split: Split) -> dict[str, Any]:
+    """The spectral rank with the best validation metric on the carve: one SVD at the largest
+    candidate rank, each smaller rank scored by truncation (ties go to the smaller rank)."""
+    from ncf.models import SpectralMF
+    from ncf.models.spectral import rank_candidates
+
+    if split.valid is None:
+        raise ConfigError("choosing the spectral rank needs a validation carve")
+    sampled = split.valid_negatives is not None
+    metric = spec.trainer_config().for_validation(sampled=sampled).metric
+    assert metric is not None
+    k = int(metric.split("@")[1])
+    candidates = rank_candidates(split.num_users, split.num_items)
+    top = SpectralMF.from_spec(spec.model.with_name("spectral"), _context(spec, split.train)).fit(split.train)
+    scores: dict[int, float] = {}
+    for r in candidates:
+        report = evaluate(top.truncated(r), split.valid, exclude=split.train, k=(k,),
+                          protocol="sampled" if sampled else "full", negatives=split.valid_negatives)
+        scores[r] = float(report.metrics[metric])
+    best = max(candidates, key=lambda r: (scores[r], -r))
+    return {"metric": metric, "scores": {str(r): v for r, v in scores.items()}, "chosen": best, "model": top}
+
+
+def _spectral_on_carve(spec: RunSpec, split: Split) -> tuple[Model, Interactions, dict[str, Any]]:
+    """``--model spectral`` without a rank: choose it on the carve, then fit it on train + carve."""
+    from ncf.models import SpectralMF
+
+    t0 = time.perf_counter()
+    chosen = choose_spectral_rank(spec, split)
+    top = chosen.pop("model")
+    assert split.valid is not None
+    if not spec.split.refit:
+        info = {"done": False, "reason": "--no-refit: the model fitted on the carved training rows is kept",
+                "spectral_rank": chosen}
+        return top.truncated(chosen["chosen"]), split.train, info
+    full = split.train.concat(split.valid)
+    fixed = spec.model.with_name("spectral")
+    fixed = dataclasses.replace(fixed, spectral_rank=chosen["chosen"])
+    model = SpectralMF.from_spec(fixed, _context(spec, full)).fit(full)
+    return model, full, {"done": True, "rows": len(full), "carved_rows": len(split.train),
+                         "seconds": time.perf_counter() - t0, "spectral_rank": chosen}
+
+
+def _carve_line(cfg: TrainConfig, run: RunDir, split: Split, distributed: DistributedContext | None) -> list[Callback]:
+    """The progress display's carve line (on a terminal, rank 0, when there is a carve)."""
+    if not cfg.show_progress or split.valid is None or (distributed is not None and not distributed.is_main):
+        return []
+    saved = run.read_info().split.get("carve") if run.info_path.is_file() else None
+    return [_CarveLine(Carve(**saved).describe())] if isinstance(saved, dict) else []
+
+
+def _refit_plan(spec: RunSpec, cfg: TrainConfig, split: Split, history: History) -> dict[str, Any] | None:
+    """Whether (and for how many epochs) to train again on train + carve; None when there was no
+    early stopping on a carve (nothing was chosen on held-out rows)."""
+    from ncf.app.refit import DEFAULT_REFIT_RULE, refit_epochs
+
+    if split.valid is None or (cfg.epochs is not None and not spec.model.chooses_spectral_weight):
+        return None  # nothing was chosen on the carve
+    if not spec.split.refit:
+        return {"done": False, "reason": "--no-refit: the model trained on the carved training rows is kept"}
+    if spec.model.pretrain:
+        return {"done": False, "reason": "NeuMF pre-training has no refit (each part would need its own epoch "
+                                         "count): the model trained on the carved rows is kept"}
+    full = len(split.train) + len(split.valid)
+    if cfg.epochs is not None:  # fixed epochs, the blend share chosen on the carve: the same count
+        return {"done": True, "epochs": cfg.epochs, "chosen_epoch": None, "rule": "fixed",
+                "rows": full, "carved_rows": len(split.train), "seconds": 0.0}
+    if history.best_epoch is None:
+        return {"done": False, "reason": "validation never produced a best epoch"}
+    epochs = refit_epochs(history.best_epoch, len(split.train), full, DEFAULT_REFIT_RULE)
+    return {"done": True, "epochs": epochs, "chosen_epoch": history.best_epoch, "rule": DEFAULT_REFIT_RULE,
+            "rows": full, "carved_rows": len(split.train), "seconds": 0.0}
+
+
+def _refit(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, resume: bool,
+           distributed: DistributedContext | None, features: tuple[FeatureTable | None, FeatureTable | None],
+           plan: dict[str, Any]) -> tuple[Model, Interactions]:
+    """The same model, seed and settings trained from scratch on train + carve for the chosen epochs."""
+    assert split.valid is not None
+    t0 = time.perf_counter()
+    full = split.train.concat(split.valid)
+    model = build_model(spec, split, features)
+    refit_cfg = dataclasses.replace(cfg, epochs=int(plan["epochs"]))
+    Trainer(refit_cfg, distributed=distributed).fit(
+        model, full, checkpoint_dir=run.refit_checkpoint_dir, resume=resume)
+    plan["seconds"] = time.perf_counter() - t0
+    return model, full
 
 
 def _pretrain_neumf(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, resume: bool,
@@ -358,12 +478,74 @@ def _pretrain_neumf(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, 
     return NeuMF.from_pretrained(parts["gmf"], parts["mlp"], alpha=0.5)
 
 
-def _blend_spectral(spec: RunSpec, model: Model, train: Interactions) -> Model:
-    """``model + w * SpectralMF(train)`` as one :class:`Blend`, w = ``spectral-weight``."""
-    from ncf.models import Blend, SpectralMF
+#: Shares of the spectral part tried when ``--spectral-weight auto`` (0: the trained model alone).
+BLEND_SHARES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9)
 
-    spectral = SpectralMF.from_spec(spec.model.with_name("spectral"), _context(spec, train)).fit(train)
-    return Blend.of([model, spectral], [1.0, spec.model.spectral_weight])
+
+def choose_blend_share(spec: RunSpec, model: Model, split: Split) -> dict[str, Any]:
+    """``--spectral-weight auto``: the share of a spectral model (rank chosen on the carve) in
+    ``(1 - s) * model / spread(model) + s * spectral / spread(spectral)`` with the best validation
+    metric, among :data:`BLEND_SHARES` (ties go to the smaller share). ``model`` is trained on the
+    carved rows; each part's scores are divided by their spread so a share means the same on
+    every dataset and loss."""
+    from ncf.models import Blend, score_spread
+
+    if split.valid is None:
+        raise ConfigError("choosing the blend needs a validation carve")
+    rank = spec.model.spectral_rank
+    ranks: dict[str, Any] | None = None
+    if rank is None:
+        ranks = choose_spectral_rank(spec, split)
+        spectral = ranks.pop("model").truncated(ranks["chosen"])
+    else:
+        from ncf.models import SpectralMF
+
+        spectral = SpectralMF.from_spec(spec.model.with_name("spectral"), _context(spec, split.train)).fit(split.train)
+    if not isinstance(model, Factorized):
+        raise ConfigError(f"a spectral blend needs a factorized model, not {model.name!r}")
+    sampled = split.valid_negatives is not None
+    metric = spec.trainer_config().for_validation(sampled=sampled).metric
+    assert metric is not None
+    k = int(metric.split("@")[1])
+    a, b = score_spread(model, seed=spec.train.seed), score_spread(spectral, seed=spec.train.seed)
+    scores: dict[str, float] = {}
+    for share in BLEND_SHARES:
+        blend = model if share == 0.0 else Blend.of([model, spectral], [(1 - share) / a, share / b])
+        report = evaluate(blend, split.valid, exclude=split.train, k=(k,),
+                          protocol="sampled" if sampled else "full", negatives=split.valid_negatives)
+        scores[str(share)] = float(report.metrics[metric])
+    best = max(BLEND_SHARES, key=lambda s: (scores[str(s)], -s))
+    return {"metric": metric, "scores": scores, "share": best,
+            "spectral_rank": spectral.rank if ranks is None else ranks["chosen"], "spectral": spectral}
+
+
+def _blend_spectral(spec: RunSpec, model: Model, train: Interactions, split: Split,
+                    share: dict[str, Any] | None = None) -> tuple[Model, dict[str, Any] | None]:
+    """``model + w * SpectralMF(train)`` as one :class:`Blend`, w = ``spectral-weight``; with
+    ``auto`` the share chosen by :func:`choose_blend_share` (each part's scores normalised by
+    their spread; share 0 keeps ``model`` alone). Without a rank, the spectral part's rank is
+    chosen on the carve first (returned, else None)."""
+    from ncf.models import Blend, SpectralMF, score_spread
+
+    sub = spec.model.with_name("spectral")
+    chosen = None
+    if share is not None:
+        if share["share"] == 0.0:
+            return model, None
+        sub = dataclasses.replace(sub, spectral_rank=share["spectral_rank"])
+    elif sub.spectral_rank is None:
+        chosen = choose_spectral_rank(spec, split)
+        chosen.pop("model")
+        sub = dataclasses.replace(sub, spectral_rank=chosen["chosen"])
+    spectral = SpectralMF.from_spec(sub, _context(spec, train)).fit(train)
+    if share is None:
+        weight = spec.model.spectral_weight
+        assert weight is not None
+        return Blend.of([model, spectral], [1.0, weight]), chosen
+    s, seed = share["share"], spec.train.seed
+    assert isinstance(model, Factorized)  # choose_blend_share checked it
+    return Blend.of([model, spectral], [(1 - s) / score_spread(model, seed=seed),
+                                        s / score_spread(spectral, seed=seed)]), chosen
 
 
 def _context(spec: RunSpec, train: Interactions) -> Any:
@@ -373,7 +555,8 @@ def _context(spec: RunSpec, train: Interactions) -> Any:
 
 
 def _finish_run(run: RunDir, info: RunInfo, spec: RunSpec, model: Model, split: Split,
-                history: History | None, seconds: float, metric: str | None) -> None:
+                history: History | None, seconds: float, metric: str | None,
+                refit: dict[str, Any] | None = None) -> None:
     import torch
 
     from ncf.persistence import save_model
@@ -385,12 +568,17 @@ def _finish_run(run: RunDir, info: RunInfo, spec: RunSpec, model: Model, split: 
     metadata: dict[str, Any] = {"options": spec.to_options(), "train_seconds": seconds}
     if history is not None:
         metadata.update(best_epoch=history.best_epoch, best_metric=history.best_metric, epochs=len(history.epochs))
+    if refit is not None:
+        metadata["refit"] = refit
     save_model(model, run.model_dir, user_map=split.train.user_map, item_map=split.train.item_map, metadata=metadata)
     info.status = STATUS_DONE
     info.train_seconds = seconds
+    if history is None and refit is not None:  # a closed form that chose its rank on the carve
+        info.history = {"refit": refit}
     if history is not None:
         info.history = {"epochs": len(history.epochs), "best_epoch": history.best_epoch,
-                        "best_metric": history.best_metric, "metric": metric, "stopped_early": history.stopped_early}
+                        "best_metric": history.best_metric, "metric": metric, "stopped_early": history.stopped_early,
+                        **({"refit": refit} if refit is not None else {})}
     run.write_info(info)
 
 
@@ -412,6 +600,12 @@ def evaluate_run(
     negatives = split.valid_negatives if part == "valid" else split.test_negatives
     if target is None or len(target) == 0:
         raise DataError(f"the run has no {part} interactions to evaluate")
+    saved = run.info.history or {}
+    if part == "valid" and data is None and (saved.get("refit") or {}).get("done"):
+        raise ConfigError("this run was refit on train + validation after early stopping, so its model has seen the "
+                          f"validation rows; the validation {saved.get('metric')} of the carved model is in run.json "
+                          f"(history.best_metric = {saved.get('best_metric')}); train with --no-refit to evaluate "
+                          "on the carve")
     if protocol is None:
         protocol = "sampled" if negatives is not None else "full"
     if protocol not in ("sampled", "full"):

@@ -6,6 +6,7 @@ Layout (``format_version`` 2; version-1 directories read the same)::
     RUN_DIR/split/               train/, valid/, test/ (saved Interactions) + *_negatives.npy
     RUN_DIR/model/               saved model (config.json, weights.safetensors, id maps)
     RUN_DIR/checkpoint/          checkpoint.pt, rewritten atomically every few epochs
+    RUN_DIR/checkpoint-refit/    the refit's checkpoint (train + carve, the chosen epochs)
     RUN_DIR/pretrain-<part>/     NeuMF pre-training checkpoints (gmf, mlp)
     RUN_DIR/log.jsonl            one JSON object per epoch
     RUN_DIR/item_titles.json     titles by item index, when the dataset has them
@@ -101,6 +102,11 @@ class RunDir:
         return self.path / "checkpoint"
 
     @property
+    def refit_checkpoint_dir(self) -> Path:
+        """Checkpoints of the refit on all training data (after early stopping chose the epochs)."""
+        return self.path / "checkpoint-refit"
+
+    @property
     def log_path(self) -> Path:
         return self.path / "log.jsonl"
 
@@ -160,8 +166,8 @@ class RunDir:
         """Remove what ncf wrote here (a run that never trained); files ncf did not write stay."""
         for name in (RUN_FILE, "log.jsonl", "item_titles.json"):
             (self.path / name).unlink(missing_ok=True)
-        for sub in (self.split_dir, self.model_dir, self.checkpoint_dir, self.features_dir,
-                    *self.path.glob("pretrain-*")):
+        for sub in (self.split_dir, self.model_dir, self.checkpoint_dir, self.refit_checkpoint_dir,
+                    self.features_dir, *self.path.glob("pretrain-*")):
             shutil.rmtree(sub, ignore_errors=True)
         if not keep_foreign or not any(self.path.iterdir()):
             shutil.rmtree(self.path, ignore_errors=True)

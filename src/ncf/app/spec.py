@@ -61,11 +61,15 @@ class SplitSpec:
     test_fraction: float = option(0.2, "Temporal/random split: share of interactions held out for test.")
     valid: bool | None = option(None, "Carve a validation split from train (default: when stopping early).")
     valid_fraction: float = option(0.1, "Full-ranking validation: share of each user's training items held out.")
+    refit: bool = option(True, "After early stopping on the validation carve, train again on all training data "
+                               "(train + carve) for the chosen epochs and save that model.")
 
     def __post_init__(self) -> None:
         check_choice(self.protocol, SPLIT_PROTOCOLS, "protocol")
         if isinstance(self.test_negatives, bool) or not isinstance(self.test_negatives, int) or self.test_negatives < 0:
             raise ConfigError(f"test_negatives must be a whole number >= 0, got {self.test_negatives!r}")
+        if not isinstance(self.refit, bool):
+            raise ConfigError(f"refit must be true or false, got {self.refit!r}")
         for key in ("test_fraction", "valid_fraction"):
             value = getattr(self, key)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and 0.0 < value < 1.0):
@@ -73,6 +77,16 @@ class SplitSpec:
 
 
 SECTIONS: dict[str, type[Any]] = {"data": DataSpec, "split": SplitSpec, "model": ModelSpec, "train": TrainConfig}
+#: Former global defaults that run.json files of earlier versions store for every run: such a
+#: value counts as "not set" when checking which options apply to the model.
+_LEGACY_DEFAULTS: dict[str, Any] = {"spectral-rank": 1024, "spectral-weight": 0.0}
+
+
+#: Options whose None means "chosen by ncf": ``auto`` in a file or on the command line sets None
+#: (``--epochs auto``: early stopping; ``--spectral-rank auto``, ``--spectral-weight auto``: chosen
+#: on the validation carve), also over a config file or a model's defaults.
+AUTO_OPTIONS = frozenset({"epochs", "spectral-rank", "spectral-weight"})
+_NO_OVERRIDE: Any = object()
 
 
 @dataclass(frozen=True)
@@ -91,13 +105,18 @@ class Option:
         return _base_type(self.hint) is bool
 
     def parse(self, value: Any, *, source: str = "") -> Any:
-        """``value`` (from TOML, JSON or a command-line string) as this option's type."""
+        """``value`` (from TOML, JSON or a command-line string) as this option's type; ``"auto"``
+        is None for the options where None means "chosen by ncf" (:data:`AUTO_OPTIONS`)."""
+        if self.key in AUTO_OPTIONS and isinstance(value, str) and value.strip().lower() == "auto":
+            return None
         return _coerce(value, self.hint, self.key, source)
 
-    def help_text(self) -> str:
+    def help_text(self, *, default: Any = _NO_OVERRIDE) -> str:
+        """The option's help line; ``default`` replaces the global default shown (a model's own)."""
         allowed = self.info.allowed()
         extra = f" One of: {', '.join(allowed)}." if allowed else ""
-        shown = _show(self.default)
+        value = self.default if default is _NO_OVERRIDE else default
+        shown = "auto" if value is None and self.key in AUTO_OPTIONS else _show(value)
         return f"{self.info.help}{extra}" + (f" [default: {shown}]" if shown is not None else "")
 
 
@@ -136,7 +155,8 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         non_default = {OPTIONS[k].field for k in self.explicit
-                       if OPTIONS[k].section == "model" and self.value(k) != OPTIONS[k].default}
+                       if OPTIONS[k].section == "model" and self.value(k) != OPTIONS[k].default
+                       and self.value(k) != _LEGACY_DEFAULTS.get(k, OPTIONS[k].default)}
         self.model.check_applies(non_default)
 
     # ------------------------------------------------------------------ building
@@ -203,10 +223,13 @@ class RunSpec:
         return issubclass(self.model.model_class, ClosedForm)
 
     def wants_validation(self) -> bool:
-        """Carve a validation split: as asked, else when stopping early a trained model."""
+        """Carve a validation split: as asked, else when stopping early a trained model or choosing
+        a spectral rank or blend share."""
         if self.split.valid is not None:
             return self.split.valid
-        return self.train.epochs is None and not self.closed_form
+        if self.closed_form:
+            return self.model.chooses_spectral_rank  # the rank is chosen on the carve
+        return self.train.epochs is None or self.model.chooses_spectral_rank or self.model.chooses_spectral_weight
 
     def trainer_config(self, *, show_progress: bool = True) -> TrainConfig:
         """The trainer's config: the temperature goes to the trainer unless the model owns it."""

@@ -90,7 +90,9 @@ class Dataset:
         -------
         dict
             ``name``, ``format``, ``users``, ``items``, ``interactions``, ``density``,
-            ``timestamps``/``weights`` (present or not), ``user_features``/``item_features``
+            ``timestamps`` (present and not all one value), ``time_order`` (what leave-one-out
+            holds out and why: the latest item, or a random one when timestamps carry no
+            order), ``weights`` (present or not), ``user_features``/``item_features``
             (number of encoded columns or None) and, with a split, ``train``, ``test``,
             ``test_users``, ``valid`` (when present) and ``negatives_per_user``: the number of
             negatives of every test row (an int), ``"min-max"`` (a str such as ``"2-99"``) when
@@ -105,7 +107,8 @@ class Dataset:
             "items": int(data.num_items),
             "interactions": len(data),
             "density": float(len(data) / cells) if cells else 0.0,
-            "timestamps": data.timestamps is not None,
+            "timestamps": data.timestamps is not None and not _constant(data.timestamps),
+            "time_order": _time_order_note(data),
             "weights": data.weights is not None,
             "user_features": None if self.user_features is None else self.user_features.num_features,
             "item_features": None if self.item_features is None else self.item_features.num_features,
@@ -129,3 +132,14 @@ def _negatives_per_row(negatives: npt.NDArray[np.int64] | None) -> int | str | N
     lo, hi = int(counts.min()), int(counts.max())
     return hi if lo == hi else f"{lo}-{hi}"
 
+
+def _constant(values: npt.NDArray[Any]) -> bool:
+    return bool(values.size) and bool(values.min() == values.max())
+
+
+def _time_order_note(data: Interactions) -> str:
+    """``"latest: ..."`` or ``"random: ..."``: leave-one-out's rule on this data, with its reason."""
+    from ncf.data.splits import holdout_rule
+
+    rule = holdout_rule(data)
+    return f"{rule.rule}: {rule.reason}"

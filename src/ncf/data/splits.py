@@ -13,6 +13,7 @@ the user has anywhere in the input (train, valid or test), as in the NeuMF proto
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -25,7 +26,7 @@ from ncf.data.pairs import PairSet, pair_keys
 from ncf.data.sequences import time_order
 from ncf.errors import ConfigError, DataError
 
-__all__ = ["leave_one_out", "random_split", "temporal_split", "validation_split"]
+__all__ = ["HoldoutRule", "holdout_rule", "leave_one_out", "random_split", "temporal_split", "validation_split"]
 
 IntArray = npt.NDArray[np.int64]
 
@@ -90,12 +91,68 @@ def _last_per_user(order: IntArray, users: IntArray, eligible: npt.NDArray[np.bo
     return sub[last]
 
 
+def _unordered_users(data: Interactions, order: IntArray) -> npt.NDArray[np.bool_]:
+    """Per user: True when the user has at least two rows and all of them share one timestamp
+    (their timestamps carry no order). ``order``: rows sorted by user then time."""
+    out = np.zeros(data.num_users, dtype=bool)
+    ts = data.timestamps
+    if ts is None or len(data) < 2:
+        return out
+    su = data.users[order]
+    start = np.ones(su.size, dtype=bool)
+    start[1:] = su[1:] != su[:-1]
+    first = np.flatnonzero(start)
+    last = np.append(first[1:], su.size) - 1
+    st = ts[order]
+    tied = (last > first) & (st[first] == st[last])
+    out[su[first[tied]]] = True
+    return out
+
+
 def _time_order(data: Interactions, rng: np.random.Generator) -> IntArray:
     """Rows sorted by (user, timestamp, item) as :func:`ncf.data.sequences.time_order` sorts them
-    (the sequence models' order); by (user, random key) without timestamps."""
-    if data.timestamps is not None:
-        return time_order(data)
-    return np.lexsort((rng.random(len(data)), data.users)).astype(np.int64)
+    (the sequence models' order); by (user, random key) for a user whose timestamps carry no
+    order (none at all, or all of the user's rows at one timestamp)."""
+    if data.timestamps is None:
+        return np.lexsort((rng.random(len(data)), data.users)).astype(np.int64)
+    order = time_order(data)
+    unordered = _unordered_users(data, order)
+    if not bool(unordered.any()):
+        return order  # no random draw: splits of ordered data are what they always were
+    key = np.empty(len(data), dtype=np.float64)
+    key[order] = np.arange(len(data), dtype=np.float64)
+    rows = unordered[data.users]
+    key[rows] = rng.random(int(rows.sum()))
+    return np.lexsort((key, data.users)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class HoldoutRule:
+    """Which interaction a leave-one-out split holds out per user, and why (``run.json`` says it)."""
+
+    rule: str  # "latest", "random" or "mixed"
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.rule} item per user ({self.reason})"
+
+
+def holdout_rule(data: Interactions) -> HoldoutRule:
+    """How :func:`leave_one_out` chooses each user's held-out item on ``data``: the latest when
+    timestamps order the user's items, a seeded random item when they carry no order."""
+    if data.timestamps is None:
+        return HoldoutRule("random", "no timestamps")
+    multi = np.bincount(data.users, minlength=data.num_users) >= 2
+    unordered = _unordered_users(data, time_order(data))
+    n_multi, n_unordered = int(multi.sum()), int(unordered.sum())
+    if n_unordered == 0:
+        return HoldoutRule("latest", "timestamps order each user's items; same-second ties go to the larger item index")
+    if data.timestamps.size and data.timestamps.min() == data.timestamps.max():
+        return HoldoutRule("random", "all timestamps are equal, so they carry no order")
+    if n_unordered == n_multi:
+        return HoldoutRule("random", "each user's timestamps are all equal, so they carry no order")
+    return HoldoutRule("mixed", f"{n_unordered} of {n_multi} users have all their timestamps equal: a random "
+                                "item for them, the latest for the others")
 
 
 def _describe_user(data: Interactions, user: int) -> str:
@@ -217,7 +274,9 @@ def leave_one_out(
 
     Users with at least two distinct items give their latest interaction (by timestamp; ties
     go to the larger item index) to the test set; users with one item stay fully in train.
-    Without timestamps the held-out interaction is chosen at random (seeded).
+    Without timestamps, and for a user whose timestamps are all equal (they carry no order),
+    the held-out interaction is chosen at random (seeded): never by item index, which would
+    hold out a biased set. :func:`holdout_rule` says which rule applies to ``data``.
 
     Parameters
     ----------

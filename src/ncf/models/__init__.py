@@ -9,7 +9,7 @@ from ncf.models.base import (
     SequenceAware,
     is_factorized,
 )
-from ncf.models.blend import Blend
+from ncf.models.blend import Blend, score_spread
 from ncf.models.fpmc import FPMC
 from ncf.models.gmf import GMF
 from ncf.models.mf import MatrixFactorization
@@ -28,6 +28,7 @@ __all__ = [
     "ModelSpec",
     "SequenceAware",
     "Blend",
+    "score_spread",
     "FPMC",
     "GMF",
     "MLP",

@@ -125,3 +125,15 @@ class Blend(Factorized):
             "components": [{"model": p.name, "config": p.get_config()} for p in self.components()],
             "weights": list(self.weights),
         }
+
+
+def score_spread(model: Factorized, *, seed: int = 0, users: int = 1024) -> float:
+    """Standard deviation of ``model``'s scores over up to ``users`` seeded random users and every
+    item: the scale by which a blend normalises a part (1.0 for a model whose scores are constant)."""
+    gen = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(model.num_users, generator=gen)[:users]
+    with torch.no_grad():
+        items = model.item_vectors().float()
+        scores = model.user_vectors(pick.to(items.device)).float() @ items.T
+    spread = float(scores.std())
+    return spread if math.isfinite(spread) and spread > 0 else 1.0

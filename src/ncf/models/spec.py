@@ -43,8 +43,12 @@ class ModelSpec:
         None, "Softmax temperature: the two-tower model's own; for other models it divides the softmax logits.")
     cosine: bool = option(False, "MF: L2-normalised vectors (cosine score, no biases).")
     features: bool = option(False, "Two-tower: use the dataset's side features.")
-    spectral_rank: int = option(1024, "Spectral model (or blend): singular components.")
-    spectral_weight: float = option(0.0, "Blend the trained model with w x a spectral model fitted on train (0 = off).")
+    spectral_rank: int | None = option(
+        None, "Spectral model (or blend): singular components (default: chosen on a validation carve among "
+              "powers of two from 16 to 1024).")
+    spectral_weight: float | None = option(
+        0.0, "Blend the trained model with w x a spectral model fitted on train (0 = off; auto = the share "
+             "chosen on the validation carve, scores of both parts normalised).")
     pretrain: bool = option(False, "NeuMF: pre-train GMF and MLP first.")
     pretrain_epochs: int | None = option(None, "NeuMF pre-training epochs (default: the run's epochs).")
 
@@ -54,7 +58,7 @@ class ModelSpec:
         check_finite({"dropout": self.dropout, "temperature": self.temperature, "spectral_weight": self.spectral_weight})
         for key in ("dim", "spectral_rank", "pretrain_epochs"):
             value = getattr(self, key)
-            if value is None and key == "pretrain_epochs":
+            if value is None and key in ("pretrain_epochs", "spectral_rank"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{key} must be a positive whole number, got {value!r}")
@@ -62,7 +66,7 @@ class ModelSpec:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.temperature is not None and self.temperature <= 0:
             raise ConfigError(f"temperature must be positive, got {self.temperature!r}")
-        if self.spectral_weight < 0:
+        if self.spectral_weight is not None and self.spectral_weight < 0:
             raise ConfigError(f"spectral_weight must be >= 0, got {self.spectral_weight!r}")
 
     @property
@@ -73,8 +77,18 @@ class ModelSpec:
 
     @property
     def blends_spectral(self) -> bool:
-        """Whether the trained model is blended with a spectral model after training."""
-        return self.spectral_weight > 0
+        """Whether the trained model is blended with a spectral model after training (a weight
+        given, or ``auto``: the share is chosen on the carve and may come out 0)."""
+        return self.spectral_weight is None or self.spectral_weight > 0
+
+    @property
+    def chooses_spectral_weight(self) -> bool:
+        return self.spectral_weight is None
+
+    @property
+    def chooses_spectral_rank(self) -> bool:
+        """Whether the run picks the spectral rank on a validation carve (no rank given)."""
+        return self.spectral_rank is None and (self.name == "spectral" or self.blends_spectral)
 
     def owns_temperature(self) -> bool:
         """Whether the model applies the temperature itself (else the trainer scales the logits)."""

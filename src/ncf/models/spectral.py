@@ -84,7 +84,10 @@ class SpectralMF(Factorized, ClosedForm):
 
     @classmethod
     def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
-        return {"rank": clipped_rank(spec.spectral_rank, context.num_users, context.num_items), "seed": context.seed}
+        rank = spec.spectral_rank
+        if rank is None:  # chosen later on a validation carve: fit the largest candidate
+            rank = max(rank_candidates(context.num_users, context.num_items))
+        return {"rank": clipped_rank(rank, context.num_users, context.num_items), "seed": context.seed}
     user_factors: Tensor
     item_factors: Tensor
     singular_values: Tensor
@@ -176,6 +179,22 @@ class SpectralMF(Factorized, ClosedForm):
             self.fitted.fill_(True)
         return self
 
+    def truncated(self, rank: int) -> SpectralMF:
+        """This fit with only its ``rank`` leading components (the low-pass at a lower cut-off):
+        one SVD serves every smaller rank when choosing one on validation."""
+        self._check_fitted()
+        rank = positive_int(rank, "rank")
+        if rank > self.rank:
+            raise ConfigError(f"cannot truncate a rank-{self.rank} fit to rank {rank}")
+        config = {**self.get_config(), "rank": rank}
+        out = SpectralMF(**config)
+        with torch.no_grad():
+            out.user_factors.copy_(self.user_factors[:, :rank])
+            out.item_factors.copy_(self.item_factors[:, :rank])
+            out.singular_values.copy_(self.singular_values[:rank])
+            out.fitted.fill_(True)
+        return out
+
     def _check_fitted(self) -> None:
         if not bool(self.fitted):
             raise NotFittedError("SpectralMF is not fitted: call .fit(train) first")
@@ -251,3 +270,11 @@ def _top_score_scale(users: Tensor, items: Tensor, *, seed: int) -> float:
     k = min(_SCALE_K, items.shape[0])
     top = (users[pick] @ items.T).topk(k, dim=1).values
     return float(top.mean())
+
+
+def rank_candidates(num_users: int, num_items: int, *, smallest: int = 16, largest: int = 1024) -> list[int]:
+    """Ranks tried when none is given: powers of two from ``smallest`` up to ``largest`` and to half
+    of ``min(users, items)`` (a rank near the full spectrum filters nothing)."""
+    cap = max(1, min(largest, min(num_users, num_items) // 2))
+    out = [r for r in (2**k for k in range(4, 11)) if smallest <= r <= cap]
+    return out or [cap]

@@ -144,9 +144,12 @@ class EpochEnd:
     best_epoch, best_metric : int or None, float or None
         The best validation so far (this run and, when resumed, before).
     stopping : bool
-        Training ends after this epoch (the last epoch, or early stopping).
+        Training ends after this epoch (the last epoch, early stopping or the deadline).
     stopped_early : bool
         It ends because the metric stopped improving.
+    stopped_at_deadline : bool
+        It ends because the trainer's deadline passed: the epoch may be cut short, and it was
+        validated whether or not it was due.
     """
 
     log: EpochLog
@@ -156,6 +159,7 @@ class EpochEnd:
     best_metric: float | None
     stopping: bool
     stopped_early: bool
+    stopped_at_deadline: bool = False
 
 
 class Callback:
@@ -291,7 +295,9 @@ def epoch_summary(end: EpochEnd, *, eta_seconds: float | None = None, early_stop
         if end.best_metric is not None and end.best_epoch is not None:
             text += f", best {end.best_metric:.4f} at epoch {end.best_epoch}"
         parts.append(text)
-    if end.stopped_early:
+    if end.stopped_at_deadline:
+        parts.append("stopping at the deadline")
+    elif end.stopped_early:
         parts.append("stopping early")
     elif not end.stopping and eta_seconds is not None:
         parts.append(f"eta {'<=' if early_stopping else ''}{_interval(eta_seconds)}")

@@ -31,12 +31,17 @@ class EpochLog:
 
 @dataclass(frozen=True)
 class History:
-    """What a fit did: per-epoch logs, the best epoch and its validation metric."""
+    """What a fit did: per-epoch logs, the best epoch and its validation metric.
+
+    ``stopped_early``: the metric stopped improving (patience); ``stopped_at_deadline``: the
+    trainer's ``deadline`` passed, so the last epoch may be partial (its batches so far).
+    """
 
     epochs: tuple[EpochLog, ...]
     best_epoch: int | None
     best_metric: float | None
     stopped_early: bool
+    stopped_at_deadline: bool = False
 
     def __iter__(self) -> Iterator[EpochLog]:
         return iter(self.epochs)

@@ -12,10 +12,20 @@ the learning-rate schedule), :mod:`~ncf.training.checkpoint` (what a resume rest
 (:mod:`~ncf.training.distributed`): each rank trains on its shard of every epoch with its own
 negatives, rank 0 alone validates and writes, and every rank follows rank 0's early-stopping
 decision. Without ``distributed`` nothing of this runs.
+
+``Trainer(config, deadline=t)`` (a :func:`time.monotonic` value) keeps a time budget: the clock
+is read after every batch (and before each epoch but the fit's first), and once it is past ``t``
+the epoch ends there, one validation runs (when there is validation data, due or not; none when
+the epoch before was just validated), the best weights are restored as after early stopping and
+:attr:`History.stopped_at_deadline` is set. The fit then overruns ``t`` by at most one batch and
+one evaluation. The epoch the deadline ends is not checkpointed, so ``resume`` redoes it as an
+uninterrupted run would. A deadline is single-process: the ranks of a DDP job would each read
+their own clock, so ``distributed`` with a deadline is refused.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -113,6 +123,13 @@ class _Run:
     #: This rank's place in a DDP job (None: one process) and the DDP-wrapped loss.
     dist: DistributedContext | None = None
     ddp: nn.Module | None = None
+    #: ``time.monotonic()`` value after which training stops (None: no time limit).
+    deadline: float | None = None
+    #: Set when the deadline ended training.
+    deadline_hit: bool = False
+
+    def past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     @property
     def early_stopping(self) -> bool:
@@ -139,11 +156,17 @@ class Trainer:
         Train as one rank of a DistributedDataParallel job
         (:func:`~ncf.training.distributed.init_distributed`); ``config.device`` is then the
         context's device. ``batch_size`` is per rank.
+    deadline : float, optional
+        A :func:`time.monotonic` value: once the clock passes it (checked after each batch,
+        so at least one batch is trained), the epoch ends early, one validation runs, the
+        best weights are restored and the history says ``stopped_at_deadline`` (see the
+        module docstring).
 
     Raises
     ------
     ConfigError
-        If ``config.device`` is unknown or not available on this machine.
+        If ``config.device`` is unknown or not available on this machine, or for a
+        ``deadline`` in a DDP job (single-process only).
 
     Example
     -------
@@ -152,10 +175,16 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig | None = None, *, callbacks: Sequence[CallbackLike] = (),
-                 distributed: DistributedContext | None = None) -> None:
+                 distributed: DistributedContext | None = None, deadline: float | None = None) -> None:
+        if deadline is not None and distributed is not None:
+            raise ConfigError("a training deadline is single-process: each rank of a DDP job would read its own "
+                              "clock; train without the deadline or in one process")
+        if deadline is not None and not math.isfinite(deadline):
+            raise ConfigError(f"deadline must be a finite time.monotonic() value, got {deadline!r}")
         self.config = config or TrainConfig()
         self.callbacks = list(callbacks)
         self.distributed = distributed
+        self.deadline = deadline
         self.device = resolve_device(self.config.device) if distributed is None else distributed.device
 
     # ------------------------------------------------------------------ public
@@ -202,11 +231,15 @@ class Trainer:
                 rank=0 if run.dist is None else run.dist.rank, world_size=1 if run.dist is None else run.dist.world_size,
             ))
             with self._guard(run):
-                for epoch in range(run.max_epochs if state.finished else state.next_epoch, run.max_epochs):
+                first = run.max_epochs if state.finished else state.next_epoch
+                for epoch in range(first, run.max_epochs):
+                    if epoch > first and run.past_deadline():  # the time ran out after the last epoch
+                        self._stop_between_epochs(run, state, epoch - 1)
+                        break
                     callbacks.on_epoch_start(epoch + 1)
                     end = self._epoch(run, state, epoch, callbacks)
                     callbacks.on_epoch_end(end)
-                    if end.stopped_early:
+                    if end.stopped_early or end.stopped_at_deadline:
                         break
             history = self._finish(run, state)
             return history
@@ -298,7 +331,7 @@ class Trainer:
             checkpoint=Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None,
             use_amp=use_amp, amp_dtype=amp_dtype,
             scaler=torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None,
-            dist=dist,
+            dist=dist, deadline=self.deadline,
         )
 
     @staticmethod
@@ -324,26 +357,40 @@ class Trainer:
     def _epoch(self, run: _Run, state: FitState, epoch: int, callbacks: CallbackList) -> EpochEnd:
         """Train epoch ``epoch`` (0-based), validate, update early stopping, checkpoint."""
         cfg = run.config
-        loss, seconds = self._train_epoch(run, state, epoch, callbacks)
+        loss, seconds, samples = self._train_epoch(run, state, epoch, callbacks)
         if run.dist is None:
-            metrics, eval_seconds = self._validate(run, state, epoch)
+            metrics, eval_seconds = self._validate(run, state, epoch, force=run.deadline_hit)
             stopped_early = run.early_stopping and state.bad_evals >= cfg.patience
         else:
             metrics, eval_seconds, stopped_early = self._validate_shared(run, state, epoch)
-        log = EpochLog(epoch + 1, loss, seconds, run.batches.num_samples / seconds, metrics, eval_seconds)
+        log = EpochLog(epoch + 1, loss, seconds, samples / seconds, metrics, eval_seconds)
         state.logs.append(log)
         state.next_epoch = epoch + 1
-        state.finished = stopped_early or epoch + 1 == run.max_epochs
-        if run.checkpoint is not None and ((epoch + 1) % cfg.checkpoint_every == 0 or state.finished):
+        state.finished = stopped_early or run.deadline_hit or epoch + 1 == run.max_epochs
+        # an epoch cut at the deadline is not checkpointed: a resume redoes it, as an uninterrupted run would
+        if run.checkpoint is not None and not run.deadline_hit and ((epoch + 1) % cfg.checkpoint_every == 0
+                                                                     or state.finished):
             if run.is_main:
                 state.save(run.checkpoint, run.model, run.optimizers)
             state.checkpoint_epoch = epoch + 1
         return EpochEnd(log=log, max_epochs=run.max_epochs, metric=cfg.metric if run.valid is not None else None,
                         best_epoch=state.best_epoch, best_metric=state.best_metric, stopping=state.finished,
-                        stopped_early=stopped_early)
+                        stopped_early=stopped_early, stopped_at_deadline=run.deadline_hit)
 
-    def _train_epoch(self, run: _Run, state: FitState, epoch: int, callbacks: CallbackList) -> tuple[float, float]:
-        """One pass over the shuffled positives; returns the mean batch loss and the seconds."""
+    def _stop_between_epochs(self, run: _Run, state: FitState, epoch: int) -> None:
+        """The deadline passed after epoch ``epoch`` (0-based) ended: validate it if it was not
+        (``eval_every > 1``), and end the fit there."""
+        run.deadline_hit = True
+        state.finished = True
+        last = state.logs[-1] if state.logs else None
+        if run.valid is not None and last is not None and last.epoch == epoch + 1 and not last.metrics:
+            metrics, eval_seconds = self._validate(run, state, epoch, force=True)
+            state.logs[-1] = dataclasses.replace(last, metrics=metrics, eval_seconds=eval_seconds)
+
+    def _train_epoch(self, run: _Run, state: FitState, epoch: int,
+                     callbacks: CallbackList) -> tuple[float, float, int]:
+        """One pass over the shuffled positives (cut short at the deadline); returns the mean
+        batch loss, the seconds and the positives trained on."""
         t0 = time.perf_counter()
         rng = np.random.default_rng(_epoch_seed(run.config.seed, epoch))
         rank_rng = None
@@ -358,9 +405,11 @@ class Trainer:
         num_batches, batch_size = run.batches.num_batches, run.batches.batch_size
         world = 1 if run.dist is None else run.dist.world_size
         total = torch.zeros((), device=self.device, dtype=torch.float64)
+        done = 0
         for b, batch in enumerate(run.batches.epoch(rng, rank_rng=rank_rng)):
             lr = self._schedule_lr(run, epoch * num_batches + b)
             total += self._step(run, batch).detach().double()
+            done = b + 1
             if callbacks.wants_batches:
                 callbacks.on_batch_end(BatchEnd(
                     epoch=epoch + 1, batch=b + 1, num_batches=num_batches,
@@ -369,13 +418,17 @@ class Trainer:
                 ))
             if b % 50 == 49 and not self._finite(run, total):
                 break
+            if run.past_deadline():  # single-process only (refused with DDP)
+                run.deadline_hit = True
+                break
         if run.dist is None:
-            mean_loss = float(total.item()) / num_batches
+            mean_loss = float(total.item()) / max(done, 1)
         else:  # the mean over every rank's batches
             mean_loss = float(run.dist.all_sum(total).item()) / (num_batches * world)
         if not math.isfinite(mean_loss):
             raise TrainingDivergedError(self._diverged(run, state, mean_loss, epoch))
-        return mean_loss, time.perf_counter() - t0
+        samples = run.batches.num_samples if done == num_batches else min(done * batch_size, run.batches.num_samples)
+        return mean_loss, time.perf_counter() - t0, samples
 
     @staticmethod
     def _finite(run: _Run, total: Tensor) -> bool:
@@ -428,12 +481,15 @@ class Trainer:
         sampler.set_candidates(np.asarray(top.ids, dtype=np.int64))
 
     # ------------------------------------------------------------------ validation and end
-    def _validate(self, run: _Run, state: FitState, epoch: int) -> tuple[dict[str, float], float]:
-        """Validation metrics of epoch ``epoch`` when it is due (else none); updates the best."""
+    def _validate(self, run: _Run, state: FitState, epoch: int, *,
+                  force: bool = False) -> tuple[dict[str, float], float]:
+        """Validation metrics of epoch ``epoch`` when it is due (or ``force``), else none; updates
+        the best."""
         from ncf.evaluation import evaluate  # local: evaluation imports models, not training
 
         cfg = run.config
-        if run.valid is None or not ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == run.max_epochs):
+        due = force or (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == run.max_epochs
+        if run.valid is None or not due:
             return {}, 0.0
         report = evaluate(
             run.model,
@@ -469,9 +525,10 @@ class Trainer:
 
     @staticmethod
     def _finish(run: _Run, state: FitState) -> History:
-        """Restore the best weights when stopping early; the model ends in eval mode."""
-        if run.early_stopping and state.best_state is not None:
+        """Restore the best weights when stopping early or at the deadline; the model ends in eval mode."""
+        if (run.early_stopping or run.deadline_hit) and state.best_state is not None:
             run.model.load_state_dict(state.best_state)
         run.model.eval()
         stopped_early = run.early_stopping and state.bad_evals >= run.config.patience
-        return History(tuple(state.logs), state.best_epoch, state.best_metric, stopped_early)
+        return History(tuple(state.logs), state.best_epoch, state.best_metric, stopped_early,
+                       stopped_at_deadline=run.deadline_hit)

@@ -57,7 +57,7 @@ def test_the_loss_picks_its_table_and_other_losses_get_the_global_defaults():
     assert softmax.model.cosine and softmax.model.temperature == model_defaults("mf", "softmax")["temperature"]
     bce = RunSpec.from_options(("", {"model": "mf", "loss": "bce"}))  # no [bce] table in mf.toml
     assert bce.train == TrainConfig(loss="bce")
-    assert bce.model == ModelSpec(name="mf")
+    assert bce.model == ModelSpec(name="mf", spectral_weight=None)  # the file's top level applies to every loss
 
 
 def test_run_json_records_the_resolved_options_and_reads_back_the_same():

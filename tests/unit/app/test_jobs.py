@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
+import torch
 
 from ncf.app import Run, RunDir, RunInfo, RunSpec, evaluate_run, recommend_run, train
 from ncf.errors import ConfigError, TrainingDivergedError
 
 
 def _spec(data, **options):
-    base = {"data": str(data), "model": "mf", "loss": "bpr", "dim": 8, "epochs": 2, "batch-size": 256, "lr": 0.01}
+    base = {"data": str(data), "model": "mf", "loss": "bpr", "dim": 8, "epochs": 2, "batch-size": 256, "lr": 0.01,
+            "spectral-weight": 0.0}
     return RunSpec.from_options(("test", {**base, **options}))
 
 
@@ -100,7 +103,7 @@ def test_resume_refusals(neumf_dir, tmp_path):
 
 def test_evaluate_on_the_validation_part_and_bad_requests(neumf_dir, tmp_path):
     out = tmp_path / "run"
-    train(_spec(neumf_dir, epochs=None, **{"max-epochs": 2}), out, show_progress=False)
+    train(_spec(neumf_dir, epochs=None, refit=False, **{"max-epochs": 2}), out, show_progress=False)
     run = Run.load(out)
     assert run.split.valid is not None
     valid = evaluate_run(run, k=[5], part="valid")
@@ -109,3 +112,147 @@ def test_evaluate_on_the_validation_part_and_bad_requests(neumf_dir, tmp_path):
         evaluate_run(run, protocol="sideways")
     with pytest.raises(ConfigError, match="k must be positive"):
         recommend_run(run, run.decode_users(np.arange(1)), k=0)
+
+
+def test_early_stopping_refits_on_train_plus_carve_for_the_chosen_epochs(neumf_dir, tmp_path):
+    out = tmp_path / "run"
+    result = train(_spec(neumf_dir, epochs=None, patience=1, **{"max-epochs": 4}), out, show_progress=False)
+    h = result.history
+    assert h is not None and h.best_epoch is not None
+    info = json.loads((out / "run.json").read_text())
+    refit = info["history"]["refit"]
+    run = Run.load(out)
+    assert run.split.valid is not None
+    full = len(run.split.train) + len(run.split.valid)
+    from ncf.app.refit import refit_epochs
+
+    epochs = refit_epochs(h.best_epoch, len(run.split.train), full, "scaled")
+    assert refit == {"done": True, "epochs": epochs, "chosen_epoch": h.best_epoch, "rule": "scaled",
+                     "rows": full, "carved_rows": len(run.split.train), "seconds": refit["seconds"]}
+    assert info["history"]["best_epoch"] == h.best_epoch
+    assert info["split"]["carve"]["method"] == "loo" and info["split"]["carve"]["valid_rows"] == len(run.split.valid)
+    # the saved model is the refit: the same seed and epochs on train + carve, reproduced by hand
+    from ncf.app.jobs import build_model
+    from ncf.training import Trainer
+
+    spec = result.spec
+    twin = build_model(spec, run.split, (None, None))
+    cfg = spec.trainer_config(show_progress=False).for_validation(sampled=True)
+    Trainer(dataclasses.replace(cfg, epochs=epochs)).fit(twin, run.split.train.concat(run.split.valid))
+    users = np.arange(20)
+    items = np.arange(20)
+    import torch
+
+    with torch.no_grad():
+        assert torch.allclose(run.model.score(torch.as_tensor(users), torch.as_tensor(items)),
+                              twin.score(torch.as_tensor(users), torch.as_tensor(items)), atol=1e-5)
+    with pytest.raises(ConfigError, match="refit"):
+        evaluate_run(run, part="valid")
+
+
+def test_no_refit_keeps_the_carved_model_and_says_so(neumf_dir, tmp_path):
+    out = tmp_path / "run"
+    result = train(_spec(neumf_dir, epochs=None, refit=False, **{"max-epochs": 2}), out, show_progress=False)
+    info = json.loads((out / "run.json").read_text())
+    assert info["history"]["refit"]["done"] is False and "--no-refit" in info["history"]["refit"]["reason"]
+    assert "no refit" in result.summary()
+    # a fixed epoch count chooses nothing on a carve: no refit entry at all
+    out2 = tmp_path / "fixed"
+    train(_spec(neumf_dir), out2, show_progress=False)
+    assert "refit" not in json.loads((out2 / "run.json").read_text())["history"]
+
+
+def test_spectral_without_a_rank_chooses_it_on_the_carve_and_fits_all_of_train(neumf_dir, tmp_path):
+    from ncf.models.spectral import rank_candidates
+
+    out = tmp_path / "spec"
+    result = train(RunSpec.from_options(("test", {"data": str(neumf_dir), "model": "spectral"})), out,
+                   show_progress=False)
+    info = json.loads((out / "run.json").read_text())
+    chosen = info["history"]["refit"]["spectral_rank"]
+    run = Run.load(out)
+    assert run.split.valid is not None and info["split"]["carve"]["method"] == "loo"
+    ranks = [int(r) for r in chosen["scores"]]
+    assert ranks == rank_candidates(run.split.num_users, run.split.num_items)
+    best = max(ranks, key=lambda r: (chosen["scores"][str(r)], -r))
+    assert chosen["chosen"] == best and run.model.rank == best
+    assert info["history"]["refit"]["rows"] == len(run.split.train) + len(run.split.valid)
+    assert "spectral rank" in result.summary()
+    # the saved model is the chosen rank fitted on train + carve
+    from ncf.models import SpectralMF
+
+    twin = SpectralMF(run.split.num_users, run.split.num_items, rank=best, seed=0).fit(
+        run.split.train.concat(run.split.valid))
+    assert torch.allclose(run.model.user_vectors() @ run.model.item_vectors()[:50].T,
+                          twin.user_vectors() @ twin.item_vectors()[:50].T, atol=1e-5)
+    # a rank given on the command line is used as is, with no carve
+    fixed = tmp_path / "fixed"
+    train(RunSpec.from_options(("test", {"data": str(neumf_dir), "model": "spectral", "spectral-rank": 8})), fixed,
+          show_progress=False)
+    assert Run.load(fixed).model.rank == 8 and Run.load(fixed).split.valid is None
+
+
+def test_spectral_weight_auto_chooses_the_share_on_the_carved_model_then_blends_the_refit(neumf_dir, tmp_path):
+    from ncf.models import Blend, score_spread
+
+    out = tmp_path / "blend"
+    result = train(_spec(neumf_dir, epochs=None, patience=1, **{"max-epochs": 3, "spectral-weight": "auto"}), out,
+                   show_progress=False)
+    info = json.loads((out / "run.json").read_text())
+    blend = info["history"]["refit"]["blend"]
+    shares = [float(k) for k in blend["scores"]]
+    assert shares == [0.0, 0.1, 0.25, 0.5, 0.75, 0.9]
+    best = max(shares, key=lambda x: (blend["scores"][str(x)], -x))
+    assert blend["share"] == best and "spectral share" in result.summary()
+    run = Run.load(out)
+    if best == 0.0:
+        assert not isinstance(run.model, Blend)
+        return
+    assert isinstance(run.model, Blend)
+    mf, spectral = run.model.components()
+    assert spectral.rank == blend["spectral_rank"]
+    # each part weighted by its share over its own score spread (the refit MF, the spectral fit on train + carve)
+    assert run.model.weights == pytest.approx([(1 - best) / score_spread(mf, seed=0), best / score_spread(spectral, seed=0)])
+
+
+def test_fixed_epochs_with_an_auto_share_carve_choose_and_refit(neumf_dir, tmp_path):
+    out = tmp_path / "fixed"
+    train(_spec(neumf_dir, **{"spectral-weight": "auto", "spectral-rank": 8}), out, show_progress=False)
+    refit = json.loads((out / "run.json").read_text())["history"]["refit"]
+    assert refit["done"] and refit["epochs"] == 2 and refit["rule"] == "fixed" and "blend" in refit
+
+
+def test_scale_batch_grows_the_batch_with_the_rows_unless_the_user_chose_it():
+    from ncf.app.splitting import STEPS_PER_EPOCH, scaled_batch
+
+    spec = RunSpec.from_options(("test", {"model": "mf", "loss": "bpr"}))  # mf's bpr defaults scale the batch
+    assert spec.train.scale_batch and spec.train.batch_size == 1024
+    same, note = scaled_batch(spec, 98_114)  # ML-100K's carve: already ~96 steps an epoch
+    assert same is spec and note is None
+    grown, note = scaled_batch(spec, 727_869)  # Gowalla's carve: the tuned gowalla-bpr batch
+    assert grown.train.batch_size == 8192 and note is not None
+    assert grown.train.lr == pytest.approx(spec.train.lr * 8 ** 0.5)
+    assert 60 <= 727_869 / grown.train.batch_size <= 1.5 * STEPS_PER_EPOCH
+    assert {"batch-size", "lr"} <= grown.explicit  # run.json stores what was used; a resume keeps it
+    for given in ({"batch-size": 512}, {"lr": 0.01}):
+        fixed = RunSpec.from_options(("test", {"model": "mf", "loss": "bpr", **given}))
+        assert scaled_batch(fixed, 727_869) == (fixed, None)
+
+
+def test_train_applies_scale_batch_and_records_it(neumf_dir, tmp_path, monkeypatch):
+    import ncf.app.splitting as splitting
+
+    monkeypatch.setattr(splitting, "STEPS_PER_EPOCH", 4)  # the tiny fixture then asks for a bigger batch
+    out = tmp_path / "run"
+    spec = RunSpec.from_options(("test", {"data": str(neumf_dir), "model": "mf", "loss": "bpr", "epochs": 1,
+                                          "spectral-weight": 0, "scale-batch": True, "dim": 8}))
+    result = train(spec, out, show_progress=False)
+    options = json.loads((out / "run.json").read_text())["options"]
+    assert options["batch-size"] > spec.train.batch_size == 1024 and result.spec.train.batch_size == options["batch-size"]
+    assert options["lr"] == pytest.approx(spec.train.lr * (options["batch-size"] / 1024) ** 0.5)
+
+
+def test_the_progress_display_says_which_carve_training_stops_on(neumf_dir, tmp_path, capsys):
+    train(_spec(neumf_dir, epochs=None, **{"max-epochs": 1}), tmp_path / "run", show_progress=True)
+    err = capsys.readouterr().err
+    assert "validation carve: one held-out item per user, latest (timestamps order each user's items" in err

@@ -130,7 +130,10 @@ def test_model_options_that_a_model_would_ignore_are_refused():
     with pytest.raises(ConfigError, match="spectral-weight needs a trained factorized model"):
         RunSpec.from_options(("", {"model": "fpmc", "spectral-weight": 0.5}))
     with pytest.raises(ConfigError, match="--spectral-rank does not apply"):
-        RunSpec.from_options(("", {"model": "mf", "spectral-rank": 64}))  # no blend asked
+        RunSpec.from_options(("", {"model": "mf", "spectral-weight": 0, "spectral-rank": 64}))  # no blend asked
+    with pytest.raises(ConfigError, match="--spectral-rank does not apply"):
+        RunSpec.from_options(("", {"model": "gmf", "spectral-rank": 64}))  # gmf's defaults do not blend
+    assert RunSpec.from_options(("", {"model": "mf", "spectral-rank": 64})).model.spectral_weight is None  # auto
     # set to the default value, as an old run.json stores every option: accepted
     RunSpec.from_options(("run.json", {"model": "mf", "features": False, "spectral-rank": 1024, "layers": "64,32,16"}))
     RunSpec.from_options(("", {"model": "mf", "spectral-weight": 0.25, "spectral-rank": 64}))
@@ -146,8 +149,12 @@ def test_temperature_goes_to_the_model_that_owns_it():
 
 def test_validation_default_follows_epochs_and_closed_form():
     assert RunSpec().wants_validation()
-    assert not RunSpec.from_options(("", {"epochs": 3})).wants_validation()
-    assert not RunSpec.from_options(("", {"model": "spectral"})).wants_validation()
+    assert not RunSpec.from_options(("", {"epochs": 3, "spectral-weight": 0})).wants_validation()
+    assert RunSpec.from_options(("", {"epochs": 3})).wants_validation()  # mf's defaults choose a blend share there
+    assert not RunSpec.from_options(("", {"model": "gmf", "epochs": 3})).wants_validation()
+    assert RunSpec.from_options(("", {"model": "spectral"})).wants_validation()  # it chooses its rank there
+    assert not RunSpec.from_options(("", {"model": "spectral", "spectral-rank": 64})).wants_validation()
+    assert not RunSpec.from_options(("", {"model": "popularity"})).wants_validation()
     assert RunSpec.from_options(("", {"epochs": 3, "valid": True})).wants_validation()
 
 

@@ -30,3 +30,16 @@ def test_negatives_per_user_is_a_range_for_ragged_rows() -> None:
     assert ds.stats()["negatives_per_user"] == "1-2"
     none = Dataset("toy", None, "x", data, Split(data.select([0, 1]), data.select([2, 3])))
     assert none.stats()["negatives_per_user"] is None
+
+
+def test_stats_say_when_timestamps_carry_no_order() -> None:
+    users, items = [0, 0, 1, 1], [0, 1, 1, 2]
+    flat = Dataset("flat", None, "csv", Interactions.from_arrays(users, items, timestamps=[7, 7, 7, 7]))
+    stats = flat.stats()
+    assert stats["timestamps"] is False and stats["time_order"].startswith("random: all timestamps are equal")
+    ordered = Dataset("ordered", None, "csv", Interactions.from_arrays(users, items, timestamps=[1, 2, 3, 4])).stats()
+    assert ordered["timestamps"] is True and ordered["time_order"].startswith("latest")
+    per_user = Dataset("pu", None, "csv", Interactions.from_arrays(users, items, timestamps=[1, 1, 5, 5])).stats()
+    assert per_user["timestamps"] is True and per_user["time_order"].startswith("random: each user's")
+    none = Dataset("none", None, "csv", Interactions.from_arrays(users, items)).stats()
+    assert none["timestamps"] is False and none["time_order"] == "random: no timestamps"

@@ -109,18 +109,30 @@ def same(a: Split, b: Split) -> bool:
 
 
 # --------------------------------------------------------------------------- leave_one_out
-def naive_loo_pairs(data: Interactions) -> dict[int, int]:
-    """Reference for data with timestamps: user -> held-out item (latest, larger item on ties)."""
+def naive_loo_pairs(data: Interactions) -> dict[int, int | None]:
+    """Reference for data with timestamps: user -> held-out item (latest, larger item on ties);
+    None for a user whose rows all share one timestamp (no order: any of its items may go)."""
     best: dict[int, tuple[int, int]] = {}
     items_of: dict[int, set[int]] = {}
+    times_of: dict[int, set[int]] = {}
     assert data.timestamps is not None
     for u, i, t in zip(
         data.users.tolist(), data.items.tolist(), data.timestamps.tolist(), strict=True
     ):
         items_of.setdefault(u, set()).add(i)
+        times_of.setdefault(u, set()).add(t)
         if u not in best or (t, i) > best[u]:
             best[u] = (t, i)
-    return {u: best[u][1] for u in best if len(items_of[u]) >= 2}
+    return {u: (best[u][1] if len(times_of[u]) > 1 else None) for u in best if len(items_of[u]) >= 2}
+
+
+def assert_held_out(got: dict[int, int], expected: dict[int, int | None], data: Interactions) -> None:
+    assert sorted(got) == sorted(expected)
+    for u, item in got.items():
+        if expected[u] is None:
+            assert item in set(data.items[data.users == u].tolist())
+        else:
+            assert item == expected[u]
 
 
 @SETTINGS
@@ -147,7 +159,7 @@ def test_leave_one_out_properties(data: Interactions, k: int, seed: int, valid: 
     else:
         assert split.valid is None
     if data.timestamps is not None:
-        assert dict(test_pairs) == naive_loo_pairs(data)
+        assert_held_out(dict(test_pairs), naive_loo_pairs(data), data)
         if split.valid is not None:  # valid is the latest of what remains after the test pair
             rest = data.select(
                 ~np.isin(
@@ -155,17 +167,22 @@ def test_leave_one_out_properties(data: Interactions, k: int, seed: int, valid: 
                     [u * data.num_items + i for u, i in test_pairs],
                 )
             )
-            assert dict(pairs(split.valid)) == naive_loo_pairs(rest)
+            expected = naive_loo_pairs(rest)
+            for u in expected:  # a user with order in the whole data keeps it in the rest
+                if expected[u] is None and len(set(data.timestamps[data.users == u].tolist())) > 1:
+                    expected[u] = max(zip(rest.timestamps[rest.users == u].tolist(),
+                                          rest.items[rest.users == u].tolist(), strict=True))[1]
+            assert_held_out(dict(pairs(split.valid)), expected, rest)
     assert np.all(np.diff(split.test.users) >= 0)  # sorted by user
 
 
 def test_leave_one_out_tie_break_and_single_users() -> None:
     data = Interactions.from_arrays(
-        [0, 0, 0, 1, 2, 2], [3, 1, 2, 0, 5, 4], timestamps=[5, 9, 9, 1, 2, 2], num_items=8
+        [0, 0, 0, 1, 2, 2, 2], [3, 1, 2, 0, 5, 4, 6], timestamps=[5, 9, 9, 1, 2, 2, 1], num_items=8
     )
     split = leave_one_out(data, num_negatives=2, seed=0)
     assert split.test.users.tolist() == [0, 2]
-    assert split.test.items.tolist() == [2, 5]  # ties on time: larger item wins
+    assert split.test.items.tolist() == [2, 5]  # ties on the latest time: larger item wins
     assert 1 in split.train.users.tolist()  # a user with one interaction stays in train
     assert split.test_negatives is not None and split.test_negatives.shape == (2, 2)
 

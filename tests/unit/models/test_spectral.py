@@ -153,3 +153,26 @@ def test_randomized_svd_is_torch_svd_lowrank_with_csr_operands(shape):
     # singular vectors agree up to sign; the products are sign-free
     torch.testing.assert_close(u @ torch.diag(s) @ v.T, u_ref @ torch.diag(s_ref) @ v_ref.T, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close((u * u_ref).sum(0).abs()[:10], torch.ones(10), rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("rank", [2, 5, 9])
+def test_a_truncated_fit_matches_the_dense_reference_at_the_lower_rank(rank):
+    data = _data(seed=3)
+    top = SpectralMF(NU, NI, rank=12).fit(data)
+    cut = top.truncated(rank)
+    assert cut.rank == rank and cut.get_config()["rank"] == rank
+    got = (cut.user_vectors() @ cut.item_vectors().T).double().numpy()
+    ref = _reference_scores(data, rank, 3.0, 1.0, 0.5)
+    scale = float((got * ref).sum() / (ref * ref).sum())
+    assert scale > 0
+    np.testing.assert_allclose(got, scale * ref, rtol=1e-4, atol=1e-5 * np.abs(got).max())
+    with pytest.raises(ConfigError, match="truncate"):
+        top.truncated(13)
+
+
+def test_rank_candidates_are_powers_of_two_below_half_the_smaller_side():
+    from ncf.models.spectral import rank_candidates
+
+    assert rank_candidates(943, 1682) == [16, 32, 64, 128, 256]
+    assert rank_candidates(29858, 40981) == [16, 32, 64, 128, 256, 512, 1024]
+    assert rank_candidates(20, 9) == [4]  # a tiny universe still gets one rank

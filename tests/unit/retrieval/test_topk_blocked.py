@@ -223,7 +223,9 @@ def test_property_blocked_equals_unblocked(
     finally:
         topk_module.ITEM_SCAN_FROM, topk_module.ITEM_BLOCK = saved
     np.testing.assert_array_equal(got.ids, want.ids)
-    np.testing.assert_array_equal(got.scores, want.scores)
+    # a block's product may round its last bit differently from the whole catalogue's (another
+    # matmul shape, another summation order): the same scores to one float32 ulp
+    np.testing.assert_allclose(got.scores, want.scores, rtol=2e-7, atol=0)
 
 
 def test_bf16_product_turns_off_reduced_precision_reductions_on_cuda() -> None:
