@@ -312,7 +312,8 @@ def recipe_cost(values: Mapping[str, Any]) -> float:
 SPECTRAL_RANKS = tuple(rank_candidates(1 << 30, 1 << 30))  # 16, 32, ..., 1024: the ranks `ncf train` tries
 
 
-def first_trials(spec: RunSpec, space: Mapping[str, Param]) -> list[tuple[str, dict[str, Any]]]:
+def first_trials(spec: RunSpec, space: Mapping[str, Param], *,
+                 prefer_rank: int | None = None) -> list[tuple[str, dict[str, Any]]]:
     """(origin, params) of the trials a new study starts with: the model's defaults, then the
     recipes of :data:`RECIPES` that fit the model and loss (and the :data:`SPECTRAL_RANKS` when
     the spectral rank is searched), cheapest first; fixed options and duplicates left out, every
@@ -320,6 +321,8 @@ def first_trials(spec: RunSpec, space: Mapping[str, Param]) -> list[tuple[str, d
 
     A default chosen from the data (the spectral rank: None) has no value to enqueue: the
     defaults trial holds the other options, and none at all when nothing else is searched.
+    ``prefer_rank`` (the rank ``ncf train`` would choose on this carve) puts the spectral ranks
+    in order of their distance to it, so the first trial is the default's choice.
     """
     defaults = resolved_values(spec, space)
     out = [("defaults", defaults)] if defaults else []
@@ -339,6 +342,8 @@ def first_trials(spec: RunSpec, space: Mapping[str, Param]) -> list[tuple[str, d
         if params and all(params != seen for _, seen in out + recipes):
             recipes.append((name, params))
     recipes.sort(key=lambda r: recipe_cost({**_cost_base(spec), **r[1]}))
+    if prefer_rank is not None:  # stable: among equal distances the cheaper rank first
+        recipes.sort(key=lambda r: abs(math.log2(r[1].get("spectral-rank", prefer_rank) / prefer_rank)))
     return out + recipes
 
 
@@ -619,8 +624,18 @@ class _Study:
         )
         if not self.study.trials:  # a new study: the defaults first (as `ncf train` resolves them), then the recipes
             resolved, _ = scaled_batch(spec, len(split.train))
-            for origin, params in first_trials(resolved, self.space):
+            prefer = self._default_rank() if "spectral-rank" in self.space and spec.model.name == "spectral" else None
+            for origin, params in first_trials(resolved, self.space, prefer_rank=prefer):
                 self.study.enqueue_trial(params, user_attrs={"origin": origin}, skip_if_exists=True)
+
+    def _default_rank(self) -> int:
+        """The spectral rank ``ncf train`` chooses on this carve (one SVD, scored by truncation)."""
+        from ncf.app.jobs import choose_spectral_rank
+
+        carve = Split(self.split.train, self.split.test, self.split.test, self.split.test_negatives,
+                      self.split.test_negatives)  # the tuning split holds its carve as "test"
+        chosen = choose_spectral_rank(self.spec.replace(**{"spectral-rank": None}), carve)
+        return int(chosen["chosen"])
 
     def run(self, trials: int | None, deadline: float | None, *, show_progress: bool,
             on_trial: OnTrial | None, at_least_one: bool = False) -> None:

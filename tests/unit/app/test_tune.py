@@ -27,6 +27,7 @@ from ncf.app.tune import (
 )
 from ncf.cli import main
 from ncf.data import read_neumf
+from ncf.data.interactions import Split
 from ncf.errors import ConfigError
 from ncf.training import Trainer
 
@@ -176,3 +177,17 @@ def test_durations_and_bad_budgets():
         with pytest.raises(ConfigError):
             parse_duration(bad)
     assert np.isfinite(parse_duration("1.5m") or np.nan)
+
+
+def test_a_spectral_study_starts_at_the_rank_ncf_train_would_choose(neumf_dir, tmp_path):
+    import optuna
+
+    from ncf.app.jobs import choose_spectral_rank
+
+    base = RunSpec.from_options(("test", {"data": str(neumf_dir), "model": "spectral"}))
+    tune(base, tmp_path / "s", trials=2)
+    split = tuning_split(base, load_data(str(neumf_dir)))
+    carve = Split(split.train, split.test, split.test, split.test_negatives, split.test_negatives)
+    chosen = choose_spectral_rank(base, carve)["chosen"]
+    study = optuna.load_study(study_name="ncf-tune", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    assert study.trials[0].params["spectral-rank"] == chosen
