@@ -345,6 +345,7 @@ def _fit(spec: RunSpec, cfg: TrainConfig, model: Model, split: Split, run: RunDi
     t0 = time.perf_counter()
     history = None
     refit: dict[str, Any] | None = None
+    share: dict[str, Any] | None = None  # the spectral blend share chosen on the carve (auto)
     trained_on = split.train
     if isinstance(model, ClosedForm) and spec.model.chooses_spectral_rank:
         model, trained_on, refit = _spectral_on_carve(spec, split)
@@ -358,7 +359,6 @@ def _fit(spec: RunSpec, cfg: TrainConfig, model: Model, split: Split, run: RunDi
             checkpoint_dir=run.checkpoint_dir, resume=resume, log_path=run.log_path,
         )
         refit = _refit_plan(spec, cfg, split, history)
-        share = None
         if spec.model.chooses_spectral_weight and (distributed is None or distributed.is_main):
             share = choose_blend_share(spec, model, split)  # on the carved model, before any refit
         if refit is not None and refit["done"]:
