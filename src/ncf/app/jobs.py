@@ -372,6 +372,22 @@ def _fit(spec: RunSpec, cfg: TrainConfig, model: Model, split: Split, run: RunDi
     return model, history, time.perf_counter() - t0, refit
 
 
+def _carve_metric(spec: RunSpec, split: Split) -> str:
+    """The metric early stopping uses on this split's carve (NDCG@10 sampled, Recall@20 full)."""
+    metric = spec.trainer_config().for_validation(sampled=split.valid_negatives is not None).metric
+    assert metric is not None
+    return metric
+
+
+def _score_on_carve(model: Model, split: Split, metric: str) -> float:
+    """``metric`` of ``model`` on the validation carve, training rows excluded."""
+    assert split.valid is not None
+    sampled = split.valid_negatives is not None
+    report = evaluate(model, split.valid, exclude=split.train, k=(int(metric.split("@")[1]),),
+                      protocol="sampled" if sampled else "full", negatives=split.valid_negatives)
+    return float(report.metrics[metric])
+
+
 def choose_spectral_rank(spec: RunSpec, split: Split) -> dict[str, Any]:
     """The spectral rank with the best validation metric on the carve: one SVD at the largest
     candidate rank, each smaller rank scored by truncation (ties go to the smaller rank)."""
@@ -380,17 +396,10 @@ def choose_spectral_rank(spec: RunSpec, split: Split) -> dict[str, Any]:
 
     if split.valid is None:
         raise ConfigError("choosing the spectral rank needs a validation carve")
-    sampled = split.valid_negatives is not None
-    metric = spec.trainer_config().for_validation(sampled=sampled).metric
-    assert metric is not None
-    k = int(metric.split("@")[1])
+    metric = _carve_metric(spec, split)
     candidates = rank_candidates(split.num_users, split.num_items)
     top = SpectralMF.from_spec(spec.model.with_name("spectral"), _context(spec, split.train)).fit(split.train)
-    scores: dict[int, float] = {}
-    for r in candidates:
-        report = evaluate(top.truncated(r), split.valid, exclude=split.train, k=(k,),
-                          protocol="sampled" if sampled else "full", negatives=split.valid_negatives)
-        scores[r] = float(report.metrics[metric])
+    scores = {r: _score_on_carve(top.truncated(r), split, metric) for r in candidates}
     best = max(candidates, key=lambda r: (scores[r], -r))
     return {"metric": metric, "scores": {str(r): v for r, v in scores.items()}, "chosen": best, "model": top}
 
@@ -503,17 +512,12 @@ def choose_blend_share(spec: RunSpec, model: Model, split: Split) -> dict[str, A
         spectral = SpectralMF.from_spec(spec.model.with_name("spectral"), _context(spec, split.train)).fit(split.train)
     if not isinstance(model, Factorized):
         raise ConfigError(f"a spectral blend needs a factorized model, not {model.name!r}")
-    sampled = split.valid_negatives is not None
-    metric = spec.trainer_config().for_validation(sampled=sampled).metric
-    assert metric is not None
-    k = int(metric.split("@")[1])
+    metric = _carve_metric(spec, split)
     a, b = score_spread(model, seed=spec.train.seed), score_spread(spectral, seed=spec.train.seed)
-    scores: dict[str, float] = {}
-    for share in BLEND_SHARES:
-        blend = model if share == 0.0 else Blend.of([model, spectral], [(1 - share) / a, share / b])
-        report = evaluate(blend, split.valid, exclude=split.train, k=(k,),
-                          protocol="sampled" if sampled else "full", negatives=split.valid_negatives)
-        scores[str(share)] = float(report.metrics[metric])
+    scores = {str(share): _score_on_carve(model if share == 0.0 else Blend.of([model, spectral],
+                                                                             [(1 - share) / a, share / b]),
+                                          split, metric)
+              for share in BLEND_SHARES}
     best = max(BLEND_SHARES, key=lambda s: (scores[str(s)], -s))
     return {"metric": metric, "scores": scores, "share": best,
             "spectral_rank": spectral.rank if ranks is None else ranks["chosen"], "spectral": spectral}

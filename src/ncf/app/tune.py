@@ -56,6 +56,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import numpy as np
+
 from ncf._io import atomic_write
 from ncf._types import PathLike
 from ncf.app.jobs import build_model, load_data
@@ -549,7 +551,7 @@ def _full_ranking_pairs(split: Split) -> int:
     """(user, item) pairs one full-ranking validation scores (0 under the sampled protocol)."""
     if split.test_negatives is not None:
         return 0
-    return int(len(set(split.test.users.tolist())) * split.num_items)
+    return int(np.unique(split.test.users).size * split.num_items)
 
 
 def _prefixed(on_trial: OnTrial, name: str) -> OnTrial:
