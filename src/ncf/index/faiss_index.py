@@ -5,6 +5,11 @@ loaded. Every kind ranks by inner product (``METRIC_INNER_PRODUCT``; cosine inde
 normalised vectors). Query-time settings (``ef_search``, ``nprobe``) travel with each call as
 faiss ``SearchParameters``, so one index can serve concurrent searches, and a search that
 over-fetches gets an HNSW beam at least as wide as what it fetches.
+
+IVF-PQ can re-rank (``rerank=r``): faiss's ``IndexRefine`` wraps the IVF-PQ index with a copy
+of the vectors (``IndexRefineFlat``, float32, or an ``SQfp16`` scalar quantizer, float16),
+fetches ``r`` times the results asked for by their PQ scores and re-scores those against the
+copy. The copy is part of the faiss file, so it counts in the saved index's ``bytes``.
 """
 
 from __future__ import annotations
@@ -93,8 +98,9 @@ class FaissIndex(Index):
             index = self._faiss.read_index(str(path))
         except RuntimeError as exc:
             raise DataError(f"faiss cannot read this file ({str(exc).splitlines()[0]})", path=path) from exc
-        if not isinstance(index, getattr(self._faiss, self._faiss_class)):
-            raise DataError(f"holds a faiss {type(index).__name__}, expected {self._faiss_class}", path=path)
+        expected = self._expected_class(index)
+        if expected is not None:
+            raise DataError(f"holds a faiss {type(index).__name__}, expected {expected}", path=path)
         if int(index.ntotal) != size or int(index.d) != dim:
             raise DataError(
                 f"holds {index.ntotal} vectors of dimension {index.d}, index.json says {size} x {dim}", path=path
@@ -103,6 +109,10 @@ class FaissIndex(Index):
             raise DataError("holds a faiss index that does not rank by inner product", path=path)
         self._index = index
         self._loaded(index)
+
+    def _expected_class(self, index: Any) -> str | None:
+        """None when ``index`` (as read) is of the kind's faiss class, else the class expected."""
+        return None if isinstance(index, getattr(self._faiss, self._faiss_class)) else self._faiss_class
 
     def _loaded(self, index: Any) -> None:
         """Restore settings that faiss does not save (query-time defaults)."""
@@ -242,7 +252,12 @@ class _IVFBase(FaissIndex):
     def nprobe(self, value: int) -> None:
         self._nprobe = positive_int("nprobe", value)
         if self._index is not None:
-            self._index.nprobe = min(self._nprobe, int(self._index.nlist))
+            ivf = self._ivf(self._index)
+            ivf.nprobe = min(self._nprobe, int(ivf.nlist))
+
+    def _ivf(self, index: Any) -> Any:
+        """The IVF index itself (inside an ``IndexRefine`` when the kind re-ranks)."""
+        return index
 
     def _params(self) -> dict[str, Any]:
         return {"nlist": self.nlist, "nprobe": self._nprobe, "train_size": self.train_size, "seed": self.seed}
@@ -272,24 +287,27 @@ class _IVFBase(FaissIndex):
         return np.ascontiguousarray(vectors[rows])
 
     def _configure(self, index: Any) -> None:
-        index.cp.seed = self.seed
-        index.nprobe = min(self._nprobe, int(index.nlist))
+        ivf = self._ivf(index)
+        ivf.cp.seed = self.seed
+        ivf.nprobe = min(self._nprobe, int(ivf.nlist))
 
     def _after_add(self, index: Any) -> None:
-        index.make_direct_map()  # reconstruct(id), for exact scoring of allow-lists
+        if index is self._ivf(index):  # a re-ranking index reconstructs from its copy instead
+            index.make_direct_map()  # reconstruct(id), for exact scoring of allow-lists
 
     def _loaded(self, index: Any) -> None:
-        if int(index.nlist) != self.nlist:
-            raise DataError(f"the saved index has nlist={index.nlist}, index.json says {self.nlist}")
-        if int(index.direct_map.type) == 0:
-            index.make_direct_map()
-        index.nprobe = min(self._nprobe, int(index.nlist))
+        ivf = self._ivf(index)
+        if int(ivf.nlist) != self.nlist:
+            raise DataError(f"the saved index has nlist={ivf.nlist}, index.json says {self.nlist}")
+        if index is ivf and int(ivf.direct_map.type) == 0:
+            ivf.make_direct_map()
+        ivf.nprobe = min(self._nprobe, int(ivf.nlist))
 
     def _search_params(self, fetch: int) -> Any:
-        return self._faiss.SearchParametersIVF(nprobe=min(self._nprobe, int(self._index.nlist)))
+        return self._faiss.SearchParametersIVF(nprobe=min(self._nprobe, int(self._ivf(self._index).nlist)))
 
     def _exhaustive(self, queries: FloatArray, k: int, deny: sp.csr_matrix | None) -> TopK:
-        every = self._faiss.SearchParametersIVF(nprobe=int(self._index.nlist))
+        every = self._faiss.SearchParametersIVF(nprobe=int(self._ivf(self._index).nlist))
 
         def search_all(q: FloatArray, fetch: int) -> tuple[IntArray, FloatArray]:
             scores, ids = self._index.search(q, fetch, params=every)
@@ -325,11 +343,18 @@ class IVFIndex(_IVFBase):
         return f"IVF{self._resolve_nlist(n)},Flat"
 
 
+#: Precisions of IVF-PQ's re-ranking copy and the faiss factory suffix that stores them.
+RERANK_DTYPES: dict[str, str] = {"float32": "RFlat", "float16": "Refine(SQfp16)"}
+
+
 class IVFPQIndex(_IVFBase):
     """FAISS ``IndexIVFPQ``: IVF lists of product-quantized codes (``m`` bytes per vector at 8 bits).
 
-    Scores are the quantized (asymmetric) inner products, and so are those of the exact
-    fallback and of allow-lists, which use the decoded vectors.
+    Without re-ranking, scores are the quantized (asymmetric) inner products, and so are those
+    of the exact fallback and of allow-lists, which use the decoded vectors. With ``rerank=r``
+    the index also keeps the vectors (faiss ``IndexRefine``): a search takes the ``r * fetch``
+    best items by PQ score and re-scores them exactly against that copy, and the fallback and
+    allow-lists score with the copy too.
 
     Parameters
     ----------
@@ -342,11 +367,17 @@ class IVFPQIndex(_IVFBase):
         ``d / 2`` (two dimensions per code).
     nbits : int
         Bits per sub-quantizer code (needs ``2**nbits`` training vectors).
+    rerank : int, optional
+        Candidates per result re-scored exactly (faiss's ``k_factor``). ``None`` (default):
+        no copy of the vectors is kept and scores stay quantized. Settable after build or load
+        on an index built with it (not on one built without).
+    rerank_dtype : {"float32", "float16"}
+        Precision of the re-ranking copy: ``N * d * 4`` or ``N * d * 2`` bytes beyond the codes.
     """
 
     kind = "ivfpq"
-    PARAMS = ("nlist", "nprobe", "m", "nbits", "train_size", "seed")
-    QUERY_PARAMS = ("nprobe",)
+    PARAMS = ("nlist", "nprobe", "m", "nbits", "train_size", "seed", "rerank", "rerank_dtype")
+    QUERY_PARAMS = ("nprobe", "rerank")
     _faiss_class = "IndexIVFPQ"
 
     def __init__(
@@ -360,34 +391,97 @@ class IVFPQIndex(_IVFBase):
         nbits: int = 8,
         train_size: int | None = None,
         seed: int = 0,
+        rerank: int | None = None,
+        rerank_dtype: str = "float32",
     ) -> None:
         self._m_arg = optional_positive_int("m", m)
         self.m = self._m_arg  # resolved at build when None
         self.nbits = positive_int("nbits", nbits)
         if self.nbits > 16:
             raise ConfigError(f"nbits must be at most 16, got {nbits}")
+        self._rerank = optional_positive_int("rerank", rerank)
+        if rerank_dtype not in RERANK_DTYPES:
+            raise ConfigError(f"rerank_dtype must be 'float32' or 'float16', got {rerank_dtype!r}")
+        self.rerank_dtype = rerank_dtype
         super().__init__(vectors, metric=metric, nlist=nlist, nprobe=nprobe, train_size=train_size, seed=seed)
 
+    @property
+    def rerank(self) -> int | None:
+        """Candidates per result re-scored exactly (None: no re-ranking)."""
+        return self._rerank
+
+    @rerank.setter
+    def rerank(self, value: int) -> None:
+        if self._index is not None and not self._refines(self._index):
+            raise ConfigError(
+                "this ivfpq index was built without a copy of the vectors to re-rank with; "
+                "build it with rerank=R (and optionally rerank_dtype='float16')"
+            )
+        built = self._index is not None
+        self._rerank = positive_int("rerank", value) if built else optional_positive_int("rerank", value)
+
+    def _refines(self, index: Any) -> bool:
+        return bool(isinstance(index, self._faiss.IndexRefine))
+
+    def _ivf(self, index: Any) -> Any:
+        return self._faiss.downcast_index(index.base_index) if self._refines(index) else index
+
     def _params(self) -> dict[str, Any]:
-        return {**super()._params(), "m": self.m, "nbits": self.nbits}
+        return {**super()._params(), "m": self.m, "nbits": self.nbits, "rerank": self._rerank,
+                "rerank_dtype": self.rerank_dtype}
 
     def _factory(self, n: int, d: int) -> str:
         self.m = self._m_arg or max(c for c in range(1, max(1, d // 2) + 1) if d % c == 0)
         if d % self.m:
             raise ConfigError(f"m={self.m} must divide the vector dimension {d}")
-        return f"IVF{self._resolve_nlist(n)},PQ{self.m}x{self.nbits}"
+        refine = f",{RERANK_DTYPES[self.rerank_dtype]}" if self._rerank is not None else ""
+        return f"IVF{self._resolve_nlist(n)},PQ{self.m}x{self.nbits}{refine}"
 
     def _min_train(self) -> int:
         return max(int(self.nlist or 1), 1 << self.nbits)
 
     def _configure(self, index: Any) -> None:
         super()._configure(index)
-        index.pq.cp.seed = self.seed
+        ivf = self._ivf(index)
+        ivf.pq.cp.seed = self.seed
         # index_factory turns on polysemous training (a Hamming-distance pre-filter that is
         # never used here); it costs seconds even on small training sets
-        index.do_polysemous_training = False
+        ivf.do_polysemous_training = False
+
+    def _expected_class(self, index: Any) -> str | None:
+        if self._rerank is None:
+            return None if type(index) is self._faiss.IndexIVFPQ else "IndexIVFPQ"
+        store = "IndexFlat" if self.rerank_dtype == "float32" else "IndexScalarQuantizer"
+        wanted = f"IndexRefine of IndexIVFPQ with {store}"
+        if not self._refines(index):
+            return wanted
+        base = self._faiss.downcast_index(index.base_index)
+        refine = self._faiss.downcast_index(index.refine_index)
+        if not isinstance(base, self._faiss.IndexIVFPQ) or not isinstance(refine, getattr(self._faiss, store)):
+            return wanted
+        return None
 
     def _loaded(self, index: Any) -> None:
-        if int(index.pq.M) != self.m or int(index.pq.nbits) != self.nbits:
-            raise DataError(f"the saved codes are PQ{index.pq.M}x{index.pq.nbits}, index.json says PQ{self.m}x{self.nbits}")
+        pq = self._ivf(index).pq
+        if int(pq.M) != self.m or int(pq.nbits) != self.nbits:
+            raise DataError(f"the saved codes are PQ{pq.M}x{pq.nbits}, index.json says PQ{self.m}x{self.nbits}")
         super()._loaded(index)
+
+    def _search_params(self, fetch: int) -> Any:
+        ivf_params = super()._search_params(fetch)
+        if not self._refines(self._index):
+            return ivf_params
+        params = self._faiss.IndexRefineSearchParameters(k_factor=float(self._rerank or 1))
+        params.base_index_params = ivf_params
+        params.referenced_objects = [ivf_params]  # keep it alive while faiss uses the pointer
+        return params
+
+    def _exhaustive(self, queries: FloatArray, k: int, deny: sp.csr_matrix | None) -> TopK:
+        if not self._refines(self._index):
+            return super()._exhaustive(queries, k, deny)
+        store = self._faiss.downcast_index(self._index.refine_index)
+
+        def block(start: int, stop: int) -> FloatArray:
+            return np.asarray(store.reconstruct_n(start, stop - start), dtype=np.float32)
+
+        return self._exhaustive_by_chunks(queries, k, deny, block)

@@ -1,7 +1,7 @@
 """Index kinds by name: ``make_index``, ``load_index`` and ``set_num_threads``.
 
-An explicit name -> class table (no module scanning). FAISS and hnswlib kinds import their
-package only when one is made or loaded, so this module works without them.
+An explicit name -> class table (no module scanning). FAISS, hnswlib, ScaNN and Annoy kinds
+import their package only when one is made or loaded, so this module works without them.
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from typing import Any
 
 from ncf._types import PathLike
 from ncf.errors import ConfigError, DataError, did_you_mean
+from ncf.index.annoy_index import AnnoyIndex, set_annoy_threads
 from ncf.index.base import Index, read_metadata
 from ncf.index.exact import ExactIndex
 from ncf.index.faiss_index import FlatIndex, HNSWIndex, IVFIndex, IVFPQIndex, import_faiss
 from ncf.index.hnswlib_index import HnswlibIndex, set_hnswlib_threads
+from ncf.index.scann_index import ScannIndex, set_scann_threads
 
 __all__ = ["KINDS", "load_index", "make_index", "set_num_threads"]
 
@@ -25,6 +27,8 @@ KINDS: dict[str, type[Index]] = {
     "ivf": IVFIndex,
     "ivfpq": IVFPQIndex,
     "hnswlib": HnswlibIndex,
+    "scann": ScannIndex,
+    "annoy": AnnoyIndex,
 }
 
 
@@ -39,14 +43,16 @@ def make_index(kind: str, metric: str = "dot", **params: Any) -> Index:
 
     Parameters
     ----------
-    kind : {"exact", "flat", "hnsw", "ivf", "ivfpq", "hnswlib"}
+    kind : {"exact", "flat", "hnsw", "ivf", "ivfpq", "hnswlib", "scann", "annoy"}
         ``exact``: ncf's exact scan (the recall baseline); ``flat``: FAISS brute force;
-        ``hnsw``: FAISS HNSW; ``ivf``: FAISS IVF-Flat; ``ivfpq``: FAISS IVF-PQ; ``hnswlib``:
-        hnswlib HNSW.
+        ``hnsw``: FAISS HNSW; ``ivf``: FAISS IVF-Flat; ``ivfpq``: FAISS IVF-PQ (optionally
+        re-ranked, ``rerank=r``); ``hnswlib``: hnswlib HNSW; ``scann``: ScaNN tree-AH with
+        exact re-ordering; ``annoy``: Annoy random-projection trees.
     metric : {"dot", "cosine"}
     **params
         The kind's settings (its class's ``PARAMS``), e.g. ``M``, ``ef_search``, ``nlist``,
-        ``nprobe``, ``m``, ``nbits``, ``train_size``, ``seed``, ``scan``.
+        ``nprobe``, ``m``, ``nbits``, ``train_size``, ``seed``, ``scan``, ``rerank``,
+        ``rerank_dtype``, ``num_leaves``, ``num_leaves_to_search``, ``n_trees``, ``search_k``.
 
     Raises
     ------
@@ -90,7 +96,8 @@ def load_index(path: PathLike) -> Index:
 
 
 def set_num_threads(num: int) -> None:
-    """Threads for FAISS (its OpenMP pool) and hnswlib builds and batch searches.
+    """Threads for FAISS (its OpenMP pool), hnswlib and ScaNN builds and batch searches, and
+    Annoy builds.
 
     The exact index uses torch's threads (``torch.set_num_threads``). A single query runs on
     one thread in every approximate kind.
@@ -98,6 +105,8 @@ def set_num_threads(num: int) -> None:
     if isinstance(num, bool) or not isinstance(num, int) or num < 1:
         raise ConfigError(f"num must be a positive integer, got {num!r}")
     set_hnswlib_threads(num)
+    set_scann_threads(num)
+    set_annoy_threads(num)
     try:
         faiss = import_faiss()
     except ConfigError:

@@ -12,9 +12,17 @@ from ncf.index import Index, make_index
 
 HAS_FAISS = importlib.util.find_spec("faiss") is not None
 HAS_HNSWLIB = importlib.util.find_spec("hnswlib") is not None
+HAS_SCANN = importlib.util.find_spec("scann") is not None
+HAS_ANNOY = importlib.util.find_spec("annoy") is not None
 
 needs_faiss = pytest.mark.skipif(not HAS_FAISS, reason="faiss-cpu is not installed (pip install 'ncf[ann]')")
 needs_hnswlib = pytest.mark.skipif(not HAS_HNSWLIB, reason="hnswlib is not installed (pip install 'ncf[ann]')")
+needs_scann = pytest.mark.skipif(not HAS_SCANN, reason="scann is not installed (pip install 'ncf[ann]'; Linux only)")
+needs_annoy = pytest.mark.skipif(not HAS_ANNOY, reason="annoy is not installed (pip install 'ncf[ann]')")
+
+#: Test names that build a kind with extra settings: (kind, settings). ``ivfpq-rerank`` keeps
+#: a float32 copy, so its stored vectors, fallback and allow-list scores are exact.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {"ivfpq-rerank": ("ivfpq", {"rerank": 4})}
 
 #: Every kind, marked with the package it needs.
 ALL_KINDS = [
@@ -24,6 +32,9 @@ ALL_KINDS = [
     pytest.param("ivf", id="ivf", marks=needs_faiss),
     pytest.param("ivfpq", id="ivfpq", marks=needs_faiss),
     pytest.param("hnswlib", id="hnswlib", marks=needs_hnswlib),
+    pytest.param("ivfpq-rerank", id="ivfpq-rerank", marks=needs_faiss),
+    pytest.param("scann", id="scann", marks=needs_scann),
+    pytest.param("annoy", id="annoy", marks=needs_annoy),
 ]
 
 #: Deliberately weak settings: the approximate search misses many items, so exclusion has to
@@ -35,6 +46,9 @@ WEAK: dict[str, dict[str, Any]] = {
     "ivf": {"nlist": 8, "nprobe": 1},
     "ivfpq": {"nlist": 4, "nprobe": 1, "m": 2, "nbits": 4},
     "hnswlib": {"M": 4, "ef_construction": 8, "ef_search": 1},
+    "ivfpq-rerank": {"nlist": 4, "nprobe": 1, "m": 2, "nbits": 4, "rerank": 1},
+    "scann": {"num_leaves": 4, "num_leaves_to_search": 1, "rerank": 1},
+    "annoy": {"n_trees": 1, "search_k": 1},
 }
 
 
@@ -90,4 +104,6 @@ def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
 
 
 def build(kind: str, vectors: np.ndarray, metric: str = "dot", **params: Any) -> Index:
-    return make_index(kind, metric=metric, **params).build(vectors)
+    """``kind`` (or a :data:`VARIANTS` name) built on ``vectors``; ``params`` override the variant's."""
+    kind, preset = VARIANTS.get(kind, (kind, {}))
+    return make_index(kind, metric=metric, **{**preset, **params}).build(vectors)

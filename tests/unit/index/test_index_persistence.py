@@ -11,7 +11,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from index_data import ALL_KINDS, build, clustered_vectors, needs_faiss, needs_hnswlib, recall_at
+from index_data import (
+    ALL_KINDS,
+    VARIANTS,
+    build,
+    clustered_vectors,
+    needs_annoy,
+    needs_faiss,
+    needs_hnswlib,
+    needs_scann,
+    recall_at,
+)
 
 from ncf.errors import ConfigError, DataError
 from ncf.index import ExactIndex, FlatIndex, HNSWIndex, Index, load_index, make_index
@@ -21,6 +31,9 @@ SMALL: dict[str, dict[str, Any]] = {
     "hnswlib": {"M": 8, "ef_construction": 32, "ef_search": 16},
     "ivf": {"nlist": 8, "nprobe": 2},
     "ivfpq": {"nlist": 4, "nprobe": 2, "m": 4, "nbits": 6},
+    "ivfpq-rerank": {"nlist": 4, "nprobe": 2, "m": 4, "nbits": 6, "rerank": 2},
+    "scann": {"num_leaves": 16, "num_leaves_to_search": 1},
+    "annoy": {"n_trees": 4, "search_k": 10},
 }
 
 
@@ -55,7 +68,7 @@ def test_index_json_describes_the_directory(kind: str, tmp_path: Path) -> None:
     index, path, _ = saved(kind, tmp_path)
     meta = json.loads((path / "index.json").read_text())
     assert meta["format"] == "ncf-index" and meta["format_version"] == 1
-    assert (meta["kind"], meta["metric"], meta["size"], meta["dim"]) == (kind, "dot", 500, 8)
+    assert (meta["kind"], meta["metric"], meta["size"], meta["dim"]) == (VARIANTS.get(kind, (kind,))[0], "dot", 500, 8)
     assert meta["params"] == index.params
     backend = path / meta["file"]
     assert meta["sha256"] == hashlib.sha256(backend.read_bytes()).hexdigest()
@@ -69,6 +82,9 @@ def test_index_json_describes_the_directory(kind: str, tmp_path: Path) -> None:
         pytest.param("ivf", "nprobe", marks=needs_faiss),
         pytest.param("hnsw", "ef_search", marks=needs_faiss),
         pytest.param("hnswlib", "ef_search", marks=needs_hnswlib),
+        pytest.param("scann", "num_leaves_to_search", marks=needs_scann),
+        pytest.param("annoy", "search_k", marks=needs_annoy),
+        pytest.param("ivfpq-rerank", "rerank", marks=needs_faiss),
     ],
 )
 def test_query_settings_can_change_after_load(kind: str, setting: str, tmp_path: Path) -> None:
@@ -194,7 +210,9 @@ def test_save_replaces_atomically_and_a_failed_save_leaves_the_old_index(tmp_pat
         make_index("exact").save(tmp_path / "empty")
 
 
-@pytest.mark.parametrize("module,kind", [("faiss", "hnsw"), ("faiss", "ivfpq"), ("hnswlib", "hnswlib")])
+@pytest.mark.parametrize(
+    "module,kind", [("faiss", "hnsw"), ("faiss", "ivfpq"), ("hnswlib", "hnswlib"), ("scann", "scann"), ("annoy", "annoy")]
+)
 def test_a_missing_backend_gives_the_install_hint(module: str, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # `import faiss` now raises ImportError
     with pytest.raises(ConfigError, match=r"pip install 'ncf\[ann\]'"):
@@ -212,7 +230,8 @@ def test_loading_needs_the_backend_too(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_importing_ncf_index_needs_neither_backend() -> None:
     code = (
-        "import sys; sys.modules['faiss'] = None; sys.modules['hnswlib'] = None\n"
+        "import sys\n"
+        "for name in ('faiss', 'hnswlib', 'scann', 'annoy'): sys.modules[name] = None\n"
         "import numpy as np, ncf.index as ix\n"
         "i = ix.make_index('exact').build(np.eye(4, dtype=np.float32))\n"
         "assert i.search(np.eye(4, dtype=np.float32), 1).ids.ravel().tolist() == [0, 1, 2, 3]\n"
@@ -225,11 +244,15 @@ def test_importing_ncf_index_needs_neither_backend() -> None:
 
 @needs_hnswlib
 def test_set_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ncf.index.annoy_index as an
     import ncf.index.hnswlib_index as hl
+    import ncf.index.scann_index as sc
     from ncf.index import set_num_threads
 
     monkeypatch.setattr(hl, "_THREADS", -1)
+    monkeypatch.setattr(an, "_THREADS", -1)
+    monkeypatch.setattr(sc, "_THREADS", 0)
     set_num_threads(1)
-    assert hl._THREADS == 1
+    assert hl._THREADS == an._THREADS == sc._THREADS == 1
     with pytest.raises(ConfigError):
         set_num_threads(0)

@@ -12,8 +12,10 @@ from index_data import (
     brute_force,
     build,
     clustered_vectors,
+    needs_annoy,
     needs_faiss,
     needs_hnswlib,
+    needs_scann,
     random_vectors,
     recall_at,
 )
@@ -26,13 +28,19 @@ N, D, Q = 2000, 16, 100
 
 #: Generous settings and the recall@10 each must reach on all four data/metric pairs. Measured
 #: minima at N=2000, d=16, 100 queries (the hardest case is inner product on clustered data):
-#: hnsw 0.976, hnswlib 0.983, ivf 0.951, ivfpq 0.962; the floors leave room for the thread
-#: timing that HNSW graphs depend on.
+#: hnsw 0.976, hnswlib 0.983, ivf 0.951, ivfpq 0.962, ivfpq-rerank 1.0, scann 0.999, annoy
+#: 0.931; the floors leave room for the thread timing that HNSW graphs (and Annoy's
+#: multi-threaded build) depend on.
 GENEROUS: list[Any] = [
     pytest.param("hnsw", {"M": 32, "ef_construction": 100, "ef_search": 128}, 0.93, marks=needs_faiss, id="hnsw"),
     pytest.param("hnswlib", {"M": 32, "ef_construction": 100, "ef_search": 128}, 0.93, marks=needs_hnswlib, id="hnswlib"),
     pytest.param("ivf", {"nlist": 32, "nprobe": 16}, 0.9, marks=needs_faiss, id="ivf"),
     pytest.param("ivfpq", {"nlist": 16, "nprobe": 16, "m": 16}, 0.85, marks=needs_faiss, id="ivfpq"),
+    pytest.param("ivfpq-rerank", {"nlist": 16, "nprobe": 16, "m": 4, "rerank": 16}, 0.95, marks=needs_faiss,
+                 id="ivfpq-rerank"),
+    pytest.param("scann", {"num_leaves": 16, "num_leaves_to_search": 16, "rerank": 16}, 0.95, marks=needs_scann,
+                 id="scann"),
+    pytest.param("annoy", {"n_trees": 20, "search_k": 2000}, 0.9, marks=needs_annoy, id="annoy"),
 ]
 
 DATA = {"random": random_vectors, "clustered": clustered_vectors}
@@ -72,7 +80,7 @@ def test_ann_kinds_reach_their_recall_floor(data: str, metric: str, kind: str, p
     assert recall_at(got.ids, truth) >= floor
     assert (got.ids >= 0).all()  # always k items: the exclusion-free search is complete too
     assert (np.diff(got.scores, axis=1) <= 1e-6).all()
-    # a found item's score is its inner product (quantized for ivfpq)
+    # a found item's score is its inner product (quantized for ivfpq; re-ranked kinds are exact)
     rows = np.repeat(np.arange(Q), 10)
     v, q = vectors.astype(np.float64), queries.astype(np.float64)
     if metric == "cosine":
@@ -88,7 +96,11 @@ def test_cosine_equals_dot_on_normalised_vectors(kind: str) -> None:
     vectors = clustered_vectors(600, 8, seed=2)
     queries = clustered_vectors(20, 8, seed=3)
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    params: dict[str, Any] = {"ivf": {"nlist": 8, "nprobe": 8}, "ivfpq": {"nlist": 4, "nprobe": 4, "m": 4, "nbits": 6}}.get(kind, {})
+    params: dict[str, Any] = {
+        "ivf": {"nlist": 8, "nprobe": 8},
+        "ivfpq": {"nlist": 4, "nprobe": 4, "m": 4, "nbits": 6},
+        "ivfpq-rerank": {"nlist": 4, "nprobe": 4, "m": 4, "nbits": 6},
+    }.get(kind, {})
     cos = build(kind, vectors, "cosine", **params)
     dot = build(kind, unit, "dot", **params)
     a = cos.search(queries, 5)
@@ -113,7 +125,11 @@ def test_dot_ranks_by_length_and_cosine_does_not() -> None:
 def test_batch_equals_single_queries_and_k_beyond_the_catalogue_pads(kind: str) -> None:
     vectors = random_vectors(40, 6, seed=4)
     queries = random_vectors(5, 6, seed=5)
-    params: dict[str, Any] = {"ivf": {"nlist": 1}, "ivfpq": {"nlist": 1, "m": 3, "nbits": 4}}.get(kind, {})
+    params: dict[str, Any] = {
+        "ivf": {"nlist": 1},
+        "ivfpq": {"nlist": 1, "m": 3, "nbits": 4},
+        "ivfpq-rerank": {"nlist": 1, "m": 3, "nbits": 4},
+    }.get(kind, {})
     index = build(kind, vectors, **params)
     batch = index.search(queries, 50)
     for row in range(5):
@@ -157,10 +173,14 @@ def test_exact_index_uses_the_topk_scan_and_its_bfloat16_path_is_exact() -> None
         pytest.param("hnswlib", "ef_search", 7, marks=needs_hnswlib),
         pytest.param("ivf", "nprobe", 3, marks=needs_faiss),
         pytest.param("ivfpq", "nprobe", 3, marks=needs_faiss),
+        pytest.param("ivfpq-rerank", "rerank", 3, marks=needs_faiss),
+        pytest.param("scann", "num_leaves_to_search", 3, marks=needs_scann),
+        pytest.param("annoy", "search_k", 7, marks=needs_annoy),
     ],
 )
 def test_query_time_settings_change_after_build(kind: str, setting: str, value: int) -> None:
-    params = {"ivf": {"nlist": 8}, "ivfpq": {"nlist": 8, "m": 2, "nbits": 4}}.get(kind, {})
+    params = {"ivf": {"nlist": 8}, "ivfpq": {"nlist": 8, "m": 2, "nbits": 4},
+              "ivfpq-rerank": {"nlist": 8, "m": 2, "nbits": 4}}.get(kind, {})
     index = build(kind, clustered_vectors(800, 8, seed=12), **params)
     index.set_query_params(**{setting: value})
     assert getattr(index, setting) == value and index.params[setting] == value
@@ -194,7 +214,7 @@ def test_factory_rejects_unknown_kinds_and_settings_with_a_hint() -> None:
         make_index("exact", metric="cosin")
     with pytest.raises(ConfigError, match="scan"):
         make_index("exact", scan="float16")
-    assert set(KINDS) == {"exact", "flat", "hnsw", "ivf", "ivfpq", "hnswlib"}
+    assert set(KINDS) == {"exact", "flat", "hnsw", "ivf", "ivfpq", "hnswlib", "scann", "annoy"}
     assert all(issubclass(cls, Index) and cls.kind == name for name, cls in KINDS.items())
 
 
@@ -208,6 +228,8 @@ def test_factory_rejects_unknown_kinds_and_settings_with_a_hint() -> None:
         ("ivfpq", {"m": 3}, "m=3 must divide"),
         ("ivfpq", {"nbits": 12, "nlist": 2}, "training vectors"),
         ("ivf", {"seed": -1}, "seed"),
+        ("ivfpq", {"rerank": 0}, "rerank must be a positive integer"),
+        ("ivfpq", {"rerank": 2, "rerank_dtype": "int8"}, "rerank_dtype must be"),
     ],
 )
 def test_bad_faiss_settings(kind: str, params: dict[str, Any], match: str) -> None:
@@ -274,3 +296,49 @@ def test_default_ivf_settings_are_resolved_at_build() -> None:
     assert index.params["nlist"] is None and index.params["m"] is None
     index.build(clustered_vectors(2000, 12, seed=21))
     assert index.params["nlist"] == 2000 // 39 and index.params["m"] == 6  # 4 sqrt(N) capped; d / 2
+
+
+@needs_scann
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        ({"num_leaves": 500}, "num_leaves=500 exceeds"),
+        ({"dimensions_per_block": 9}, "dimensions_per_block=9 exceeds"),
+        ({"num_leaves_to_search": 0}, "num_leaves_to_search must be a positive integer"),
+        ({"rerank_dtype": "float16"}, "rerank_dtype must be one of"),
+        ({"anisotropic_quantization_threshold": float("nan")}, "finite number"),
+        ({"rerank": -1}, "rerank must be a positive integer"),
+    ],
+)
+def test_bad_scann_settings(params: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        make_index("scann", **params).build(random_vectors(300, 8, seed=15))
+
+
+@needs_annoy
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        ({"n_trees": 0}, "n_trees must be a positive integer"),
+        ({"search_k": 0}, "search_k must be a positive integer"),
+        ({"seed": -1}, "seed"),
+        ({"n_tree": 3}, "did you mean 'n_trees'"),
+    ],
+)
+def test_bad_annoy_settings(params: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        make_index("annoy", **params).build(random_vectors(300, 8, seed=15))
+
+
+@pytest.mark.parametrize(
+    "kind,params",
+    [
+        pytest.param("ivfpq", {"nlist": 8, "m": 2, "nbits": 4}, marks=needs_faiss, id="ivfpq"),
+        pytest.param("scann", {"num_leaves": 8, "rerank": None}, marks=needs_scann, id="scann"),
+    ],
+)
+def test_rerank_needs_the_copy_it_was_built_with(kind: str, params: dict[str, Any]) -> None:
+    index = build(kind, clustered_vectors(800, 8, seed=12), **params)
+    assert index.params["rerank"] is None
+    with pytest.raises(ConfigError, match="built without"):
+        index.set_query_params(rerank=4)
