@@ -425,20 +425,49 @@ def _div(fig: Any, div_id: str) -> str:
 
 
 def _curves_figure(epochs: list[dict[str, Any]]) -> Any:
+    """Loss against epoch; each validation metric against epoch and against cumulative training seconds."""
     subplots = require("plotly.subplots", feature="ncf report")
     go = require("plotly.graph_objects", feature="ncf report")
     names = sorted({m for e in epochs for m in (e.get("metrics") or {})})
-    fig = subplots.make_subplots(rows=1, cols=2 if names else 1,
-                                 subplot_titles=["training loss"] + (["validation"] if names else []))
+    fig = subplots.make_subplots(rows=1, cols=3 if names else 1, subplot_titles=["training loss"] + (
+        ["validation against epoch", "validation against training seconds"] if names else []))
     xs = [e["epoch"] for e in epochs]
     fig.add_trace(go.Scatter(x=xs, y=[e.get("loss") for e in epochs], mode="lines+markers", name="loss"), row=1, col=1)
-    for name in names:
+    elapsed = dict(zip(xs, np.cumsum([float(e.get("seconds") or 0.0) for e in epochs]).tolist(), strict=True))
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+    for j, name in enumerate(names):
         pts = [(e["epoch"], e["metrics"][name]) for e in epochs if name in (e.get("metrics") or {})]
-        fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=name),
-                      row=1, col=2)
+        line = {"color": palette[j % len(palette)]}
+        fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=name,
+                                 line=line, legendgroup=name), row=1, col=2)
+        fig.add_trace(go.Scatter(x=[elapsed[p[0]] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
+                                 name=name, line=line, legendgroup=name, showlegend=False), row=1, col=3)
     fig.update_xaxes(title_text="epoch")
+    if names:
+        fig.update_xaxes(title_text="training seconds (cumulative, without validation)", row=1, col=3)
     fig.update_layout(height=340, template="plotly_white", margin={"l": 50, "r": 20, "t": 40, "b": 40})
     return fig
+
+
+def negatives_note(options: dict[str, Any]) -> str | None:
+    """What the run's negatives were, when they were not plain sampled uniform ones (from run.json's options)."""
+    loss = options.get("loss")
+    hard = float(options.get("hard-negatives") or 0.0)
+    if loss == "softmax":
+        parts = ["in-batch negatives (softmax over the batch's other positives"]
+        parts.append("logQ correction " + ("on" if options.get("logq", True) else "off"))
+        parts.append("accidental hits " + ("removed" if options.get("remove-accidental-hits", True) else "kept"))
+        extra = int(options.get("extra-negatives") or 0)
+        if extra:
+            parts.append(f"{extra} extra uniform negatives per batch")
+        return ", ".join(parts) + ")"
+    if loss in ("bpr", "bce") and hard > 0:
+        n = int(options.get("negatives") or 0)
+        base = "popularity-sampled" if options.get("sampler") == "popularity" else "uniform"
+        return (f"hard negatives: {hard:g} of the {n} negatives per positive drawn from each user's top "
+                f"{options.get('hard-candidates')} unseen items, re-mined before every epoch by scoring every "
+                f"item (its time is in the epoch's seconds); the rest {base}")
+    return None
 
 
 def _long_tail_figure(cov: Coverage) -> Any:
@@ -492,6 +521,9 @@ def render_html(report: Report) -> str:
             stopped = ", stopped early" if h.get("stopped_early") else ""
             extra = (f"<p class='sub'>best validation {_esc(h.get('metric'))} {h['best_metric']:.4f} at epoch "
                      f"{h.get('best_epoch')} of {h.get('epochs')}{stopped} (the saved weights)</p>")
+        note = negatives_note(r.options)
+        if note is not None:
+            extra += f"<p class='sub'>Negatives: {_esc(note)}.</p>"
         body = _div(_curves_figure(r.epochs), "plot-curves") + extra
     else:
         body = "<p class='note'>No per-epoch log (a closed-form model, or a run trained before logs were kept).</p>"

@@ -141,3 +141,38 @@ def test_bad_inputs(mf_run, tmp_path):
 def test_a_wrong_map_colour_is_an_error_not_a_missing_map(mf_run):
     with pytest.raises(ConfigError, match="no feature 'mood'"):
         build_report(mf_run, map_method="pca", map_color="mood", show_progress=False)
+
+
+def test_curves_show_validation_against_epoch_and_seconds(report):
+    from ncf.viz.report import _curves_figure
+
+    fig = _curves_figure(report.epochs)
+    by_axis = {}
+    for trace in fig.data:
+        by_axis.setdefault(trace.xaxis, []).append(trace)
+    assert set(by_axis) == {"x", "x2", "x3"}
+    seconds = np.cumsum([e["seconds"] for e in report.epochs])
+    (timed,) = [t for t in by_axis["x3"] if t.name == "ndcg@10"]
+    assert np.allclose(timed.x, seconds) and list(timed.y) == [e["metrics"]["ndcg@10"] for e in report.epochs]
+
+
+def test_the_negatives_are_named_next_to_the_curve_when_not_plain_sampled():
+    from ncf.viz.report import negatives_note
+
+    assert negatives_note({"loss": "bpr", "negatives": 4, "hard-negatives": 0.0, "sampler": "uniform"}) is None
+    hard = negatives_note({"loss": "bpr", "negatives": 4, "hard-negatives": 0.5, "hard-candidates": 50,
+                           "sampler": "uniform"})
+    assert hard is not None and "hard negatives: 0.5 of the 4" in hard and "top 50" in hard
+    soft = negatives_note({"loss": "softmax", "logq": False, "remove-accidental-hits": True})
+    assert soft is not None and "in-batch" in soft and "logQ correction off" in soft and "removed" in soft
+
+
+def test_the_page_says_so_for_an_in_batch_run():
+    from ncf.viz.report import Report
+
+    base = {"loss": "softmax", "logq": True, "remove-accidental-hits": True}
+    r = Report(run_path="r", model="mf", created="now", stats={}, options=base, changed_options={},
+               epochs=[{"epoch": 1, "loss": 1.0, "seconds": 0.5, "metrics": {"ndcg@10": 0.1}}], train_seconds=None,
+               metrics={}, eval_seconds={}, map=None, map_note="left out", examples=[], coverage=None, k=10)
+    html = render_html(r)
+    assert "Negatives: in-batch negatives" in html and "validation against training seconds" in html
