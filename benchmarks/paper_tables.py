@@ -4,6 +4,7 @@ Examples:
   python benchmarks/paper_tables.py neumf-protocol            # ../shared/data/ml-100k-loo
   python benchmarks/paper_tables.py neumf-protocol --data ~/data/ml-1m-neumf   # the paper's files
   python benchmarks/paper_tables.py gowalla
+  python benchmarks/paper_tables.py yelp
   python benchmarks/paper_tables.py gowalla --rows gowalla-d512 gowalla-d512-fp32 --name gowalla-gowalla-d512
 Writes benchmarks/results/<table>-<dataset>.json (or --name) and prints a markdown table.
 """
@@ -40,7 +41,14 @@ TABLES = {
         "data": "gowalla",
         "protocol": "full",
         "k": ["20"],
-        "rows": ["gowalla-spectral", "gowalla-best"],
+        "rows": ["gowalla-spectral", "gowalla-best", "chebycf", "chebycf-offset3", "graph-filter"],
+    },
+    # DiffNet's Yelp in the LightGCN layout (../shared/data/yelp): the same dataset-agnostic rows
+    "yelp": {
+        "data": "yelp",
+        "protocol": "full",
+        "k": ["20"],
+        "rows": ["spectral", "chebycf", "chebycf-offset3", "graph-filter"],
     },
 }
 

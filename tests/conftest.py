@@ -46,3 +46,19 @@ def neumf_dir(tmp_path_factory, small_data) -> Path:
     split = leave_one_out(small_data.interactions, num_negatives=99, seed=0)
     write_neumf(split, out, prefix="syn")
     return out
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After the counts: the tests this machine did not run and why (the tutorial without
+    ``../shared/data``, the browser test without Chromium), once per reason, so a green run
+    that skipped something says so in its last lines."""
+    reasons: dict[str, list[str]] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        if isinstance(longrepr, tuple) and len(longrepr) == 3:
+            reasons.setdefault(str(longrepr[2]).removeprefix("Skipped: "), []).append(report.nodeid)
+    if reasons:
+        terminalreporter.section("not run on this machine", sep="-")
+        for reason, ids in sorted(reasons.items()):
+            more = f" and {len(ids) - 1} more" if len(ids) > 1 else ""
+            terminalreporter.write_line(f"SKIPPED {ids[0]}{more}: {reason}")

@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -85,3 +85,41 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: fh.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_output(
+    out: str | os.PathLike[str],
+    reads: Iterable[str | os.PathLike[str]],
+    *,
+    what: str = "--out",
+    replaces_dir_with: str | None = None,
+) -> Path:
+    """The one rule for output paths: ``out`` may not be, be inside, or contain any path in
+    ``reads`` (what the command reads: a run's model, split and run.json, a data file), so no
+    command overwrites or deletes its own input; and when the command replaces a directory
+    (``replaces_dir_with``: the file every directory it writes holds, e.g. ``index.json``), an
+    existing non-empty directory must be one it made. Raises ConfigError naming both paths
+    before anything is written; returns ``out`` as a Path.
+    """
+    from ncf.errors import ConfigError
+
+    target = Path(out)
+    resolved = target.resolve()
+    for read in reads:
+        source = Path(read).resolve()
+        if resolved == source:
+            relation = "is"
+        elif source in resolved.parents:
+            relation = "is inside"
+        elif resolved in source.parents:
+            relation = "contains"
+        else:
+            continue
+        raise ConfigError(f"{what} {target} {relation} {read}, which this command reads; write somewhere else")
+    if replaces_dir_with is not None and target.exists():
+        if not target.is_dir():
+            raise ConfigError(f"{what} {target} is a file; give a directory")
+        if any(target.iterdir()) and not (target / replaces_dir_with).is_file():
+            raise ConfigError(f"{what} {target} is a directory ncf did not write (no {replaces_dir_with}); "
+                              "it would be replaced: give a new or empty directory")
+    return target

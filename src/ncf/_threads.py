@@ -19,6 +19,8 @@ from ncf.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 ENV = "NCF_NUM_THREADS"
+#: More threads than any machine has cores: a typo, refused before torch sees it.
+MAX_THREADS = 4096
 
 
 def _cgroup_quota() -> float | None:
@@ -54,15 +56,15 @@ def resolve_threads(requested: int | None = None) -> int:
     if requested is None:
         raw = os.environ.get(ENV)
         if raw:
-            try:
-                requested = int(raw)
-            except ValueError:
-                raise ConfigError(f"{ENV} must be a whole number, got {raw!r}") from None
+            text = raw.strip()
+            if not (text.isascii() and text.isdigit()):
+                raise ConfigError(f"{ENV} must be a whole number, got {raw!r}")
+            requested = int(text)
     if requested is None:
         return available_cpus()
-    if requested < 1:
-        raise ConfigError(f"threads must be at least 1, got {requested}")
-    return requested
+    from ncf.config import check_whole
+
+    return check_whole("threads", requested, lo=1, hi=MAX_THREADS)
 
 
 def apply_threads(threads: int) -> None:

@@ -18,13 +18,13 @@ from typing import Any
 import click
 
 from ncf.app.console import common_options as _common_options
-from ncf.app.console import show_progress
+from ncf.app.console import epoch_lines, show_progress, stderr_is_terminal
 from ncf.errors import ConfigError, NCFError
 
 logger = logging.getLogger("ncf")
 
 #: ``ncf train`` flags that are not run options.
-_TRAIN_CONTROL = ("config_file", "out", "resume", "as_json", "nproc")
+_TRAIN_CONTROL = ("config_file", "out", "resume", "force", "as_json", "nproc")
 
 
 def _fail(exc: BaseException, code: int) -> None:
@@ -73,6 +73,10 @@ class NCFGroup(click.Group):
         except click.ClickException as exc:
             click.echo(f"error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
+        except ConfigError as exc:  # raised while parsing (an option callback: $NCF_NUM_THREADS)
+            _fail(exc, 2)
+        except NCFError as exc:
+            _fail(exc, 1)
         except BrokenPipeError:  # `ncf ... | head`: the reader left; not an error of ours
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
@@ -231,17 +235,17 @@ _LOSS_HELP = (
               help="TOML file with these options (keys as the long option names).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last checkpoint.")
+@click.option("--force", is_flag=True, help="Replace a finished or interrupted run in --out (a failed run, or one "
+                                            "that never reached a checkpoint, is replaced without it).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--nproc", type=click.IntRange(min=1), default=None,
               help="Train in N processes on this machine (DistributedDataParallel: gloo on CPU, NCCL on GPUs; "
                    "--batch-size is per process); starts them with torchrun. See docs/scale.md.")
 @_common_options
-def train_cmd(source: str | None, config_file: str | None, out: str, resume: bool, as_json: bool,
+def train_cmd(source: str | None, config_file: str | None, out: str, resume: bool, force: bool, as_json: bool,
               nproc: int | None, **cli: Any) -> None:
     """Train a model and write a run directory."""
-    from ncf.app import jobs
     from ncf.app.spec import RunSpec
-    from ncf.training.distributed import distributed_from_environment
 
     values = {k.replace("_", "-"): v for k, v in cli.items()}
     if source is not None:
@@ -249,20 +253,27 @@ def train_cmd(source: str | None, config_file: str | None, out: str, resume: boo
             raise click.UsageError("give the data either as an argument or with --data, not both")
         values["data"] = source
     spec = RunSpec.from_sources(config_file=config_file, cli=values)
+    spec.check_given_options()
     if spec.data.source is None and not resume:
         raise click.UsageError("missing data: ncf train <dataset|path> --out RUN_DIR")
     if nproc is not None and "RANK" in os.environ:
         raise click.UsageError("--nproc starts its own processes: under torchrun leave it out (--nproc-per-node "
                                "sets the number)")
+    if resume and force:
+        raise click.UsageError("--resume continues a run and --force replaces it: give one of them")
+    from ncf.app import jobs  # after the checks above: a usage error answers without loading torch
+    from ncf.training.distributed import distributed_from_environment
+
     if nproc is not None and nproc > 1:
-        jobs.check_train_target(out, resume=resume)
-        _train_in_processes(nproc, out, _rank_args(values, config_file, out, resume, as_json))
+        jobs.check_train_target(out, resume=resume, force=force)
+        _train_in_processes(nproc, out, _rank_args(values, config_file, out, resume, as_json) + ["--force"] * force)
         return
     with distributed_from_environment(jobs.train_device(spec, out, resume=resume)) as distributed:
         if distributed is not None:
             _share_threads(distributed.world.local_world_size)
         show = _show_progress() and not as_json
-        result = jobs.train(spec, out, resume=resume, show_progress=show, distributed=distributed)
+        with epoch_lines(show and not stderr_is_terminal()):  # no bar off a terminal: a line per epoch
+            result = jobs.train(spec, out, resume=resume, force=force, show_progress=show, distributed=distributed)
     if distributed is not None and not distributed.is_main:
         return  # rank 0 reports
     if as_json:
@@ -337,7 +348,7 @@ def _train_in_processes(nproc: int, out: str, args: list[str]) -> None:
         logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     launch = get_args_parser().parse_args(["--standalone", "--nproc-per-node", str(nproc), "--module", "ncf", *args])
     try:
-        torchrun(launch)
+        torchrun(launch)  # type: ignore[no-untyped-call]
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
         code = int(failure.exitcode)
@@ -461,14 +472,27 @@ def evaluate_cmd(run_dir: str, more_k: tuple[int, ...], data: str | None, fmt: s
 def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, all_users: bool, k: int,
                   out: str | None, as_json: bool) -> None:
     """Top-K items for users, excluding what they already interacted with."""
+    from ncf._io import check_output
     from ncf.app import jobs
     from ncf.app.artifact import Run
+    from ncf.errors import DataError, UnknownIdError
 
     run = Run.load(run_dir)
+    if out is not None:
+        check_output(out, [*run.dir.owned_paths(), *([users_file] if users_file else [])])
     wanted = list(users)
     if users_file is not None:
         with open(users_file, encoding="utf-8") as fh:
-            wanted.extend(line.strip() for line in fh if line.strip())
+            lines = [(n, line.strip()) for n, line in enumerate(fh, 1) if line.strip()]
+        try:
+            run.encode_users([raw for _, raw in lines])
+        except UnknownIdError:  # say which line: one id at a time, on the error path only
+            for n, raw in lines:
+                try:
+                    run.encode_users([raw])
+                except UnknownIdError as exc:
+                    raise DataError(str(exc), path=users_file, line=n) from None
+        wanted.extend(raw for _, raw in lines)
     if all_users:
         import numpy as np
 
@@ -489,6 +513,32 @@ def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, 
                 click.echo(f"  {rank:>2}. {rec['item']}{title}  ({rec['score']:.4f})")
 
 
+# ---------------------------------------------------------------------- similar
+@main.command("similar")
+@click.argument("run_dir", type=click.Path())
+@click.argument("items", nargs=-1, required=True)
+@click.option("--k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON list: per item the server's /similar-items answer (item, model_version, items, source).")
+@_common_options
+def similar_cmd(run_dir: str, items: tuple[str, ...], k: int, as_json: bool) -> None:
+    """The K items most like each ITEM (raw ids), as the server's /similar-items ranks them."""
+    from ncf.serving import Recommender
+
+    rec = Recommender.load(run_dir, index=None)  # similar_items ranks by cosine, not through the index
+    results = rec.similar_items(list(items), k)
+    if as_json:
+        click.echo(json.dumps([{"item": item, "model_version": rec.version, **res.to_dict()}
+                               for item, res in zip(items, results, strict=True)]))
+        return
+    for item, res in zip(items, results, strict=True):
+        title = rec.item_info(item).get("title")
+        click.echo(f"like {item}{f'  {title}' if title else ''}:")
+        for rank, row in enumerate(res.to_dict()["items"], 1):
+            shown = f"  {row['title']}" if row.get("title") else ""
+            click.echo(f"  {rank:>2}. {row['item']}{shown}  ({row['score']:.4f})")
+
+
 # ---------------------------------------------------------------------- index
 @main.group("index")
 def index_group() -> None:
@@ -501,24 +551,38 @@ def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"--param must look like KEY=VALUE, got {pair!r}")
-        value: Any = raw
-        for cast in (int, float):
-            try:
-                value = cast(raw)
-                break
-            except ValueError:
-                continue
-        out[key.replace("-", "_")] = value
+        out[key.replace("-", "_")] = _param_value(key, raw)
     return out
+
+
+def _param_value(key: str, raw: str) -> Any:
+    """An index setting's text as a number when it is one, by the rule for numbers at the edges:
+    ASCII digits are a whole number of at most 2**31 - 1 (what the index libraries' C ints
+    hold), a float must be finite; anything else stays text for the index to judge."""
+    import math
+    import re
+
+    from ncf.config import MAX_COUNT, check_whole
+
+    text = raw.strip()
+    if re.fullmatch(r"[+-]?[0-9]+", text, re.ASCII):
+        return check_whole(f"--param {key}", int(text), lo=-MAX_COUNT)
+    try:
+        number = float(text)
+    except ValueError:
+        return raw
+    if not math.isfinite(number):
+        raise ConfigError(f"--param {key} must be a finite number, got {raw!r}")
+    return number
 
 
 @index_group.command("build")
 @click.argument("run_dir", type=click.Path())
-@click.option("--kind", type=click.Choice(["exact", "flat", "hnsw", "ivf", "ivfpq", "hnswlib"]), default="hnsw",
-              show_default=True)
+@click.option("--kind", type=click.Choice(["exact", "flat", "hnsw", "ivf", "ivfpq", "hnswlib", "scann", "annoy"]),
+              default="hnsw", show_default=True)
 @click.option("--metric", type=click.Choice(["dot", "cosine"]), default="dot", show_default=True,
               help="dot ranks like the model; cosine ignores vector norms.")
-@click.option("--param", "params", multiple=True, help="Index setting KEY=VALUE (e.g. M=32, ef_search=64, nlist=1024).")
+@click.option("--param", "params", multiple=True, help="Index setting KEY=VALUE (e.g. M=32, ef_search=64, nlist=1024, rerank=8).")
 @click.option("--k", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--queries", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Held-back (test) users used to measure recall and latency.")
@@ -583,6 +647,9 @@ def index_bench_cmd(run_dir: str, kinds: str | None, metric: str, k: int, querie
 def serve_cmd(run_dir: str, host: str, port: int, workers: int, api_key_file: str | None, max_k: int,
               max_batch: int, max_body_bytes: int, cors: tuple[str, ...], index: str) -> None:
     """Serve recommendations over HTTP (FastAPI + uvicorn; OpenAPI docs at /docs)."""
+    from ncf.serving.ports import check_port
+
+    check_port(host, port)  # a port in use: one line, before the model and torch load
     try:
         from ncf.serving.app import ServeConfig
         from ncf.serving.server import serve
@@ -597,8 +664,9 @@ def serve_cmd(run_dir: str, host: str, port: int, workers: int, api_key_file: st
     config = ServeConfig(max_k=max_k, max_batch=max_batch, max_body_bytes=max_body_bytes, api_key=key,
                          cors_origins=cors, index=None if index == "none" else index)
     state = click.get_current_context().ensure_object(dict)
-    serve(run_dir, host=host, port=port, workers=workers, config=config,
-          log_level="error" if state.get("quiet") else "info")
+    quiet = bool(state.get("quiet"))
+    serve(run_dir, host=host, port=port, workers=workers, config=config, log_level="error" if quiet else "info",
+          announce=None if quiet else lambda line: click.echo(line, err=True))
 
 
 # ---------------------------------------------------------------------- quickstart

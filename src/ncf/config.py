@@ -74,6 +74,36 @@ def check_choice(value: str, choices: Sequence[str], what: str) -> None:
         raise ConfigError(f"{what} must be one of {', '.join(choices)}; got {value!r}{did_you_mean(value, choices)}")
 
 
+#: The one rule for whole numbers at the edges: a count or size (epochs, dimensions, batch
+#: sizes, negatives, threads, k) is at most what a signed 32-bit int holds, the widest that
+#: torch, numpy and the index libraries take everywhere; a seed is in numpy's 0 .. 2**32 - 1.
+MAX_COUNT = 2**31 - 1
+MAX_SEED = 2**32 - 1
+
+
+def check_whole(name: str, value: Any, *, lo: int = 0, hi: int = MAX_COUNT) -> int:
+    """``value`` as an int when it is a whole number in ``[lo, hi]``, else a ConfigError
+    naming ``name`` and the range (never a bool, a float or text)."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    number = int(value)
+    if not lo <= number <= hi:
+        raise ConfigError(f"{name} must be a whole number from {lo:,} to {hi:,}, got {number:,}")
+    return number
+
+
+def check_type(value: Any, expected: type | tuple[type, ...], what: str) -> None:
+    """ConfigError naming ``what``, the expected type and the type given, unless ``value`` is an
+    instance of ``expected``: a wrong argument type says so at the call, not as an
+    AttributeError from deep inside."""
+    if not isinstance(value, expected):
+        names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+        shown = f" {value!r}" if isinstance(value, (str, int, float)) and len(repr(value)) <= 40 else ""
+        raise ConfigError(f"{what} must be {names}, got {type(value).__name__}{shown}")
+
+
 def check_finite(values: dict[str, float | None]) -> None:
     """ConfigError for the first NaN or infinite value (``None`` passes)."""
     for key, value in values.items():
@@ -170,8 +200,9 @@ class TrainConfig:
         for key in ("epochs", "max_epochs", "batch_size", "num_negatives", "hard_candidates", "extra_negatives",
                     "eval_every", "patience", "checkpoint_every", "seed"):
             value = getattr(self, key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ConfigError(f"{key} must be a whole number, got {value!r}")
+            if value is not None:
+                lo = 0 if key in ("seed", "num_negatives", "extra_negatives") else 1
+                check_whole(key, value, lo=lo, hi=MAX_SEED if key == "seed" else MAX_COUNT)
         checks = {
             "max_epochs": self.max_epochs >= 1,
             "batch_size": self.batch_size >= 1,

@@ -6,6 +6,7 @@
     ├── DataError (ValueError)        bad input data: carries path, line and field
     ├── ConfigError (ValueError)      bad settings, unknown config keys
     ├── UnknownIdError (KeyError)     a raw id or index outside an IdMap / universe
+    │   └── InvalidIdError            a raw id that cannot be an id at all ("1_0", 10**30, NULs)
     ├── NotFittedError                a model or run used before training
     ├── TrainingDivergedError         the loss became NaN or infinite
     └── DownloadError                 a dataset could not be fetched or verified
@@ -61,6 +62,11 @@ class UnknownIdError(NCFError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
         return str(self.args[0]) if self.args else ""
+
+
+class InvalidIdError(UnknownIdError):
+    """A raw id that no id map could hold: not a whole number where ids are integers (``"1_0"``,
+    ``"1e1"``), beyond int64, empty or holding control characters (:func:`ncf.data.idmap.parse_raw_id`)."""
 
 
 class NotFittedError(NCFError):

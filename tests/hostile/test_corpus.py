@@ -196,7 +196,7 @@ RUN_CASES = [
     Case("unknown user", _damage(lambda r: None, "recommend", "RUN", "--user", "nobody"), 1, "unknown"),
     Case("recommend nobody", _damage(lambda r: None, "recommend", "RUN"), 2, "name users"),
     Case("train over a finished run", _damage(lambda r: None, "train", "DATA", "--epochs", "1", "--out", "RUN"), 2,
-         "already holds a run"),
+         "already holds a finished run; use --force"),
     Case("resume a finished run", _damage(lambda r: None, "train", "DATA", "--resume", "--out", "RUN"), 2,
          "already finished"),
     Case("not a run", lambda t, d: ["evaluate", str(_empty_dir(t)[-1])], 1, "run.json missing"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -343,3 +344,24 @@ def test_train_help_shows_the_chosen_models_own_defaults():
     assert "--model mf --loss softmax" in mf
     neumf = run("train", "--model=neumf", "--help").output
     assert f"[default: {model_defaults('neumf')['lr']}]" in _help_line(neumf, "--lr")
+
+
+def test_train_off_a_terminal_prints_one_plain_line_per_epoch(neumf_dir, tmp_path):
+    # CliRunner's stderr is not a terminal: no progress bar, one line per epoch instead (and none under -q)
+    res = run("train", str(neumf_dir), "--model", "mf", "--epochs", "2", "--spectral-weight", "0", "--dim", "8",
+              "--out", str(tmp_path / "run"))
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.stderr.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 2, res.stderr
+    assert re.fullmatch(r"epoch 1/2: loss \d+\.\d{4}, \d+\.\d s \([\d,]+ pos/s\); eta \d+:\d\d", lines[0])
+    assert re.fullmatch(r"epoch 2/2: loss \d+\.\d{4}, \d+\.\d s \([\d,]+ pos/s\)", lines[1])
+    assert "{" not in res.stderr and "INFO" not in res.stderr
+    # with a validation split the line carries its metric; -v does not print the epoch twice
+    res = run("-v", "train", str(neumf_dir), "--model", "mf", "--epochs", "2", "--valid", "--no-refit",
+              "--spectral-weight", "0", "--dim", "8", "--out", str(tmp_path / "valid"))
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.stderr.splitlines() if "epoch 1/2" in line]
+    assert len(lines) == 1 and re.search(r"; (hr|ndcg)@10 \d\.\d{4}, best \d\.\d{4} at epoch 1", lines[0]), res.stderr
+    quiet = run("train", str(neumf_dir), "--model", "mf", "--epochs", "2", "--spectral-weight", "0", "--dim", "8",
+                "-q", "--out", str(tmp_path / "quiet"))
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.stderr

@@ -216,8 +216,8 @@ def test_nproc_refuses_a_finished_run_before_starting_processes(neumf_dir, tmp_p
     assert first.returncode == 0, first.stderr
     again = _ncf(*args, "--nproc", "2")
     assert again.returncode == 2
-    assert again.stderr.strip().splitlines() == [f"error: {out} already holds a run; use --resume to continue it "
-                                                 "or another --out"]
+    assert again.stderr.strip().splitlines() == [f"error: {out} already holds a finished run; use --force to "
+                                                 "replace it or another --out"]
 
 
 def test_nproc_under_torchrun_is_a_usage_error(neumf_dir, tmp_path) -> None:

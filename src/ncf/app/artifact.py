@@ -18,7 +18,7 @@ from ncf._types import PathLike
 from ncf.app.rundir import RunDir, RunInfo
 from ncf.app.spec import RunSpec
 from ncf.data.features import FeatureTable
-from ncf.data.idmap import IdMap
+from ncf.data.idmap import IdMap, parse_raw_ids, raw_id_list
 from ncf.data.interactions import Interactions, Split
 from ncf.errors import ConfigError, DataError, UnknownIdError
 from ncf.models.base import Model, SequenceAware
@@ -138,21 +138,19 @@ def _union(parts: list[Interactions], num_users: int, num_items: int) -> sp.csr_
 
 
 def _encode(idmap: IdMap | None, raw: list[str] | npt.NDArray[Any], size: int, what: str) -> npt.NDArray[np.int64]:
-    values = list(raw)
-    if idmap is not None:
-        try:
-            return idmap.encode(np.asarray(values))
-        except UnknownIdError as exc:
-            raise UnknownIdError(f"{exc} (not a {what} of this run)") from None
-    out = np.empty(len(values), dtype=np.int64)
-    for r, v in enumerate(values):
-        try:
-            out[r] = int(str(v))
-        except ValueError:
-            raise UnknownIdError(f"{what} id {str(v)!r} is not an index of this run") from None
-        if not 0 <= out[r] < size:
-            raise UnknownIdError(f"{what} id {int(out[r])} is outside this run's {size} {what}s")
-    return out
+    """Raw ids through the one raw-id rule (:func:`ncf.data.idmap.parse_raw_id`), then the map."""
+    values = raw_id_list(raw, what=f"{what} ids")
+    if idmap is None:  # the raw id is the index
+        arr = parse_raw_ids(values, integer=True, what=f"{what} id")
+        bad = arr[(arr < 0) | (arr >= size)]
+        if bad.size:
+            raise UnknownIdError(f"{what} id {int(bad[0])} is outside this run's {size} {what}s")
+        return arr
+    arr = parse_raw_ids(values, integer=idmap.is_integer, what=f"{what} id")
+    try:
+        return idmap.encode(arr)
+    except UnknownIdError as exc:
+        raise UnknownIdError(f"{exc} (not a {what} of this run)") from None
 
 
 def _decode(idmap: IdMap | None, indices: npt.NDArray[np.int64]) -> list[str]:

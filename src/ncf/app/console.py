@@ -7,14 +7,16 @@ quiet too). Importing this module loads no torch: the CLI chooses torch's thread
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
 
-__all__ = ["common_options", "set_threads", "set_verbosity", "show_progress", "state"]
+__all__ = ["common_options", "epoch_lines", "set_threads", "set_verbosity", "show_progress", "state",
+           "stderr_is_terminal"]
 
 
 def state() -> dict[str, Any]:
@@ -68,5 +70,44 @@ def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def show_progress() -> bool:
-    """Progress bars unless ``-q`` (they also stay off when stderr is not a terminal)."""
+    """Progress unless ``-q``: bars on a terminal, else plain lines (:func:`epoch_lines`)."""
     return not state().get("quiet", False)
+
+
+def stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal (where the progress bars draw)."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(callable(isatty) and isatty())
+
+
+class _PlainLines(logging.Handler):
+    """Each record's message alone on the stderr of the moment (no level or logger name)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(record.getMessage() + "\n")
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - logging's own convention
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def epoch_lines(enabled: bool) -> Iterator[None]:
+    """While inside, print one plain line per training epoch on stderr (epoch, loss, seconds,
+    validation metric), from the ``ncf.training.epochs`` records: the progress display of a run
+    whose stderr is not a terminal (a log file, CI), where the bars stay off."""
+    if not enabled:
+        yield
+        return
+    log = logging.getLogger("ncf.training.epochs")
+    handler = _PlainLines(logging.INFO)
+    level, propagate = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False  # printed once, also under -v
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate

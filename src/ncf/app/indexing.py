@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from ncf._io import read_json, write_json
+from ncf._io import check_output, read_json, write_json
 from ncf._types import PathLike
 from ncf.app.artifact import Run
 from ncf.errors import ConfigError, DataError
@@ -36,6 +36,8 @@ SWEEPS: dict[str, tuple[str | None, tuple[Any, ...]]] = {
     "hnswlib": ("ef_search", (16, 32, 64, 128, 256)),
     "ivf": ("nprobe", (1, 4, 16, 64)),
     "ivfpq": ("nprobe", (1, 4, 16, 64)),
+    "scann": ("num_leaves_to_search", (1, 4, 16, 64)),
+    "annoy": ("search_k", (1000, 4000, 16000, 64000)),
 }
 
 
@@ -56,7 +58,7 @@ def held_back_queries(run: Run, *, k: int, limit: int = 1000, seed: int = 0) -> 
 
     model = run.model
     if not isinstance(model, Factorized):
-        raise ConfigError(f"model {model.name!r} has no item vectors to index (NeuMF/MLP are scored exactly)")
+        raise ConfigError(f"model {model.name!r} has no item vectors to index: it is scored exactly (NeuMF and MLP pair by pair, graph filters row by row from the history)")
     if k < 1 or limit < 1:
         raise ConfigError("k and the number of queries must be positive")
     run.set_context(run.known("test"))
@@ -80,21 +82,23 @@ def build_index(run_dir: PathLike, kind: str, *, metric: str = "dot", params: di
                 k: int = 10, queries: int = 1000, out: PathLike | None = None) -> dict[str, Any]:
     """Build a ``kind`` index of the run's item vectors, measure it, and save it (atomically)."""
     from ncf.index import make_index
+    from ncf.index.base import METADATA_FILE
     from ncf.index.measure import measure
 
     run = Run.load(run_dir)
+    target = check_output(out if out is not None else run.path / INDEX_DIR, run.dir.owned_paths(),
+                          replaces_dir_with=METADATA_FILE)
     q = held_back_queries(run, k=k, limit=queries)
     index = make_index(kind, metric=metric, **(params or {}))
     t0 = time.perf_counter()
     index.build(q.item_vectors)
     build_seconds = time.perf_counter() - t0
     result = measure(index, q.vectors, q.truth, k, q.seen)
-    target = Path(out) if out is not None else run.path / INDEX_DIR
     index.save(target)
     info = {"model_version": model_version(run.dir.model_dir), "kind": index.kind, "metric": index.metric,
             "params": index.params, "items": index.size, "dim": index.dim, "k": k, "queries": int(q.users.size),
             f"recall@{k}": result.recall, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "qps": result.qps,
-            "build_seconds": build_seconds, "path": str(target)}
+            "build_seconds": build_seconds, "path": str(target.resolve())}
     if out is None:
         write_json(run.path / INFO_FILE, info)
     return info

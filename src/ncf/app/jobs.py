@@ -20,16 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from ncf._io import atomic_write
+from ncf._io import atomic_write, check_output
 from ncf._types import PathLike
 from ncf.app.artifact import Run
-from ncf.app.rundir import STATUS_DONE, RunDir, RunInfo
+from ncf.app.filter_choice import filter_on_carve
+from ncf.app.rundir import STATUS_DONE, STATUS_FAILED, RunDir, RunInfo
 from ncf.app.spec import RunSpec
 from ncf.app.splitting import Carve, make_split, run_split, scaled_batch
 from ncf.config import TrainConfig
 from ncf.data.features import FeatureTable
 from ncf.data.interactions import Interactions, Split
-from ncf.errors import ConfigError, DataError, NCFError
+from ncf.errors import ConfigError, DataError, NCFError, TrainingDivergedError
 from ncf.evaluation import EvalReport, evaluate
 from ncf.models.base import ClosedForm, Factorized, Model, SequenceAware
 from ncf.training import Callback, History, Trainer
@@ -53,7 +54,7 @@ def split_dataset(source: str, out: PathLike, *, format: str | None = None, path
     """Split a dataset and write it in the NeuMF file format; an existing split is kept unless ``force``."""
     from ncf.data.writers import write_neumf
 
-    target = Path(out)
+    target = check_output(out, _local_paths(source, path))
     existing = sorted(target.glob(f"{prefix}.*.rating")) + sorted(target.glob(f"{prefix}.test.negative"))
     if existing and not force:
         raise ConfigError(f"{target} already holds a split ({existing[0].name}); pass --force to replace it")
@@ -66,6 +67,11 @@ def split_dataset(source: str, out: PathLike, *, format: str | None = None, path
     return {"out": str(target), "protocol": protocol, "train": len(split.train), "test": len(split.test),
             "negatives_per_row": int(counts.max()) if counts.size else 0, "users": split.num_users,
             "items": split.num_items}
+
+
+def _local_paths(*sources: str | None) -> list[Path]:
+    """The data sources that are paths on this machine (a registry name is not one)."""
+    return [Path(s) for s in sources if s is not None and Path(s).exists()]
 
 
 def prepare_split(spec: RunSpec, dataset: Any) -> Split:
@@ -99,6 +105,11 @@ class TrainResult:
         if blend is not None:
             lines.append(f"spectral share {blend['share']} chosen on the validation carve ({blend['metric']} "
                          f"{blend['scores'][str(blend['share'])]:.4f}; alone {blend['scores']['0.0']:.4f})")
+        shape = r.get("filter_shape")
+        if shape is not None:
+            chosen = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shape["chosen"].items())
+            lines.append(f"graph filter shape chosen on the validation carve ({shape['metric']} {shape['value']:.4f}, "
+                         f"{shape['candidates']} candidates on {shape['users']} users): {chosen}")
         rank = r.get("spectral_rank")
         if rank is not None:
             lines.append(f"spectral rank {rank['chosen']} chosen on the validation carve ({rank['metric']} "
@@ -116,12 +127,20 @@ def build_model(spec: RunSpec, split: Split, features: tuple[FeatureTable | None
     from ncf._rng import seed_everything
 
     seed_everything(spec.train.seed)
-    return spec.model.build(split.num_users, split.num_items, seed=spec.train.seed,
-                            sparse=spec.train.optimizer in ("sparse_adam", "adagrad"),
-                            user_features=features[0], item_features=features[1])
+    try:
+        return spec.model.build(split.num_users, split.num_items, seed=spec.train.seed,
+                                sparse=spec.train.optimizer in ("sparse_adam", "adagrad"),
+                                user_features=features[0], item_features=features[1])
+    except (MemoryError, RuntimeError) as exc:  # torch's allocator raises RuntimeError
+        if isinstance(exc, RuntimeError) and "allocate" not in str(exc):
+            raise
+        rows = split.num_users + split.num_items
+        raise ConfigError(f"the {spec.model.name} model does not fit in memory: {rows:,} users and items x "
+                          f"--dim {spec.model.dim:,} is {rows * spec.model.dim * 4 / 2**30:,.1f} GiB of "
+                          "embeddings alone; lower --dim") from None
 
 
-def train(spec: RunSpec, out: PathLike, *, resume: bool = False, show_progress: bool = True,
+def train(spec: RunSpec, out: PathLike, *, resume: bool = False, force: bool = False, show_progress: bool = True,
           distributed: DistributedContext | None = None) -> TrainResult:
     """Train ``spec`` into the run directory ``out`` (or continue it with ``resume``).
 
@@ -131,6 +150,11 @@ def train(spec: RunSpec, out: PathLike, *, resume: bool = False, show_progress: 
     rank reads the split rank 0 wrote, or builds the same one from the data when it cannot see
     the run directory (another node without a shared file system), checks the fingerprint,
     trains its share of each epoch and writes nothing. Any rank's setup failure stops them all.
+
+    Retrying (:func:`_check_fresh`): a run that failed (``run.json`` status ``failed``: the loss
+    diverged, memory ran out) or never reached a checkpoint is replaced by a plain re-run, with
+    any options; a finished run, or an interrupted one with a checkpoint to resume, only with
+    ``force``. A run that fails records ``failed`` and why in ``run.json``.
     """
     spec.check_runtime()
     run = RunDir(out)
@@ -141,10 +165,12 @@ def train(spec: RunSpec, out: PathLike, *, resume: bool = False, show_progress: 
         if resume:
             spec, split, features = _resume_state(run, spec)
         else:
-            _check_fresh(run)
+            check_output(run.path, _local_paths(spec.data.source, spec.data.path))
+            _check_fresh(run, force=force)
             if spec.data.source is None:
                 raise ConfigError("missing data: ncf train <dataset|path> --out RUN_DIR")
             dataset = load_data(spec.data.source, format=spec.data.format, path=spec.data.path)
+            spec.check_split_options(dataset.split is not None, spec.data.source)
             split, carve = run_split(spec, dataset)
             features = (dataset.user_features, dataset.item_features)
             if carve is not None:
@@ -169,22 +195,25 @@ def train(spec: RunSpec, out: PathLike, *, resume: bool = False, show_progress: 
         if distributed is not None:
             _all_ready(distributed, None)
         model, history, seconds, refit = _fit(spec, cfg, model, split, run, resume, distributed, features)
-    except BaseException:
+    except BaseException as exc:
         if not resume and not run.has_checkpoint():  # never trained: not a run
             run.clear(keep_foreign=not created)
+        elif isinstance(exc, (TrainingDivergedError, ConfigError, DataError, MemoryError)):
+            _mark_failed(run, exc)  # new options are needed, not a resume: a plain re-run replaces it
+        # anything else (an interrupt, a lost peer process, a crash) leaves the run resumable
         raise
     _finish_run(run, info, spec, model, split, history, seconds, cfg.metric, refit)
     return TrainResult(run.path, spec, seconds, history, cfg.metric, refit)
 
 
-def check_train_target(out: PathLike, *, resume: bool) -> None:
+def check_train_target(out: PathLike, *, resume: bool, force: bool = False) -> None:
     """The run-directory checks of :func:`train` alone (no data read): ``ncf train --nproc``
     makes them before it starts the processes."""
     run = RunDir(out)
     if resume:
         _resumable(run)
     else:
-        _check_fresh(run)
+        _check_fresh(run, force=force)
 
 
 def train_device(spec: RunSpec, out: PathLike, *, resume: bool) -> str:
@@ -267,13 +296,41 @@ def _rank_split(spec: RunSpec, run: RunDir,
     return split, (dataset.user_features, dataset.item_features)
 
 
-def _check_fresh(run: RunDir) -> None:
+def _check_fresh(run: RunDir, *, force: bool = False) -> None:
+    """The retry rule: a new run may replace what is at ``run`` when nothing good would be lost
+    (a failed run, one that never reached a checkpoint) or when ``force`` says so; a finished
+    run or an interrupted one with a checkpoint to resume is refused otherwise."""
     if not run.exists():
         return
-    info = run.read_info()
-    if info.status == STATUS_DONE or run.has_checkpoint():
-        raise ConfigError(f"{run.path} already holds a run; use --resume to continue it or another --out")
+    try:
+        info = run.read_info()
+    except DataError:
+        if not force:
+            raise
+        return
+    if info.status == STATUS_FAILED:
+        logger.warning("%s: replacing a run that failed (%s)", run.path, info.failure or "no reason recorded")
+        return
+    if force:
+        logger.warning("%s: --force: replacing the run that was here", run.path)
+        return
+    if info.status == STATUS_DONE:
+        raise ConfigError(f"{run.path} already holds a finished run; use --force to replace it or another --out")
+    if run.has_checkpoint():
+        raise ConfigError(f"{run.path} already holds a run that stopped at a checkpoint; use --resume to continue "
+                          "it, --force to start over, or another --out")
     logger.info("%s: re-using a run directory whose training never started", run.path)
+
+
+def _mark_failed(run: RunDir, exc: BaseException) -> None:
+    """Record in ``run.json`` that training failed and why (a plain re-run then replaces it)."""
+    try:
+        info = run.read_info()
+        info.status = STATUS_FAILED
+        info.failure = _first_line(exc)
+        run.write_info(info)
+    except (NCFError, OSError) as err:  # the original error matters more
+        logger.debug("could not record the failure in %s: %s", run.info_path, err)
 
 
 def _resumable(run: RunDir) -> RunInfo:
@@ -282,6 +339,9 @@ def _resumable(run: RunDir) -> RunInfo:
     info = run.read_info()
     if info.status == STATUS_DONE:
         raise ConfigError(f"{run.path}: this run already finished; nothing to resume")
+    if info.status == STATUS_FAILED:
+        raise ConfigError(f"{run.path}: this run failed ({info.failure or 'no reason recorded'}); train it again "
+                          "without --resume, with new options: the failed run is replaced")
     if not run.has_checkpoint():
         raise ConfigError(f"{run.path}: no checkpoint was written before it stopped; train it again without --resume")
     return info
@@ -349,6 +409,8 @@ def _fit(spec: RunSpec, cfg: TrainConfig, model: Model, split: Split, run: RunDi
     trained_on = split.train
     if isinstance(model, ClosedForm) and spec.model.chooses_spectral_rank:
         model, trained_on, refit = _spectral_on_carve(spec, split)
+    elif spec.model.chooses_filter_shape and split.valid is not None:
+        model, trained_on, refit = filter_on_carve(spec, split, _carve_metric(spec, split))
     elif isinstance(model, ClosedForm):
         model.fit(split.train)  # every rank fits the same (cheap) closed form; only rank 0 saves it
     else:
@@ -599,6 +661,8 @@ def evaluate_run(
 ) -> EvalReport:
     """Evaluate a run's model on its saved test (or validation) split, or on another copy of the data."""
     run = run if isinstance(run, Run) else Run.load(run)
+    if save_rankings is not None:
+        check_output(save_rankings, [*run.dir.owned_paths(), *_local_paths(data)], what="--save-rankings")
     split = run.split if data is None else _split_from_other_data(run, data, format)
     target = split.valid if part == "valid" else split.test
     negatives = split.valid_negatives if part == "valid" else split.test_negatives

@@ -38,6 +38,7 @@ FORMAT_VERSION = 2
 RUN_FILE = "run.json"
 STATUS_TRAINING = "training"
 STATUS_DONE = "done"
+STATUS_FAILED = "failed"  # training diverged, or its data/options/memory failed: a plain re-run replaces it
 FEATURE_NAMES = ("user_features", "item_features")
 
 
@@ -52,6 +53,7 @@ class RunInfo:
     train_seconds: float | None = None
     history: dict[str, Any] | None = None
     format_version: int = FORMAT_VERSION
+    failure: str | None = None  # why training failed (status "failed")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format_version": self.format_version, "data": self.data, "split": self.split,
@@ -60,6 +62,8 @@ class RunInfo:
             out["train_seconds"] = self.train_seconds
         if self.history is not None:
             out["history"] = self.history
+        if self.failure is not None:
+            out["failure"] = self.failure
         return out
 
     @classmethod
@@ -72,7 +76,8 @@ class RunInfo:
                             path=path, field="format_version")
         return cls(options=dict(obj["options"]), data=dict(obj.get("data") or {}), split=dict(obj.get("split") or {}),
                    status=str(obj.get("status", STATUS_TRAINING)), train_seconds=obj.get("train_seconds"),
-                   history=obj.get("history"), format_version=version)
+                   history=obj.get("history"), format_version=version,
+                   failure=None if obj.get("failure") is None else str(obj["failure"]))
 
 
 class RunDir:
@@ -121,6 +126,13 @@ class RunDir:
     def pretrain_dir(self, part: str) -> Path:
         return self.path / f"pretrain-{part}"
 
+    def owned_paths(self) -> list[Path]:
+        """Every path of the layout that ncf writes and reads back (not ``index``, which
+        ``ncf index build`` replaces): no command's output may be, be inside or contain one of
+        them (:func:`ncf._io.check_output`)."""
+        return [self.info_path, self.split_dir, self.model_dir, self.checkpoint_dir, self.refit_checkpoint_dir,
+                self.log_path, self.titles_path, self.features_dir, *sorted(self.path.glob("pretrain-*"))]
+
     # ------------------------------------------------------------------ state
     def exists(self) -> bool:
         """Whether a run was started here (``run.json`` present)."""
@@ -164,10 +176,10 @@ class RunDir:
 
     def clear(self, *, keep_foreign: bool = True) -> None:
         """Remove what ncf wrote here (a run that never trained); files ncf did not write stay."""
-        for name in (RUN_FILE, "log.jsonl", "item_titles.json"):
+        for name in (RUN_FILE, "log.jsonl", "item_titles.json", "index-info.json"):
             (self.path / name).unlink(missing_ok=True)
         for sub in (self.split_dir, self.model_dir, self.checkpoint_dir, self.refit_checkpoint_dir,
-                    self.features_dir, *self.path.glob("pretrain-*")):
+                    self.features_dir, self.path / "index", *self.path.glob("pretrain-*")):
             shutil.rmtree(sub, ignore_errors=True)
         if not keep_foreign or not any(self.path.iterdir()):
             shutil.rmtree(self.path, ignore_errors=True)

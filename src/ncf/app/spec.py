@@ -85,8 +85,14 @@ _LEGACY_DEFAULTS: dict[str, Any] = {"spectral-rank": 1024, "spectral-weight": 0.
 #: Options whose None means "chosen by ncf": ``auto`` in a file or on the command line sets None
 #: (``--epochs auto``: early stopping; ``--spectral-rank auto``, ``--spectral-weight auto``: chosen
 #: on the validation carve), also over a config file or a model's defaults.
-AUTO_OPTIONS = frozenset({"epochs", "spectral-rank", "spectral-weight"})
+AUTO_OPTIONS = frozenset({"epochs", "spectral-rank", "spectral-weight", "filter-flatness", "degree-power",
+                          "ideal-rank", "ideal-weight"})
 _NO_OVERRIDE: Any = object()
+#: The training options a closed-form model (popularity, spectral) reads: its fit has no loss,
+#: epochs, batches or optimiser; the seed, the device and the validation carve's metric apply.
+CLOSED_FORM_TRAIN_OPTIONS = frozenset({"seed", "device", "metric"})
+#: The split options that only apply to raw logs (a dataset's published split is used as is).
+RAW_LOG_SPLIT_OPTIONS = ("protocol", "test-fraction", "test-negatives")
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,30 @@ class RunSpec:
             sources.append(("", cli))
         return cls.from_options(*sources)
 
+    def check_given_options(self) -> None:
+        """ConfigError for an option the user gave (file or flag) that this run would ignore:
+        a training option of a closed-form model (``--model popularity --loss bpr``); model
+        options are checked the same way on construction. ``ncf train`` checks it; run files
+        (``run.json``) record every option, and ``ncf tune --model auto`` shares the fixed options
+        among families, so neither is checked."""
+        if not self.closed_form:
+            return
+        ignored = sorted(k for k in self.explicit if OPTIONS[k].section == "train" and k not in
+                         CLOSED_FORM_TRAIN_OPTIONS)
+        if ignored:
+            raise ConfigError(f"--{ignored[0]} does not apply to model {self.model.name!r}: it is fitted in closed "
+                              "form, with no loss, epochs, batches or optimiser (it uses --seed, --device and "
+                              "--metric)")
+
+    def check_split_options(self, published: bool, source: str | None = None) -> None:
+        """ConfigError when the data ships its own train/test split (LightGCN, NeuMF) and the
+        user gave an option that splits raw logs: it would be silently ignored."""
+        given = [k for k in RAW_LOG_SPLIT_OPTIONS if k in self.explicit]
+        if published and given:
+            where = f"{source} ships" if source else "the data ships"
+            raise ConfigError(f"--{given[0]} does not apply: {where} its own train/test split, which is used as "
+                              "is (--protocol, --test-fraction and --test-negatives split raw logs)")
+
     def value(self, key: str) -> Any:
         opt = OPTIONS[key]
         return getattr(getattr(self, opt.section), opt.field)
@@ -224,11 +254,11 @@ class RunSpec:
 
     def wants_validation(self) -> bool:
         """Carve a validation split: as asked, else when stopping early a trained model or choosing
-        a spectral rank or blend share."""
+        a spectral rank, blend share or graph filter shape."""
         if self.split.valid is not None:
             return self.split.valid
         if self.closed_form:
-            return self.model.chooses_spectral_rank  # the rank is chosen on the carve
+            return self.model.chooses_spectral_rank or self.model.chooses_filter_shape  # chosen on the carve
         return self.train.epochs is None or self.model.chooses_spectral_rank or self.model.chooses_spectral_weight
 
     def trainer_config(self, *, show_progress: bool = True) -> TrainConfig:
@@ -287,13 +317,17 @@ def _read_model_defaults(name: str) -> tuple[dict[str, Any], dict[str, dict[str,
     source = resources.files("ncf.app") / "defaults" / f"{name}.toml"
     if not source.is_file():
         return {}, {}
-    return parse_model_defaults(name, source.read_text(encoding="utf-8"), where=f"ncf/app/defaults/{name}.toml")
+    # package data: the check against the model class (which loads torch) is a test's job
+    # (tests/unit/app/test_defaults.py), so ``ncf train --model X --help`` starts fast
+    return parse_model_defaults(name, source.read_text(encoding="utf-8"), where=f"ncf/app/defaults/{name}.toml",
+                                check_model=False)
 
 
-def parse_model_defaults(name: str, text: str, *, where: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def parse_model_defaults(name: str, text: str, *, where: str,
+                         check_model: bool = True) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """A defaults file's text -> (top-level options, {loss: options}); ConfigError naming ``where``
-    for an unknown or misplaced key, a bad value, a table that is not a loss, or options that
-    model ``name`` would ignore."""
+    for an unknown or misplaced key, a bad value, a table that is not a loss, or (unless
+    ``check_model`` is false) options that model ``name`` would ignore."""
     from ncf.config import LOSSES
 
     if sys.version_info >= (3, 11):
@@ -334,7 +368,9 @@ def parse_model_defaults(name: str, text: str, *, where: str) -> tuple[dict[str,
         for key, value in options.items():
             sections[OPTIONS[key].section][OPTIONS[key].field] = value
         try:
-            ModelSpec(**sections["model"]).check_applies(fields)
+            model = ModelSpec(**sections["model"])
+            if check_model:
+                model.check_applies(fields)
             TrainConfig(**sections["train"])
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None

@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from ncf._io import atomic_write
+from ncf._io import atomic_write, check_output
 from ncf._types import PathLike
 from ncf.app.jobs import build_model, load_data
 from ncf.app.refit import refit_epochs
@@ -430,7 +430,7 @@ def tune(base: RunSpec, out: PathLike, *, trials: int | None = 20, time_budget: 
         raise ConfigError("missing data: ncf tune <dataset|path> --model X --out DIR")
     base.check_runtime()
     _check_space(base)
-    root = Path(out)
+    root = check_output(out, [Path(s) for s in (base.data.source, base.data.path) if s and Path(s).exists()])
     root.mkdir(parents=True, exist_ok=True)
     dataset = load_data(base.data.source, format=base.data.format, path=base.data.path)
     split = tuning_split(base, dataset)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from ncf.config import check_type
 from ncf.data._plain import plain
 from ncf.data.idmap import IdMap
 from ncf.data.interactions import Interactions
@@ -69,6 +70,7 @@ def k_core(
     >>> core = k_core(data, k=5)               # doctest: +SKIP
     >>> core.user_map.decode([0, 1])           # raw ids of the first two kept users
     """
+    check_type(data, Interactions, "data")
     uk = k if user_k is None else user_k
     ik = k if item_k is None else item_k
     for name, value in (("k", k), ("user_k", uk), ("item_k", ik)):

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ncf._rng import numpy_rng
+from ncf.config import check_type
 from ncf.data._plain import plain
 from ncf.data.interactions import Interactions, Split
 from ncf.data.pairs import PairSet, pair_keys
@@ -305,6 +306,7 @@ def leave_one_out(
     >>> split = leave_one_out(data, num_negatives=99, seed=0)      # doctest: +SKIP
     >>> split.test_negatives.shape                                  # (len(split.test), 99)
     """
+    check_type(data, Interactions, "data")
     k = _check_num_negatives(num_negatives)
     rng = numpy_rng(seed)
     keys = _pair_keys(data)
@@ -363,6 +365,7 @@ def temporal_split(
     DataError
         If ``data`` has no timestamps, or a user has too few non-interacted items.
     """
+    check_type(data, Interactions, "data")
     if data.timestamps is None:
         raise DataError(
             "temporal_split needs timestamps; use random_split or leave_one_out", field="timestamps"
@@ -430,6 +433,7 @@ def random_split(
     DataError
         If a user has too few non-interacted items for ``num_negatives``.
     """
+    check_type(data, Interactions, "data")
     tf = _check_fraction("test_fraction", test_fraction, allow_zero=False)
     vf = _check_fraction("valid_fraction", valid_fraction, allow_zero=True)
     if tf + vf >= 1.0:
@@ -493,6 +497,7 @@ def validation_split(
     valid : Interactions
     valid_negatives : (len(valid), num_negatives) int64 or None
     """
+    check_type(train, Interactions, "train")
     if method == "loo":
         split = leave_one_out(train, num_negatives=num_negatives, seed=seed)
     elif method == "random":

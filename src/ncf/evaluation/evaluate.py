@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from ncf.config import check_type
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError
 from ncf.evaluation.metrics import as_cutoffs
@@ -188,6 +189,8 @@ def evaluate(
     >>> report = evaluate(model, split.test, exclude=split.train, k=(10, 20))  # doctest: +SKIP
     >>> print(report.format_table())                                           # doctest: +SKIP
     """
+    check_type(model, Model, "model")
+    check_type(test, Interactions, "test")
     start = time.perf_counter()
     ks = as_cutoffs(k)
     if protocol not in ("full", "sampled"):

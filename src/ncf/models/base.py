@@ -10,6 +10,9 @@
 * :class:`ClosedForm` — fitted by ``fit(train)`` in one call, not by the trainer.
 * :class:`SequenceAware` — scores in the context of a user's previous item; ``set_context``
   fixes the context used by ``score`` and ``user_vectors`` (each user's latest known item).
+* :class:`HistoryScorer` — scores the whole catalogue from a user's item history in one pass
+  (item × item operators such as graph filters): ``score_rows(users)`` for known users,
+  ``score_histories(rows)`` for any history, so a new user needs no fold-in.
 
 Generic code asks ``isinstance(model, Factorized)`` (and so on), never a model's name. A model
 class declares its capabilities by inheriting them, so the check is exact, not duck-typed.
@@ -198,6 +201,23 @@ class SequenceAware(abc.ABC):
     @abc.abstractmethod
     def score_in_context(self, users: Tensor, items: Tensor, previous: Tensor) -> Tensor:
         """Scores after explicit previous items; the three arguments broadcast."""
+
+
+class HistoryScorer(abc.ABC):
+    """A model that scores every item at once from a user's interaction history.
+
+    Its scores are not a dot product of two low-dimensional vectors, so ranking calls
+    :meth:`score_rows` per user chunk instead of ``score`` per (user, item) block, and a new
+    user is scored from their history directly.
+    """
+
+    @abc.abstractmethod
+    def score_rows(self, users: Tensor) -> Tensor:
+        """``(B, num_items)`` scores of every item for known ``users`` (their fitted history)."""
+
+    @abc.abstractmethod
+    def score_histories(self, histories: Tensor) -> Tensor:
+        """``(B, num_items)`` scores for histories given as ``(B, num_items)`` rows (1 = interacted)."""
 
 
 def is_factorized(model: nn.Module) -> bool:

@@ -110,7 +110,8 @@ class FPMC(Factorized, SequenceAware):
 
     def score_in_context(self, users: Tensor, items: Tensor, previous: Tensor) -> Tensor:
         """Scores with explicit previous items; the three arguments broadcast."""
-        users, items, previous = torch.broadcast_tensors(users, items, previous)
+        shape = np.broadcast_shapes(tuple(users.shape), tuple(items.shape), tuple(previous.shape))
+        users, items, previous = users.expand(shape), items.expand(shape), previous.expand(shape)
         u = self.context_user_vectors(users, previous)
         return (u * self.item_vectors(items)).sum(-1)
 

@@ -10,6 +10,7 @@ from ncf.models.base import Model
 from ncf.models.blend import Blend
 from ncf.models.fpmc import FPMC
 from ncf.models.gmf import GMF
+from ncf.models.graph_filter import GraphFilter
 from ncf.models.mf import MatrixFactorization
 from ncf.models.mlp import MLP
 from ncf.models.neumf import NeuMF
@@ -27,6 +28,7 @@ MODELS: dict[str, type[Model]] = {
     "popularity": Popularity,
     "fpmc": FPMC,
     "spectral": SpectralMF,
+    "graph-filter": GraphFilter,
     "blend": Blend,
 }
 

@@ -12,18 +12,25 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ncf.config import check_choice, check_finite, option
+from ncf.config import check_choice, check_finite, check_whole, option
 from ncf.errors import ConfigError
 
 if TYPE_CHECKING:
     from ncf.data.features import FeatureTable
     from ncf.models.base import Model
 
+
+#: Registry names a :class:`ModelSpec` can build (every model but composites like ``blend``),
+#: written out so the command line can list and check ``--model`` without importing the models
+#: (and torch); a test holds it equal to the registry's models with ``spec_options``.
+BUILDABLE_MODELS: tuple[str, ...] = (
+    "fpmc", "gmf", "graph-filter", "mf", "mlp", "neumf", "popularity", "spectral", "two-tower",
+)
+
+
 def buildable_models() -> tuple[str, ...]:
     """Registry names a :class:`ModelSpec` can build (every model but composites like ``blend``)."""
-    from ncf.models.registry import MODELS
-
-    return tuple(sorted(n for n, cls in MODELS.items() if cls.spec_options is not None))
+    return BUILDABLE_MODELS
 
 
 @dataclass(frozen=True)
@@ -49,25 +56,48 @@ class ModelSpec:
     spectral_weight: float | None = option(
         0.0, "Blend the trained model with w x a spectral model fitted on train (0 = off; auto = the share "
              "chosen on the validation carve, scores of both parts normalised).")
+    filter: str = option("chebyshev", "Graph filter: chebyshev (ChebyCF's plateau low-pass) or linear (GF-CF's).",
+                         choices=("chebyshev", "linear"))
+    filter_order: int = option(8, "Graph filter: order of the Chebyshev polynomial (sparse products per score).")
+    filter_flatness: float | None = option(
+        None, "Graph filter: plateau flatness of the Chebyshev response (default: chosen on a validation carve).")
+    degree_power: float | None = option(
+        None, "Graph filter: item-degree exponent of the pre/post normalisation (default: chosen on the carve).")
+    degree_offset: float = option(
+        3.0, "Graph filter: added to user and item degrees in its normalisation (0 = ChebyCF's, no offset).")
+    ideal_rank: int | None = option(
+        None, "Graph filter: singular vectors of its ideal low-pass part (default: chosen on the carve).")
+    ideal_weight: float | None = option(
+        None, "Graph filter: weight of the ideal low-pass part, 0 = off (default: chosen on the carve).")
     pretrain: bool = option(False, "NeuMF: pre-train GMF and MLP first.")
     pretrain_epochs: int | None = option(None, "NeuMF pre-training epochs (default: the run's epochs).")
 
     def __post_init__(self) -> None:
         check_choice(self.name, buildable_models(), "model")
         object.__setattr__(self, "layers", _layers(self.layers))
-        check_finite({"dropout": self.dropout, "temperature": self.temperature, "spectral_weight": self.spectral_weight})
-        for key in ("dim", "spectral_rank", "pretrain_epochs"):
+        check_finite({"dropout": self.dropout, "temperature": self.temperature, "spectral_weight": self.spectral_weight,
+                      "filter_flatness": self.filter_flatness, "degree_power": self.degree_power,
+                      "degree_offset": self.degree_offset,
+                      "ideal_weight": self.ideal_weight})
+        check_choice(self.filter, ("chebyshev", "linear"), "filter")
+        for key in ("dim", "spectral_rank", "pretrain_epochs", "filter_order", "ideal_rank"):
             value = getattr(self, key)
-            if value is None and key in ("pretrain_epochs", "spectral_rank"):
+            if value is None and key in ("pretrain_epochs", "spectral_rank", "ideal_rank"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{key} must be a positive whole number, got {value!r}")
+            check_whole(key, value, lo=1)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.temperature is not None and self.temperature <= 0:
             raise ConfigError(f"temperature must be positive, got {self.temperature!r}")
         if self.spectral_weight is not None and self.spectral_weight < 0:
             raise ConfigError(f"spectral_weight must be >= 0, got {self.spectral_weight!r}")
+        for key in ("degree_power", "ideal_weight", "degree_offset"):
+            if getattr(self, key) is not None and getattr(self, key) < 0:
+                raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)!r}")
+        if self.filter_flatness is not None and self.filter_flatness <= 0:
+            raise ConfigError(f"filter_flatness must be > 0, got {self.filter_flatness!r}")
 
     @property
     def model_class(self) -> type[Model]:
@@ -80,6 +110,12 @@ class ModelSpec:
         """Whether the trained model is blended with a spectral model after training (a weight
         given, or ``auto``: the share is chosen on the carve and may come out 0)."""
         return self.spectral_weight is None or self.spectral_weight > 0
+
+    @property
+    def chooses_filter_shape(self) -> bool:
+        """Whether a graph filter run picks its flatness, degree power or ideal part on the carve."""
+        return self.name == "graph-filter" and None in (self.filter_flatness, self.degree_power, self.ideal_rank,
+                                                        self.ideal_weight)
 
     @property
     def chooses_spectral_weight(self) -> bool:
@@ -154,6 +190,7 @@ def _layers(value: Any) -> tuple[int, ...]:
     for w in widths:
         if isinstance(w, bool) or not isinstance(w, int) or w <= 0:
             raise ConfigError(f"layers must be positive integers, got {value!r}")
+        check_whole("a layer width", w, lo=1)
     if not widths:
         raise ConfigError("layers must name at least one width")
     return tuple(int(w) for w in widths)

@@ -105,8 +105,8 @@ def recommend(
     """Top-``k`` items for ``users``, best first, with ``exclude``'s items removed.
 
     A thin wrapper on :func:`ncf.retrieval.topk`. A scalar user gives 1-D ``ids``/``scores``
-    of length ``k``; an array of users gives ``(B, k)``. Short rows are padded with id -1 and
-    score -inf.
+    of length ``k``; an array of users gives ``(B, k)``; a ``k`` beyond the catalogue is clamped
+    to ``num_items``. Short rows are padded with id -1 and score -inf.
 
     Parameters
     ----------

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from ncf.errors import ConfigError, DataError, NCFError
-from ncf.models.base import Factorized, Model
+from ncf.models.base import Factorized, HistoryScorer, Model
 
 __all__ = ["ChunkRanker", "ExactScan", "TopK", "item_block_size", "native_bf16", "topk"]
 
@@ -576,13 +576,15 @@ def topk(
     ----------
     model : Model
         Any ncf model. When it is :class:`~ncf.models.base.Factorized`, each user chunk is
-        ranked with one product ``user_vectors @ item_vectors.T``; otherwise ``model.score`` is
-        called on ``(chunk, item_batch_size)`` blocks.
+        ranked with one product ``user_vectors @ item_vectors.T``; a
+        :class:`~ncf.models.base.HistoryScorer` scores each chunk's rows in one call; otherwise
+        ``model.score`` is called on ``(chunk, item_batch_size)`` blocks.
     users : (B,) int
         User indices in ``[0, model.num_users)``; repeats are allowed.
     k : int
-        Items per user (``>= 1``). When ``k`` exceeds the items left after masking, the row is
-        padded with id ``-1`` and score ``-inf``.
+        Items per user (``>= 1``); a ``k`` beyond the catalogue is clamped to ``num_items``
+        (the widest ranking there is). When ``k`` exceeds the items left after masking, the row
+        is padded with id ``-1`` and score ``-inf``.
     exclude : scipy sparse (num_users, num_items), optional
         Every stored entry ``(u, i)`` removes item ``i`` from user ``u``'s ranking.
     batch_size : int, optional
@@ -610,7 +612,8 @@ def topk(
     Returns
     -------
     TopK
-        ``ids`` ``(B, k)`` int64 and ``scores`` ``(B, k)`` float32, best first.
+        ``ids`` ``(B, min(k, num_items))`` int64 and ``scores`` of the same shape, float32,
+        best first.
 
     Raises
     ------
@@ -647,8 +650,8 @@ def topk(
     dev = torch.device(device) if device is not None else model_device
     k_eff = min(k, num_items)
 
-    ids_out = np.full((user_arr.size, k), -1, dtype=np.int64)
-    scores_out = np.full((user_arr.size, k), -np.inf, dtype=np.float32)
+    ids_out = np.full((user_arr.size, k_eff), -1, dtype=np.int64)
+    scores_out = np.full((user_arr.size, k_eff), -np.inf, dtype=np.float32)
     if user_arr.size == 0:
         return TopK(ids_out, scores_out)
 
@@ -670,6 +673,17 @@ def topk(
                     _store(ids_out, scores_out, start, top_scores, top_ids)
                     start += chunk.size
                 ranker.log_stats(user_arr.size)
+                return TopK(ids_out, scores_out)
+            if isinstance(model, HistoryScorer):  # whole rows in one pass (graph filters)
+                hb, start = (int(batch_size) if batch_size is not None else default_user_batch(num_items)), 0
+                while start < user_arr.size:
+                    chunk = user_arr[start : start + hb]
+                    scores = model.score_rows(torch.from_numpy(chunk).to(model_device)).to(dev, torch.float32)
+                    if mask is not None:
+                        _mask_rows(scores, mask, chunk)
+                    top_scores, top_ids = torch.topk(scores, k_eff, dim=1, largest=True, sorted=True)
+                    _store(ids_out, scores_out, start, top_scores, top_ids)
+                    start += chunk.size
                 return TopK(ids_out, scores_out)
             ib = (
                 int(item_batch_size)

@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
-from ncf.errors import ConfigError, DataError, NCFError, UnknownIdError
+from ncf.errors import ConfigError, DataError, InvalidIdError, NCFError, UnknownIdError
 from ncf.serving.recommender import Recommendations, Recommender
 
 logger = logging.getLogger(__name__)
@@ -55,8 +55,9 @@ class ServeConfig:
 class ModelHolder:
     """The recommender now serving; :meth:`reload` swaps in a checked new one atomically."""
 
-    def __init__(self, path: Path, config: ServeConfig) -> None:
+    def __init__(self, path: Path, config: ServeConfig, metrics: Any = None) -> None:
         self.config = config
+        self.metrics = metrics  # ncf.serving.metrics.Metrics: every reload, by any route, is counted here
         self._lock = threading.Lock()
         self.reloads = 0
         self.failed_reloads = 0
@@ -83,9 +84,13 @@ class ModelHolder:
                 new = self._load_checked(target)
             except Exception:
                 self.failed_reloads += 1
+                if self.metrics is not None:
+                    self.metrics.reload_failed()
                 raise
             self.current = new  # one reference assignment: requests see the old or the new one
             self.reloads += 1
+            if self.metrics is not None:
+                self.metrics.reload_ok(new)
             logger.info("reloaded %s: model %s -> %s", target, old.version, new.version)
             return old, new
 
@@ -167,12 +172,16 @@ def create_app(path: str | os.PathLike[str], config: ServeConfig | None = None) 
     from ncf.serving import metrics
 
     config = config or ServeConfig()
-    holder = ModelHolder(Path(path), config)
-    app = FastAPI(title="ncf", version=_package_version(),
-                  description="Recommendations from a trained ncf model.")
+    registry = metrics.Metrics()
+    holder = ModelHolder(Path(path), config, registry)
+    offline = _docs_assets()
+    pages: dict[str, Any] = {"docs_url": None, "redoc_url": None} if offline is not None else {}
+    app = FastAPI(title="ncf", version=_package_version(), description="Recommendations from a trained ncf model.",
+                  **pages)
+    if offline is not None:
+        _add_offline_docs(app, offline)
     app.state.holder = holder
     app.state.config = config
-    registry = metrics.Metrics()
     app.state.metrics = registry
     registry.set_model(holder.current)
 
@@ -309,15 +318,17 @@ def create_app(path: str | os.PathLike[str], config: ServeConfig | None = None) 
         check_key(request)
         target = Path(body.path) if body is not None and body.path else None
         try:
-            old, new = holder.reload(target)
+            old, new = holder.reload(target)  # counts the outcome in ncf_reloads_total
         except (NCFError, OSError, ValueError) as exc:
-            registry.reload_failed()
             raise HTTPException(409, f"refused; still serving {holder.current.version}: "
                                      f"{_one_line(exc)}") from None
-        registry.set_model(new)
         if config.pointer_file is not None and new.path is not None:
             _write_pointer(config.pointer_file, new.path)
         return {"model_version": new.version, "previous_version": old.version, "path": str(new.path)}
+
+    @app.exception_handler(InvalidIdError)
+    async def invalid_id(request: Request, exc: InvalidIdError) -> JSONResponse:
+        return JSONResponse({"detail": _one_line(exc)}, status_code=422)
 
     @app.exception_handler(UnknownIdError)
     async def unknown_id(request: Request, exc: UnknownIdError) -> JSONResponse:
@@ -332,8 +343,8 @@ def create_app(path: str | os.PathLike[str], config: ServeConfig | None = None) 
         errors = exc.errors()
         first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid request')}" if where else
-                             str(first.get("msg", "invalid request")), "errors": _plain(errors)}, status_code=422)
+        return JSONResponse(json_safe({"detail": f"{where}: {first.get('msg', 'invalid request')}" if where else
+                                       str(first.get("msg", "invalid request")), "errors": errors}), status_code=422)
 
     app.state.reload = holder.reload
     return app
@@ -394,17 +405,24 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _plain(errors: Any) -> Any:
-    """Validation errors without the objects pydantic puts in ``ctx`` (not JSON-serialisable)."""
-    out = []
-    for e in errors:
-        e = dict(e)
-        e.pop("ctx", None)
-        e.pop("url", None)
-        if "input" in e and not isinstance(e["input"], (str, int, float, bool, type(None), list, dict)):
-            e["input"] = str(e["input"])
-        out.append(e)
-    return out
+def json_safe(value: Any) -> Any:
+    """``value`` as strict JSON can carry it (the one rule of every error body): NaN and the
+    infinities become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (a request may
+    send them, ``1e309`` too; echoing them back must not fail), other non-JSON objects their
+    ``str``, and pydantic's ``ctx``/``url`` entries are dropped."""
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items() if k not in ("ctx", "url")}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return str(value)
 
 
 def _write_pointer(pointer: Path, target: Path) -> None:
@@ -412,6 +430,58 @@ def _write_pointer(pointer: Path, target: Path) -> None:
 
     with atomic_write(pointer, "w", encoding="utf-8") as fh:
         fh.write(str(target.resolve()))
+
+
+#: Where the offline docs pages load their scripts and styles from.
+DOCS_ASSETS = "/docs-assets"
+
+
+def _docs_assets() -> Path | None:
+    """The folder of Swagger UI's and ReDoc's files that the ``fastapi-offline`` package ships
+    (part of the ``serve`` extra), or None without it (then /docs loads them from a CDN)."""
+    try:
+        from importlib import resources
+
+        folder = Path(str(resources.files("fastapi_offline") / "static"))
+    except (ImportError, TypeError):
+        return None
+    needed = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js")
+    return folder if all((folder / name).is_file() for name in needed) else None
+
+
+def _add_offline_docs(app: FastAPI, folder: Path) -> None:
+    """/docs (Swagger UI) and /redoc from files served here, so they work without a network."""
+    from fastapi.openapi.docs import (
+        get_redoc_html,
+        get_swagger_ui_html,
+        get_swagger_ui_oauth2_redirect_html,
+    )
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=folder), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+    redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(openapi_url=f"{root}{openapi_url}", title=f"{app.title} - Swagger UI",
+                                   oauth2_redirect_url=f"{root}{redirect_url}",
+                                   swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png")
+
+    @app.get(redirect_url, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(openapi_url=f"{root}{openapi_url}", title=f"{app.title} - ReDoc",
+                              redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+                              redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
 
 
 def _package_version() -> str:

@@ -45,10 +45,17 @@ class Metrics:
         self.latency.labels(route).observe(seconds)
 
     def set_model(self, rec: Recommender) -> None:
+        """The model now served (both reload outcomes start at 0, so they are always exported)."""
         self.model.clear()
         self.model.labels(rec.version, rec.model.name).set(1)
         self.items.set(rec.num_items)
         self.reloads.labels("ok").inc(0)
+        self.reloads.labels("refused").inc(0)
+
+    def reload_ok(self, rec: Recommender) -> None:
+        """A reload swapped ``rec`` in (by ``/admin/reload``, SIGHUP or the workers' pointer file)."""
+        self.set_model(rec)
+        self.reloads.labels("ok").inc()
 
     def reload_failed(self) -> None:
         self.reloads.labels("refused").inc()
@@ -58,6 +65,6 @@ class Metrics:
             from prometheus_client import multiprocess
 
             merged = CollectorRegistry()
-            multiprocess.MultiProcessCollector(merged)
+            multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
             return generate_latest(merged), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -22,9 +22,9 @@ import torch
 
 from ncf._types import PathLike
 from ncf.data.features import FeatureTable
-from ncf.data.idmap import IdMap
+from ncf.data.idmap import IdMap, parse_raw_ids, raw_id_list
 from ncf.errors import ConfigError, DataError, UnknownIdError
-from ncf.models.base import Factorized, Model
+from ncf.models.base import Factorized, HistoryScorer, Model
 from ncf.persistence import model_version
 from ncf.retrieval.topk import TopK
 
@@ -162,7 +162,10 @@ class Recommender:
         return self._cat.seen is not None
 
     def knows_user(self, raw: str | int) -> bool:
-        return bool(self._lookup(self._cat.user_map, [raw], self.num_users).size)
+        try:
+            return bool(self._lookup(self._cat.user_map, [raw], self.num_users, "user").size)
+        except UnknownIdError:  # not even a well-formed id
+            return False
 
     def item_info(self, raw: str | int) -> dict[str, Any]:
         """Title, popularity (interactions) and index of one item; UnknownIdError if unknown."""
@@ -195,8 +198,8 @@ class Recommender:
         fallback : unknown users get the most popular items (``source="popularity"``) instead
             of an :class:`UnknownIdError`.
         """
-        raw_users = [users] if isinstance(users, (str, int, np.integer)) else list(users)
-        k = _check_k(k)
+        raw_users = [users] if isinstance(users, (str, int, np.integer)) else raw_id_list(users, what="users")
+        k = self._k(k)
         allow = None if items is None else self._encode_items(items)
         deny = None if exclude is None else self._encode_items(exclude)
         known = self._known_users(raw_users, fallback)
@@ -230,7 +233,8 @@ class Recommender:
         rank by item co-occurrence with the history (when the run's interactions are known), or
         fall back to popularity. ``exclude_seen`` drops the history items themselves.
         """
-        k = _check_k(k)
+        k = self._k(k)
+        history = raw_id_list(history, what="history")
         hist = self._encode_items(history) if len(history) else np.zeros(0, dtype=np.int64)
         allow = None if items is None else self._encode_items(items)
         deny = None if exclude is None else self._encode_items(exclude)
@@ -241,6 +245,13 @@ class Recommender:
             with torch.inference_mode():
                 vec = self.model.fold_in(torch.from_numpy(hist)).float()[None, :]
             top = self._rank_vectors(vec, k, [seen], deny, allow)
+            return self._result(top.ids[0], top.scores[0], "history", None)
+        if isinstance(self.model, HistoryScorer):  # the model scores a history directly
+            row = torch.zeros((1, self.num_items))
+            row[0, torch.from_numpy(hist)] = 1.0
+            with torch.inference_mode():
+                scores = self.model.score_histories(row).float()
+            top = self._rank_scores(scores, k, [seen], deny, allow)
             return self._result(top.ids[0], top.scores[0], "history", None)
         if self._cat.seen is not None:
             scores = self._cooccurrence_scores(hist)
@@ -264,14 +275,14 @@ class Recommender:
         raw values by column, encoded like the training data (:meth:`FeatureTable.encode`):
         ``{"gender": "F", "occupation": "student", "age": 25}``.
         """
-        k = _check_k(k)
+        k = self._k(k)
         allow = None if items is None else self._encode_items(items)
         deny = None if exclude is None else self._encode_items(exclude)
         embed = getattr(self.model, "embed_users", None)
         table = self._cat.user_features
         if embed is None or int(getattr(self.model, "user_features", torch.zeros(0, 0)).shape[-1]) == 0:
             return self._popular(k, deny, allow, reason="this model has no user-feature tower")
-        width = int(self.model.user_features.shape[-1])  # type: ignore[union-attr,index]
+        width = int(self.model.user_features.shape[-1])  # type: ignore[index]
         row = _feature_row(features, table, width)
         with torch.inference_mode():
             vec = embed(torch.from_numpy(row)[None, :], None).float()
@@ -279,15 +290,21 @@ class Recommender:
         return self._result(top.ids[0], top.scores[0], "features", None)
 
     def similar_items(self, items: str | int | RawIds, k: int = 10) -> list[Recommendations]:
-        """The ``k`` items most like each given item: cosine of item vectors (factorized models)
-        or of interaction columns (others), the item itself left out."""
+        """The ``k`` items most like each given item: cosine of item vectors (factorized models),
+        the filter's response to the item alone (graph filters) or cosine of interaction columns
+        (others), the item itself left out."""
         raw = [items] if isinstance(items, (str, int, np.integer)) else list(items)
-        k = _check_k(k)
+        k = self._k(k)
         idx = self._encode_items(raw)
         if self._item_vectors is not None:
             if self._unit_items is None:
                 self._unit_items = torch.nn.functional.normalize(self._item_vectors, dim=1)
             scores = self._unit_items[torch.from_numpy(idx)] @ self._unit_items.T
+        elif isinstance(self.model, HistoryScorer):  # the filter's response to each item alone
+            onehot = torch.zeros((idx.size, self.num_items))
+            onehot[torch.arange(idx.size), torch.from_numpy(idx)] = 1.0
+            with torch.inference_mode():
+                scores = self.model.score_histories(onehot).float()
         elif self._cat.seen is not None:
             cooc = self._cooccurrence()
             scores = torch.from_numpy((cooc[idx] @ cooc.T).toarray().astype(np.float32))
@@ -298,18 +315,26 @@ class Recommender:
 
     def popular(self, k: int = 10, *, items: RawIds | None = None, exclude: RawIds | None = None) -> Recommendations:
         """The most interacted-with items of the run."""
-        k = _check_k(k)
+        k = self._k(k)
         allow = None if items is None else self._encode_items(items)
         deny = None if exclude is None else self._encode_items(exclude)
         return self._popular(k, deny, allow, reason=None)
 
     # ------------------------------------------------------------------ ranking internals
+    def _k(self, k: int) -> int:
+        """``k`` checked and clamped to the catalogue: a larger list does not exist."""
+        return min(_check_k(k), max(1, self.num_items))
+
     def _rank_users(self, users: npt.NDArray[np.int64], k: int, seen: list[npt.NDArray[np.int64] | None],
                     deny: npt.NDArray[np.int64] | None, allow: npt.NDArray[np.int64] | None) -> TopK:
         if isinstance(self.model, Factorized):
             with torch.inference_mode():
                 vecs = self.model.user_vectors(torch.from_numpy(users)).float()
             return self._rank_vectors(vecs, k, seen, deny, allow)
+        if isinstance(self.model, HistoryScorer):  # whole rows from each user's history (graph filters)
+            with torch.inference_mode():
+                rows = self.model.score_rows(torch.from_numpy(users)).float()
+            return self._rank_scores(rows, k, seen, deny, allow)
         candidates = np.arange(self.num_items) if allow is None else np.unique(allow)
         scores = np.empty((users.size, candidates.size), dtype=np.float32)
         block = max(1, (1 << 17) // max(1, users.size))
@@ -381,8 +406,8 @@ class Recommender:
     # ------------------------------------------------------------------ ids
     def _known_users(self, raw: list[Any], fallback: bool) -> list[int]:
         out: list[int] = []
-        for r in raw:
-            found = self._lookup(self._cat.user_map, [r], self.num_users)
+        for r in raw:  # a malformed id is refused even with ``fallback`` (it is no user at all)
+            found = self._lookup(self._cat.user_map, [r], self.num_users, "user")
             if found.size:
                 out.append(int(found[0]))
             elif fallback:
@@ -398,8 +423,8 @@ class Recommender:
         return np.asarray(s.indices[s.indptr[user]:s.indptr[user + 1]], dtype=np.int64)
 
     def _encode_items(self, raw: RawIds) -> npt.NDArray[np.int64]:
-        values = list(raw)
-        found = self._lookup(self._cat.item_map, values, self.num_items)
+        values = raw_id_list(raw, what="item ids")
+        found = self._lookup(self._cat.item_map, values, self.num_items, "item")
         if found.size != len(values):
             known = {str(v) for v in self._decode_items(found)}
             missing = [str(v) for v in values if str(v) not in known]
@@ -412,22 +437,16 @@ class Recommender:
         return [str(v) for v in self._cat.item_map.decode(idx)]
 
     @staticmethod
-    def _lookup(idmap: IdMap | None, raw: list[Any], size: int) -> npt.NDArray[np.int64]:
-        """Indices of the known ids among ``raw`` (unknown ones are dropped)."""
+    def _lookup(idmap: IdMap | None, raw: list[Any], size: int, what: str) -> npt.NDArray[np.int64]:
+        """Indices of the known ids among ``raw`` (unknown ones are dropped); a malformed id
+        (:func:`ncf.data.idmap.parse_raw_id`) is an UnknownIdError saying why."""
         if not raw:
             return np.zeros(0, dtype=np.int64)
-        if idmap is None:
-            out = []
-            for v in raw:
-                text = str(v)
-                if text.lstrip("-").isdigit() and 0 <= int(text) < size:
-                    out.append(int(text))
-            return np.asarray(out, dtype=np.int64)
-        arr = np.asarray([str(v) for v in raw])
-        try:
-            mask = idmap.contains(arr)
-        except UnknownIdError:  # e.g. non-integer text for an integer map
-            return np.zeros(0, dtype=np.int64)
+        if idmap is None:  # a model directory without id maps: the raw id is the index
+            arr = parse_raw_ids(raw, integer=True, what=f"{what} id")
+            return arr[(arr >= 0) & (arr < size)]
+        arr = parse_raw_ids(raw, integer=idmap.is_integer, what=f"{what} id")
+        mask = idmap.contains(arr)
         return idmap.encode(arr[mask]) if mask.any() else np.zeros(0, dtype=np.int64)
 
 
@@ -462,6 +481,7 @@ def _load_index(root: Path, index: str | None, version: str, model: Model) -> An
 
 
 def _check_k(k: int) -> int:
+    """A positive whole ``k``; callers clamp it to the catalogue (:meth:`Recommender._k`)."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or int(k) <= 0:
         raise ConfigError(f"k must be a positive integer, got {k!r}")
     return int(k)

@@ -15,39 +15,64 @@ import os
 import signal
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ncf.errors import ConfigError
 from ncf.serving.app import ServeConfig, create_app
+from ncf.serving.ports import check_port
+from ncf.serving.recommender import Recommender
 
 logger = logging.getLogger(__name__)
 
 _ENV = "NCF_SERVE_SETTINGS"
 
 
+def describe(rec: Recommender, path: str | os.PathLike[str], index: str | None) -> str:
+    """One line on what is served: the bundle, its size and how items are ranked (which index)."""
+    model = getattr(rec.model, "name", "") or type(rec.model).__name__
+    head = f"serving {path}: {model} model {rec.version}, {rec.num_users:,} users x {rec.num_items:,} items"
+    found = None if index is None else (Path(path) / "index" if index == "auto" else Path(index))
+    if rec.index is None:
+        ranking = "each item scored by the model (not a factorized model: no index)"
+    elif found is not None and found.exists():
+        ranking = f"{rec.index.kind} index {found} ({rec.index.size:,} vectors, metric {rec.index.metric})"
+    elif index is None:
+        ranking = "exact search over the item vectors (--index none)"
+    else:
+        ranking = f"exact search over the item vectors (no {found}: ncf index build {path} makes one)"
+    return f"{head}; ranking: {ranking}"
+
+
 def serve(path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-          config: ServeConfig | None = None, log_level: str = "info") -> None:
-    """Serve the run (or model) directory ``path`` until interrupted."""
+          config: ServeConfig | None = None, log_level: str = "info",
+          announce: Callable[[str], None] | None = None) -> None:
+    """Serve the run (or model) directory ``path`` until interrupted.
+
+    ``announce`` gets one line once the bundle is loaded: what is served and from which index
+    (:func:`describe`), and the address."""
     import uvicorn
 
     config = config or ServeConfig()
     if workers < 1:
         raise ConfigError("workers must be at least 1")
+    check_port(host, port)
     if host not in ("127.0.0.1", "localhost", "::1") and config.api_key is None:
         logger.warning("serving on %s without an API key: anyone who can reach it can query it", host)
+    where = f"http://{f'[{host}]' if ':' in host else host}:{port} (API docs at /docs)"
     if workers == 1:
         app = create_app(path, config)
         holder = app.state.holder
+        if announce is not None:
+            announce(f"{describe(holder.current, path, config.index)}; {where}")
 
         def on_hup(signum: int, frame: Any) -> None:
             def work() -> None:
                 try:
-                    old, new = holder.reload()
-                    app.state.metrics.set_model(new)
+                    old, new = holder.reload()  # counts the outcome in ncf_reloads_total
                     logger.warning("SIGHUP: now serving model %s (was %s)", new.version, old.version)
                 except Exception as exc:
-                    app.state.metrics.reload_failed()
                     logger.error("SIGHUP: reload refused, still serving %s: %s", holder.current.version, exc)
 
             threading.Thread(target=work, name="ncf-reload", daemon=True).start()
@@ -55,6 +80,9 @@ def serve(path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 
         signal.signal(signal.SIGHUP, on_hup)
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
         return
+    if announce is not None:  # each worker loads its own copy; this one is checked and described, then dropped
+        announce(f"{describe(Recommender.load(path, index=config.index), path, config.index)}; "
+                 f"{workers} workers; {where}")
     state = Path(tempfile.mkdtemp(prefix="ncf-serve-"))
     (state / "metrics").mkdir()
     pointer = state / "bundle"

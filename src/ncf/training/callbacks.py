@@ -8,8 +8,8 @@ after each step, ``on_epoch_end(EpochEnd)`` after validation and checkpointing -
 ``on_fit_end(History | None)`` at the end, also when training raised (``None`` then).
 
 The trainer always installs :class:`LoggingCallback` (one INFO record per epoch on the
-``ncf.training`` logger), :class:`ProgressBar` when ``TrainConfig.show_progress`` is set and
-:class:`JsonlLogger` when ``fit`` gets a ``log_path``; they run before the user's callbacks.
+``ncf.training.epochs`` logger), :class:`ProgressBar` when ``TrainConfig.show_progress`` is
+set and :class:`JsonlLogger` when ``fit`` gets a ``log_path``; they run before the user's callbacks.
 In a DDP job (:mod:`ncf.training.distributed`) these three run on rank 0 only, and the user's
 callbacks on every rank: ``FitStart.rank`` and ``FitStart.is_main`` say which one a callback
 runs on. Every rank sees the same :class:`EpochEnd` values except ``log.seconds`` (its own
@@ -242,11 +242,33 @@ class CallbackList(Callback):
             c.on_fit_end(history)
 
 
+#: Where :class:`LoggingCallback` writes; ``ncf train`` prints its records as plain lines when
+#: stderr is not a terminal (a log file, CI), where the progress bar stays off.
+epoch_logger = logging.getLogger("ncf.training.epochs")
+
+
 class LoggingCallback(Callback):
-    """One INFO record per epoch (``epoch N: {...}``) on the ``ncf.training`` logger."""
+    """One INFO record per epoch on the ``ncf.training.epochs`` logger: the line
+    :func:`epoch_summary` writes (``epoch 3/20: loss 0.2931, 12.3 s (81,234 pos/s); ndcg@10
+    0.4123, best 0.4200 at epoch 2; eta 3:20``); the record's ``epoch_log`` attribute holds the
+    :class:`EpochLog` as a dict."""
+
+    def __init__(self) -> None:
+        self._start: FitStart | None = None
+        self._t0 = 0.0
+        self._epochs_done = 0
+
+    def on_fit_start(self, start: FitStart) -> None:
+        self._start, self._t0, self._epochs_done = start, time.perf_counter(), 0
 
     def on_epoch_end(self, end: EpochEnd) -> None:
-        logger.info("epoch %d: %s", end.log.epoch, end.log.to_dict())
+        self._epochs_done += 1
+        if not epoch_logger.isEnabledFor(logging.INFO):
+            return
+        per_epoch = (time.perf_counter() - self._t0) / self._epochs_done
+        early = self._start is not None and self._start.early_stopping
+        line = epoch_summary(end, eta_seconds=per_epoch * (end.max_epochs - end.log.epoch), early_stopping=early)
+        epoch_logger.info("%s", line, extra={"epoch_log": end.log.to_dict()})
 
 
 class JsonlLogger(Callback):

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from ncf._types import PathLike
-from ncf.config import TrainConfig, check_device_name
+from ncf.config import TrainConfig, check_device_name, check_type
 from ncf.data.interactions import Interactions
 from ncf.data.sequences import previous_items
 from ncf.errors import ConfigError, TrainingDivergedError
@@ -181,6 +181,8 @@ class Trainer:
                               "clock; train without the deadline or in one process")
         if deadline is not None and not math.isfinite(deadline):
             raise ConfigError(f"deadline must be a finite time.monotonic() value, got {deadline!r}")
+        if config is not None:
+            check_type(config, TrainConfig, "config")
         self.config = config or TrainConfig()
         self.callbacks = list(callbacks)
         self.distributed = distributed
@@ -216,6 +218,10 @@ class Trainer:
         TrainingDivergedError
             When the loss becomes NaN or infinite.
         """
+        check_type(model, Model, "model")
+        check_type(train, Interactions, "train")
+        if valid is not None:
+            check_type(valid, Interactions, "valid")
         config = self._check(model, train, valid, valid_negatives)
         run = self._prepare(config, model, train, valid, valid_negatives, checkpoint_dir)
         state = self._restore(run, resume)

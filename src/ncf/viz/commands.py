@@ -76,7 +76,10 @@ def viz(run_dir: str, out: str, method: str, what: str, color_by: str | None, cl
     t0 = time.perf_counter()
     if not out.lower().endswith((".png", ".html", ".htm")):
         raise click.BadParameter("must end in .png or .html", param_hint="--out")
+    from ncf._io import check_output
+
     run = Run.load(run_dir)
+    check_output(out, run.dir.owned_paths())
     result = embedding_map(run, what=what, method=method, color_by=color_by, clusters=clusters,
                            sample=_sample(sample), seed=seed, metric=metric, show_progress=_show_progress())
     write_map(result, out, title=title)
@@ -119,6 +122,10 @@ def report(run_dir: str, out: str, k: int, cutoffs: str, num_users: int, map_met
         raise click.BadParameter("cut-offs must be positive", param_hint="--cutoffs")
     if not out.lower().endswith((".html", ".htm")):
         raise click.BadParameter("must end in .html", param_hint="--out")
+    from ncf._io import check_output
+    from ncf.app.rundir import RunDir
+
+    check_output(out, RunDir(run_dir).owned_paths())
     t0 = time.perf_counter()
     result = write_report(run_dir, out, k=k, cutoffs=cuts, num_examples=num_users,
                           map_method=None if map_method == "none" else map_method, map_color=color_by,

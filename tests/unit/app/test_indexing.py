@@ -67,7 +67,28 @@ def test_bench_sweeps_each_kind_and_the_cli_prints_it(run_dir):
     assert res.exit_code == 0, res.output
     assert "ef_search=64" in res.output and "recall@10" in res.output
     with pytest.raises(ConfigError, match="unknown index kind"):
-        bench_indexes(run_dir, ["annoy"], queries=10)
+        bench_indexes(run_dir, ["nmslib"], queries=10)
+
+
+@pytest.mark.parametrize(
+    "kind,params",
+    [("scann", ["num_leaves=8", "num_leaves_to_search=8", "rerank=8"]), ("annoy", ["n_trees=20"]),
+     ("ivfpq", ["nlist=4", "nprobe=4", "m=17", "nbits=6", "rerank=16", "rerank_dtype=float16"])],
+)
+def test_the_cli_builds_the_other_kinds_and_serving_loads_them(run_dir, tmp_path, kind, params):
+    pytest.importorskip({"ivfpq": "faiss"}.get(kind, kind), reason=f"the {kind!r} kind's package is not installed")
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    args = ["index", "build", str(run), "--kind", kind, "--queries", "100", "--json"]
+    res = CliRunner().invoke(main, [*args, *[x for p in params for x in ("--param", p)]])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output.strip().splitlines()[-1])
+    assert info["kind"] == kind and info["recall@10"] >= 0.9
+    if kind != "annoy":
+        assert info["params"]["rerank"] in (8, 16)
+    rec = Recommender.load(run)
+    assert rec.index is not None and rec.index.kind == kind and rec.index.params == info["params"]
+    assert all(len(r.items) == 10 for r in rec.recommend(["u1", "u2"], k=10))
 
 
 def test_non_factorized_models_are_refused(neumf_dir, tmp_path):

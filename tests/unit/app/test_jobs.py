@@ -78,7 +78,7 @@ def test_a_directory_whose_training_never_started_is_reused(neumf_dir, tmp_path)
     RunDir(out).write_info(RunInfo(options={"model": "mf"}))  # e.g. killed while reading data
     train(_spec(neumf_dir), out, show_progress=False)
     assert RunDir(out).read_info().status == "done"
-    with pytest.raises(ConfigError, match="already holds a run"):
+    with pytest.raises(ConfigError, match="already holds a finished run; use --force"):
         train(_spec(neumf_dir), out, show_progress=False)
 
 

@@ -20,7 +20,8 @@ def test_messages_show_plain_python_values() -> None:
     assert str(err.value) == "unknown id 'alice'"
     with pytest.raises(UnknownIdError) as err:
         IdMap(np.array([1])).encode(["alice"])
-    assert str(err.value) == "raw ids of this map are integers; got ['alice']"
+    assert str(err.value) == ("id 'alice' is not a whole number (the ids here are integers: ASCII digits, "
+                              "no '_', '.' or exponent)")
     with pytest.raises(UnknownIdError) as err:
         IdMap(np.zeros(0, np.int64)).encode([5])
     assert str(err.value) == "unknown id 5: the id map is empty"

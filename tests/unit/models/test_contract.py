@@ -21,6 +21,7 @@ from ncf.models import (
     MODELS,
     Blend,
     FactorizedRecommender,
+    GraphFilter,
     MatrixFactorization,
     Model,
     NeuMF,
@@ -77,6 +78,8 @@ FACTORIES: dict[str, Callable[[], Model]] = {
     ),
     "popularity": _popularity,
     "spectral": lambda: SpectralMF(NU, NI, rank=4).fit(_interactions()),
+    "graph-filter": lambda: GraphFilter(NU, NI, ideal_rank=3).fit(_interactions()),
+    "graph-filter-linear": lambda: GraphFilter(NU, NI, filter="linear", ideal_weight=0.0).fit(_interactions()),
     "blend": lambda: Blend.of(
         [MatrixFactorization(NU, NI, embedding_dim=3), SpectralMF(NU, NI, rank=3).fit(_interactions()), _popularity()],
         [1.0, 0.5, -0.25],
@@ -162,7 +165,7 @@ def test_gradients_flow(case: tuple[str, Model]) -> None:
     key, model = case
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    if key in ("popularity", "spectral"):
+    if key in ("popularity", "spectral", "graph-filter", "graph-filter-linear"):
         assert params == []
         return
     users = torch.randint(0, NU, (16,))
@@ -210,7 +213,8 @@ def test_save_load_identical(case: tuple[str, Model], tmp_path: Path) -> None:
 
 
 def test_registry_is_explicit_and_complete() -> None:
-    assert set(MODELS) == {"mf", "gmf", "mlp", "neumf", "two-tower", "popularity", "fpmc", "spectral", "blend"}
+    assert set(MODELS) == {"mf", "gmf", "mlp", "neumf", "two-tower", "popularity", "fpmc", "spectral", "blend",
+                           "graph-filter"}
     for name, cls in MODELS.items():
         assert cls.name == name
 

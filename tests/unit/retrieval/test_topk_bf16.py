@@ -20,13 +20,14 @@ from ncf.retrieval.topk import bf16_score_bound, native_bf16
 def reference_topk(
     p: np.ndarray, q: np.ndarray, users: np.ndarray, k: int, exclude: sp.csr_matrix | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """float64 scores, excluded items dropped, stable argsort; -1 / -inf padding."""
+    """float64 scores, excluded items dropped, stable argsort; -1 / -inf padding; ``k`` clamped to
+    the catalogue, as :func:`ncf.retrieval.topk` does."""
     scores = p[users].astype(np.float64) @ q.astype(np.float64).T
     if exclude is not None:
         scores[exclude[users].toarray() > 0] = -np.inf
-    order = np.full((users.size, k), -1, dtype=np.int64)
-    top = np.full((users.size, k), -np.inf)
     width = min(k, q.shape[0])
+    order = np.full((users.size, width), -1, dtype=np.int64)
+    top = np.full((users.size, width), -np.inf)
     order[:, :width] = np.argsort(-scores, axis=1, kind="stable")[:, :width]
     top[:, :width] = np.take_along_axis(scores, order[:, :width], axis=1)
     order[top == -np.inf] = -1

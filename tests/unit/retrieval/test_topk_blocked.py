@@ -222,10 +222,22 @@ def test_property_blocked_equals_unblocked(
         got = topk(model, users, k=k, exclude=exclude, scan=scan, candidates=k + extra)  # type: ignore[arg-type]
     finally:
         topk_module.ITEM_SCAN_FROM, topk_module.ITEM_BLOCK = saved
-    np.testing.assert_array_equal(got.ids, want.ids)
-    # a block's product may round its last bit differently from the whole catalogue's (another
-    # matmul shape, another summation order): the same scores to one float32 ulp
-    np.testing.assert_allclose(got.scores, want.scores, rtol=2e-7, atol=0)
+    # A block's product may round differently from the whole catalogue's (another matmul shape,
+    # another summation order): float32 scores agree to a stated tolerance of a few ulps, not
+    # bit for bit (seed 0, 644 items, k 18 differed by 2 ulps: 0.6588916778 vs 0.6588915586).
+    tol = {"rtol": 1e-6, "atol": 1e-6}
+    np.testing.assert_allclose(got.scores, want.scores, **tol)
+    # The same ids, except that two items whose scores tie within that tolerance may swap places
+    # (or trade the last place): wherever the ids differ, both lists' scores there are such a tie.
+    differ = got.ids != want.ids
+    assert np.allclose(got.scores[differ], want.scores[differ], **tol)
+    for row in np.flatnonzero(differ.any(axis=1)):
+        changed = set(got.ids[row].tolist()) ^ set(want.ids[row].tolist())
+        last = want.scores[row][want.ids[row] >= 0].min(initial=np.inf)
+        for item in changed - {-1}:  # an item in one list only: it ties with the last place
+            mine = got if item in got.ids[row] else want
+            score = mine.scores[row][mine.ids[row] == item][0]
+            assert np.isclose(score, last, **tol), (row, item, score, last)
 
 
 def test_bf16_product_turns_off_reduced_precision_reductions_on_cuda() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
 import pytest
 
@@ -143,8 +144,11 @@ def test_jsonl_log_has_one_line_per_epoch(split, tmp_path) -> None:
 def test_one_log_record_per_epoch(split, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="ncf.training"):
         Trainer(TrainConfig(loss="bpr", epochs=2, show_progress=False)).fit(_model(split), split.train)
-    epochs = [r.args[0] for r in caplog.records if r.name == "ncf.training" and r.levelno == logging.INFO]
-    assert epochs == [1, 2]
+    records = [r for r in caplog.records if r.name == "ncf.training.epochs" and r.levelno == logging.INFO]
+    assert [r.epoch_log["epoch"] for r in records] == [1, 2]
+    # a line to read, not a dict: epoch, loss and seconds
+    assert re.fullmatch(r"epoch 1/2: loss \d+\.\d{4}, \d+\.\d s \([\d,]+ pos/s\); eta .*", records[0].getMessage())
+    assert "{" not in records[1].getMessage()
 
 
 class FakeTerminal(io.StringIO):

@@ -8,7 +8,7 @@ is a :class:`~ncf.errors.DataError` naming the file, the line and the field.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,21 @@ class IdSource:
     lines: IntArray
     path: Path
     field: str
+
+
+#: The largest index an index-format file (LightGCN, NeuMF: ids already 0..n-1) may hold: the
+#: universe is max index + 1, so a larger one asks for billions of embedding rows.
+MAX_INDEX = 2**31 - 2
+
+
+def check_index_range(values: IntArray, path: Path, line_of: Callable[[int], int], field: str | None) -> None:
+    """DataError naming the file, line and value of the first index beyond :data:`MAX_INDEX`
+    (an id of 10**12 in a file of contiguous indices is a raw id, not an index)."""
+    if values.size and int(values.max()) > MAX_INDEX:
+        row = int(np.argmax(values > MAX_INDEX))
+        raise DataError(f"index {int(values[row]):,} is beyond {MAX_INDEX:,}: ids in this format are contiguous "
+                        "indices 0..n-1 (the universe is the largest + 1); a file of raw ids reads as a CSV table",
+                        path=path, line=line_of(row), field=field)
 
 
 def grow_universe(

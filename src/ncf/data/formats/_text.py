@@ -206,7 +206,8 @@ def tokenize_ints(data: bytes, path: Path, field_at: Sequence[str]) -> Tokens:
     ends = np.flatnonzero(nonws & np.concatenate((ws[1:], [True])))
     if starts.size and int((ends - starts).max()) >= 18:
         k = int(np.argmax(ends - starts))
-        raise DataError("integer too large", path=path, line=line_of(buf, int(starts[k])), field=None)
+        raise DataError(f"{show_bytes(data[int(starts[k]):int(ends[k]) + 1])} is too large for an index",
+                        path=path, line=line_of(buf, int(starts[k])), field=None)
     newlines = np.flatnonzero(buf == 10)
     line = np.searchsorted(newlines, starts).astype(np.int64)
     values = np.fromstring(data, dtype=np.int64, sep=" ") if starts.size else np.zeros(0, np.int64)  # noqa: NPY201

@@ -16,6 +16,7 @@ from ncf._types import PathLike
 from ncf.data.dataset import Dataset
 from ncf.data.formats._checks import (
     IdSource,
+    check_index_range,
     grow_universe,
     warn_cold_users,
     warn_overlap,
@@ -59,6 +60,8 @@ class _UserItemLists:
         self.users: IntArray = owner[rest]
         self.items: IntArray = tokens.values[rest]
         self.item_lines: IntArray = tokens.line[rest] + 1
+        check_index_range(self.line_users, path, lambda row: int(self.user_lines[row]), "user")
+        check_index_range(self.items, path, lambda row: int(self.item_lines[row]), "item")
 
 
 def read_lightgcn(path: PathLike) -> Dataset:

@@ -293,17 +293,20 @@ def read_movielens(path: PathLike) -> Dataset:
     user_features: FeatureTable | None = None
     movies: _Movies | None = None
     if version == "100k":
-        data = read_table(root / "u.data", user_col=0, item_col=1, weight_col=2, time_col=3, sep="\t", has_header=False)
+        data = read_table(root / "u.data", user_col=0, item_col=1, weight_col=2, time_col=3, sep="\t", has_header=False,
+                          integer_ids=True)
         if (root / "u.item").is_file():
             movies = _movies_100k(root)
         user_features = _users_100k(root, _user_map(data))
     elif version == "1m":
-        data = read_table(root / "ratings.dat", user_col=0, item_col=1, weight_col=2, time_col=3, sep="::", has_header=False)
+        data = read_table(root / "ratings.dat", user_col=0, item_col=1, weight_col=2, time_col=3, sep="::", has_header=False,
+                          integer_ids=True)
         if (root / "movies.dat").is_file():
             movies = _movies_1m(root)
         user_features = _users_1m(root, _user_map(data))
     else:
-        data = read_table(root / "ratings.csv", user_col="userId", item_col="movieId", weight_col="rating", time_col="timestamp", sep=",")
+        data = read_table(root / "ratings.csv", user_col="userId", item_col="movieId", weight_col="rating", time_col="timestamp", sep=",",
+                          integer_ids=True)
         if (root / "movies.csv").is_file():
             movies = _movies_csv(root)
     titles: npt.NDArray[np.str_] | None = None

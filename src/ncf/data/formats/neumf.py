@@ -20,6 +20,7 @@ from ncf._types import PathLike
 from ncf.data.dataset import Dataset
 from ncf.data.formats._checks import (
     IdSource,
+    check_index_range,
     grow_universe,
     warn_cold_users,
     warn_constant_timestamps,
@@ -100,6 +101,7 @@ class _Ratings:
             if int(arr.min(initial=0)) < 0:
                 row = int(np.argmax(arr < 0))
                 raise DataError("negative index", path=path, line=self.line_of_row(row), field=fields[role])
+            check_index_range(arr, path, self.line_of_row, fields[role])
         self.users: IntArray = cols["user"]
         self.items: IntArray = cols["item"]
         self.weights: npt.NDArray[np.float32] | None = cols.get("weight")

@@ -38,7 +38,7 @@ from ncf.data.formats._text import (
     shorten,
     sniff_sep,
 )
-from ncf.data.idmap import IdMap
+from ncf.data.idmap import IdMap, raw_id_problem
 from ncf.data.interactions import DuplicatePolicy, Interactions
 from ncf.data.pairs import PairSet, pair_keys
 from ncf.errors import ConfigError, DataError
@@ -51,7 +51,7 @@ Column = str | int
 
 # Values read as missing in numeric and id columns (pyarrow and the Python scan agree on them).
 _NULLS: tuple[str, ...] = ("", "NaN", "nan", "-nan", "NA", "N/A", "n/a", "null", "NULL", "None")
-_INT_RE = re.compile(r"\s*-?\d+\s*")
+_INT_RE = re.compile(r"\s*-?[0-9]+\s*", re.ASCII)  # ASCII digits only, as pyarrow reads them
 _SEP_BY_SUFFIX: dict[str, str] = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".dat": "::"}
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _PEEK_ROWS = 200
@@ -287,12 +287,14 @@ def _resolve_columns(
 
 
 def read_csv_columns(
-    path: Path, wanted: Mapping[str, Column | None], *, sep: str | None, has_header: bool
+    path: Path, wanted: Mapping[str, Column | None], *, sep: str | None, has_header: bool,
+    integer_ids: bool = False,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Read the requested columns of a delimited file with pyarrow; DataError with line on failure.
 
     Returns the arrays by role (numpy for numbers and int ids, pyarrow for string ids) and the
-    column labels by role.
+    column labels by role. ``integer_ids``: the format defines its ids as integers, so a
+    non-integer id is an error naming its line, not a reason to read every id as text.
     """
     require_file(path)
     peek = peek_lines(path, _PEEK_ROWS)
@@ -316,6 +318,8 @@ def read_csv_columns(
     samples = [split_line(ln) for ln in data_lines[:_PEEK_ROWS]]
     for col in cols:
         col.kind = _guess_kind(col.role, [r[col.index] for r in samples if len(r) > col.index])
+        if integer_ids and col.role in ("user", "item"):
+            col.kind = "id_int"
 
     names = [f"f{i}" for i in range(ncols)]
     read_opts = pacsv.ReadOptions(column_names=names, skip_rows=1 if has_header else 0, use_threads=True)
@@ -345,7 +349,7 @@ def read_csv_columns(
             found = _scan(path, sep, has_header, ncols, cols)
             if found is not None:
                 line, bad_col, problem, message = found
-                if bad_col is not None and problem == "not_int" and bad_col.kind == "id_int":
+                if bad_col is not None and problem == "not_int" and bad_col.kind == "id_int" and not integer_ids:
                     bad_col.kind = "id_str"  # integer-looking ids turned out to be strings
                     continue
                 if bad_col is not None and problem == "float_in_int" and bad_col.kind == "time_int":
@@ -369,8 +373,8 @@ def read_csv_columns(
             bad_values = True
             break
         if col.kind == "id_str":
-            if pc.any(pc.match_substring_regex(arr, "[\r\n]")).as_py():
-                _raise_multiline_id(path, sep, has_header, col)
+            if pc.any(pc.match_substring_regex(arr, _CONTROL)).as_py():
+                _raise_bad_id(path, sep, has_header, col)
             out[col.role] = arr
             continue
         if col.kind == "time_ts":
@@ -391,19 +395,22 @@ def read_csv_columns(
 
 
 
-def _raise_multiline_id(path: Path, sep: str, has_header: bool, col: _Col) -> None:
-    """DataError for an id holding a line break: a quoted field that runs over lines."""
+#: Characters no raw id may hold (:func:`ncf.data.idmap.raw_id_problem`), as an RE2 class.
+_CONTROL = "[\\x00-\\x1f\\x7f]"
+
+
+def _raise_bad_id(path: Path, sep: str, has_header: bool, col: _Col) -> None:
+    """DataError naming the line of the first id that breaks the raw-id rule (a line break from
+    an unclosed quote, a NUL or another control character)."""
     records = _text_records(path, sep)
     if has_header:
         next(records, None)
     for line, fields in records:
         value = fields[col.index] if len(fields) > col.index else ""
-        if "\n" in value or "\r" in value:
-            raise DataError(
-                f"the id {shorten(value)} spans several lines (an unclosed '\"' quote?)",
-                path=path, line=line, field=col.field,
-            )
-    raise DataError("an id spans several lines (an unclosed '\"' quote?)", path=path, field=col.field)  # pragma: no cover
+        problem = raw_id_problem(value)
+        if problem is not None:
+            raise DataError(f"the id {shorten(value)} {problem}", path=path, line=line, field=col.field)
+    raise DataError("an id holds a control character", path=path, field=col.field)  # pragma: no cover
 
 
 def _one_line(exc: BaseException) -> str:
@@ -461,6 +468,12 @@ def _parquet_column(path: Path, arr: pa.ChunkedArray, col: _Col) -> Any:
         if pa.types.is_integer(typ):
             return arr.cast(pa.int64()).to_numpy()
         if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+            bad = pc.match_substring_regex(arr, _CONTROL)
+            if pc.any(bad).as_py():
+                row = int(np.flatnonzero(bad.to_numpy(zero_copy_only=False))[0])
+                value = str(arr[row].as_py())
+                raise DataError(f"the id {shorten(value)} {raw_id_problem(value)}", path=path, line=row + 1,
+                                field=col.field)
             return arr
         raise DataError(f"ids must be integers or strings, got {typ}", path=path, field=col.field)
     if pa.types.is_timestamp(typ) and col.role == "timestamp":
@@ -484,10 +497,11 @@ def _read_columns(
     sep: str | None = None,
     has_header: bool = True,
     parquet: bool | None = None,
+    integer_ids: bool = False,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     if parquet if parquet is not None else base_suffix(path) in PARQUET_SUFFIXES:
         return _read_parquet_columns(path, wanted)
-    return read_csv_columns(path, wanted, sep=sep, has_header=has_header)
+    return read_csv_columns(path, wanted, sep=sep, has_header=has_header, integer_ids=integer_ids)
 
 
 def _filter(values: Any, mask: npt.NDArray[np.bool_]) -> Any:
@@ -508,6 +522,7 @@ def read_table(
     has_header: bool = True,
     threshold: float | None = None,
     duplicates: DuplicatePolicy = "keep_last",
+    integer_ids: bool = False,
 ) -> Interactions:
     """Read an interaction table (CSV, TSV or Parquet) into :class:`Interactions`.
 
@@ -531,6 +546,9 @@ def read_table(
         Keep only rows with ``weight >= threshold`` (implicit from explicit feedback, e.g. 4).
     duplicates : {"keep_last", "error", "sum", "keep"}
         Policy for repeated (user, item) pairs, see :meth:`Interactions.from_arrays`.
+    integer_ids : bool
+        The format's ids are integers (MovieLens): a non-integer id is a DataError naming its
+        line instead of turning every id into text.
 
     Returns
     -------
@@ -548,7 +566,7 @@ def read_table(
         raise ValueError("threshold needs weight_col: it keeps rows with weight >= threshold")
     _check_sep(sep)
     wanted = {"user": user_col, "item": item_col, "timestamp": time_col, "weight": weight_col}
-    cols, fields = _read_columns(p, wanted, sep=sep, has_header=has_header)
+    cols, fields = _read_columns(p, wanted, sep=sep, has_header=has_header, integer_ids=integer_ids)
     return _to_interactions(p, cols, fields, threshold=threshold, duplicates=duplicates)
 
 
