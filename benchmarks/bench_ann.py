@@ -67,7 +67,7 @@ def kinds_config(n: int) -> dict[str, dict[str, Any]]:
     nlist = max(1, min(4096, int(4 * math.sqrt(n)), n // 39))
     ef = [16, 32, 64, 128, 256, 512]
     nprobe = [p for p in (1, 4, 8, 16, 32, 64, 128, 256) if p <= nlist]
-    rerank = [{"nprobe": p, "rerank": r} for p in nprobe if p >= 4 for r in (2, 4, 8, 16)]
+    rerank = [{"nprobe": p, "rerank": r} for p in nprobe if p >= 4 for r in (2, 4, 8, 16, 32, 64)]
     leaves = max(1, min(2000, int(math.sqrt(n)), n // 50))
     to_search = [t for t in (5, 10, 20, 40, 80, 160) if t <= leaves] or [leaves]
     return {
