@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ncf.errors import ConfigError
 from ncf.evaluation import evaluate
-from ncf.models.base import BuildContext, HistoryScorer, Model
+from ncf.models.base import HistoryScorer, Model
 from ncf.models.graph_filter import FilterBases, FilterShape, GraphFilter, default_shape
 from ncf.models.spectral import rank_candidates
 
@@ -39,9 +39,6 @@ CARVE_USERS = 2048
 BASES_FLOATS = 3 << 27
 MIN_CARVE_USERS = 256
 
-
-def _context(spec: RunSpec, train: Interactions) -> BuildContext:
-    return BuildContext(train.num_users, train.num_items, seed=spec.train.seed)
 
 
 def search_space(spec: RunSpec, num_users: int, num_items: int) -> dict[str, tuple[Any, ...]]:
@@ -142,7 +139,7 @@ def choose_filter_shape(spec: RunSpec, split: Split, metric: str) -> dict[str, A
     top_rank = max((*space.get("ideal_rank", ()), start.ideal_rank))
     top_weight = max((*space.get("ideal_weight", ()), start.ideal_weight))
     fit_spec = dataclasses.replace(spec.model, ideal_rank=top_rank, ideal_weight=top_weight)
-    base = GraphFilter.from_spec(fit_spec, _context(spec, split.train)).fit(split.train)
+    base = GraphFilter.from_spec(fit_spec, spec.build_context(split.train)).fit(split.train)
     sample = carve_sample(base, split, seed=spec.train.seed)
     inner = {k: v for k, v in space.items() if k != "degree_power"}
     scored: dict[FilterShape, float] = {}
@@ -189,6 +186,6 @@ def filter_on_carve(spec: RunSpec, split: Split, metric: str) -> tuple[Model, In
     shape = carved.shape()
     fixed = dataclasses.replace(spec.model, filter_flatness=shape.flatness, degree_power=shape.degree_power,
                                 ideal_weight=shape.ideal_weight, ideal_rank=shape.ideal_rank)
-    model = GraphFilter.from_spec(fixed, _context(spec, full)).fit(full)
+    model = GraphFilter.from_spec(fixed, spec.build_context(full)).fit(full)
     return model, full, {"done": True, "rows": len(full), "carved_rows": len(split.train),
                          "seconds": time.perf_counter() - t0, "filter_shape": chosen}

@@ -460,7 +460,7 @@ def choose_spectral_rank(spec: RunSpec, split: Split) -> dict[str, Any]:
         raise ConfigError("choosing the spectral rank needs a validation carve")
     metric = _carve_metric(spec, split)
     candidates = rank_candidates(split.num_users, split.num_items)
-    top = SpectralMF.from_spec(spec.model.with_name("spectral"), _context(spec, split.train)).fit(split.train)
+    top = SpectralMF.from_spec(spec.model.with_name("spectral"), spec.build_context(split.train)).fit(split.train)
     scores = {r: _score_on_carve(top.truncated(r), split, metric) for r in candidates}
     best = max(candidates, key=lambda r: (scores[r], -r))
     return {"metric": metric, "scores": {str(r): v for r, v in scores.items()}, "chosen": best, "model": top}
@@ -481,7 +481,7 @@ def _spectral_on_carve(spec: RunSpec, split: Split) -> tuple[Model, Interactions
     full = split.train.concat(split.valid)
     fixed = spec.model.with_name("spectral")
     fixed = dataclasses.replace(fixed, spectral_rank=chosen["chosen"])
-    model = SpectralMF.from_spec(fixed, _context(spec, full)).fit(full)
+    model = SpectralMF.from_spec(fixed, spec.build_context(full)).fit(full)
     return model, full, {"done": True, "rows": len(full), "carved_rows": len(split.train),
                          "seconds": time.perf_counter() - t0, "spectral_rank": chosen}
 
@@ -571,7 +571,7 @@ def choose_blend_share(spec: RunSpec, model: Model, split: Split) -> dict[str, A
     else:
         from ncf.models import SpectralMF
 
-        spectral = SpectralMF.from_spec(spec.model.with_name("spectral"), _context(spec, split.train)).fit(split.train)
+        spectral = SpectralMF.from_spec(spec.model.with_name("spectral"), spec.build_context(split.train)).fit(split.train)
     if not isinstance(model, Factorized):
         raise ConfigError(f"a spectral blend needs a factorized model, not {model.name!r}")
     metric = _carve_metric(spec, split)
@@ -603,7 +603,7 @@ def _blend_spectral(spec: RunSpec, model: Model, train: Interactions, split: Spl
         chosen = choose_spectral_rank(spec, split)
         chosen.pop("model")
         sub = dataclasses.replace(sub, spectral_rank=chosen["chosen"])
-    spectral = SpectralMF.from_spec(sub, _context(spec, train)).fit(train)
+    spectral = SpectralMF.from_spec(sub, spec.build_context(train)).fit(train)
     if share is None:
         weight = spec.model.spectral_weight
         assert weight is not None
@@ -613,11 +613,6 @@ def _blend_spectral(spec: RunSpec, model: Model, train: Interactions, split: Spl
     return Blend.of([model, spectral], [(1 - s) / score_spread(model, seed=seed),
                                         s / score_spread(spectral, seed=seed)]), chosen
 
-
-def _context(spec: RunSpec, train: Interactions) -> Any:
-    from ncf.models import BuildContext
-
-    return BuildContext(train.num_users, train.num_items, seed=spec.train.seed)
 
 
 def _finish_run(run: RunDir, info: RunInfo, spec: RunSpec, model: Model, split: Split,

@@ -27,11 +27,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ncf.config import OPTION, OptionInfo, TrainConfig, check_choice, check_device_name, option
 from ncf.errors import ConfigError, did_you_mean
 from ncf.models.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from ncf.data.interactions import Interactions
+    from ncf.models.base import BuildContext
 
 SPLIT_PROTOCOLS = ("loo", "temporal", "random")
 DATA_FORMATS = ("movielens", "lightgcn", "neumf", "csv", "tsv", "parquet")
@@ -246,6 +250,12 @@ class RunSpec:
         return RunSpec.from_options(("", merged))
 
     # ------------------------------------------------------------------ derived settings
+    def build_context(self, train: Interactions) -> BuildContext:
+        """What a closed-form model fitted on ``train`` needs besides its options: the universe and the seed."""
+        from ncf.models.base import BuildContext
+
+        return BuildContext(train.num_users, train.num_items, seed=self.train.seed)
+
     @property
     def closed_form(self) -> bool:
         from ncf.models.base import ClosedForm

@@ -35,11 +35,9 @@ from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError, NotFittedError
 from ncf.models._common import clipped_rank, positive_int
 from ncf.models.base import ClosedForm, HistoryScorer, Model
-from ncf.models.spectral import _csr_tensor, _randomized_svd
+from ncf.models.spectral import _csr_tensor, _randomized_svd, normalized_graph
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from ncf.models.base import BuildContext
     from ncf.models.spec import ModelSpec
 
@@ -187,7 +185,7 @@ class GraphFilter(Model, ClosedForm, HistoryScorer):
             self.indices = torch.from_numpy(r.indices.astype(np.int64))
             self.item_degree.copy_(torch.from_numpy(np.asarray(r.sum(axis=0)).ravel()).float())
             if self.ideal.shape[1] > 0:
-                rn = _normalized(r, self.degree_offset)
+                rn = normalized_graph(r, self.degree_offset)
                 q = min(self.ideal_rank + self.oversample, min(rn.shape))
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(self.seed)
@@ -216,7 +214,7 @@ class GraphFilter(Model, ClosedForm, HistoryScorer):
         if self._operator is None:
             indptr, indices = self.indptr.cpu().numpy(), self.indices.cpu().numpy()
             r = sp.csr_matrix((np.ones(indices.size), indices, indptr), shape=(self.num_users, self.num_items))
-            rn = _normalized(r, self.degree_offset)
+            rn = normalized_graph(r, self.degree_offset)
             dev = self.indptr.device
             self._operator = (_csr_tensor(rn).to(dev), _csr_tensor(rn.T).to(dev))
         return self._operator
@@ -380,15 +378,6 @@ class FilterBases:
         return result
 
 
-def shape_scores(model: GraphFilter, histories: Tensor, shapes: list[FilterShape]) -> Iterator[tuple[FilterShape, Tensor]]:
-    """``(shape, (B, num_items) scores)`` for each candidate shape of one fitted filter, the
-    bases computed once per degree power (:class:`FilterBases`)."""
-    for power in sorted({s.degree_power for s in shapes}):
-        prepared = FilterBases(model, histories, power)
-        for shape in (s for s in shapes if s.degree_power == power):
-            yield shape, prepared.scores(shape)
-
-
 def default_shape(num_users: int, num_items: int) -> FilterShape:
     """ChebyCF's published Gowalla setting, the ideal rank clipped to the universe."""
     return FilterShape(flatness=1.5, degree_power=0.4, ideal_weight=0.2,
@@ -400,19 +389,6 @@ def _degree_scaling(degree: Tensor, power: float) -> tuple[Tensor, Tensor]:
     seen = degree > 0
     d = degree.clamp(min=1.0)
     return torch.where(seen, d.pow(-power), 0.0), torch.where(seen, d.pow(power), 0.0)
-
-
-def _inv_power(d: np.ndarray, p: float) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        return np.where(d > 0, np.maximum(d, 1.0) ** -p, 0.0)
-
-
-def _normalized(r: sp.csr_matrix, offset: float) -> sp.csr_matrix:
-    """``(D_u + offset)^-1/2 R (D_i + offset)^-1/2`` (rows and columns without interactions stay 0)."""
-    du, di = np.asarray(r.sum(axis=1)).ravel(), np.asarray(r.sum(axis=0)).ravel()
-    su = np.where(du > 0, np.maximum(du + offset, 1.0) ** -0.5, 0.0)
-    si = np.where(di > 0, np.maximum(di + offset, 1.0) ** -0.5, 0.0)
-    return sp.csr_matrix(sp.diags(su) @ r @ sp.diags(si))
 
 
 def _finite(value: float, name: str, *, positive: bool = False) -> float:

@@ -146,13 +146,7 @@ class SpectralMF(Factorized, ClosedForm):
         return r
 
     def _normalize(self, r: sp.csr_matrix) -> sp.csr_matrix:
-        du = np.asarray(r.sum(axis=1)).ravel() + self.alpha
-        di = np.asarray(r.sum(axis=0)).ravel() + self.alpha
-        with np.errstate(divide="ignore"):
-            su = np.where(du > 0, 1.0 / np.sqrt(du), 0.0)
-            si = np.where(di > 0, 1.0 / np.sqrt(di), 0.0)
-        out: sp.csr_matrix = sp.csr_matrix(sp.diags(su) @ r @ sp.diags(si))
-        return out
+        return normalized_graph(r, self.alpha)
 
     def fit(self, interactions: Interactions) -> SpectralMF:
         """Compute the factors from ``interactions`` (the training split); returns ``self``."""
@@ -223,6 +217,18 @@ class SpectralMF(Factorized, ClosedForm):
             "niter": self.niter,
             "seed": self.seed,
         }
+
+
+def normalized_graph(r: sp.csr_matrix, offset: float) -> sp.csr_matrix:
+    """``(D_u + offset)^-1/2 R (D_i + offset)^-1/2`` with ``D`` the row and column sums of ``R``
+    (SVD-GCN's renormalisation; rows and columns without interactions stay 0)."""
+    du = np.asarray(r.sum(axis=1)).ravel() + offset
+    di = np.asarray(r.sum(axis=0)).ravel() + offset
+    with np.errstate(divide="ignore"):
+        su = np.where(du > 0, 1.0 / np.sqrt(du), 0.0)
+        si = np.where(di > 0, 1.0 / np.sqrt(di), 0.0)
+    out: sp.csr_matrix = sp.csr_matrix(sp.diags(su) @ r @ sp.diags(si))
+    return out
 
 
 def _csr_tensor(m: sp.spmatrix) -> Tensor:

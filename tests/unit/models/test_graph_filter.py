@@ -13,7 +13,7 @@ from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError
 from ncf.evaluation import evaluate
 from ncf.models import GraphFilter, Popularity
-from ncf.models.graph_filter import FilterShape, chebyshev_coefficients, plateau, shape_scores
+from ncf.models.graph_filter import FilterBases, FilterShape, chebyshev_coefficients, plateau
 from ncf.retrieval.topk import topk
 
 NU, NI = 30, 20
@@ -105,13 +105,15 @@ def test_plateau_and_interpolation_nodes() -> None:
                                plateau(nodes, 1.5), atol=1e-12)
 
 
-def test_shape_scores_share_bases_but_match_each_shape_fitted_alone() -> None:
+def test_shared_bases_match_each_shape_fitted_alone() -> None:
     data = _data(3)
     base = GraphFilter(NU, NI, order=6, ideal_rank=8, ideal_weight=0.1).fit(data)
     shapes = [FilterShape(f, b, w, r) for f in (1.0, 2.5) for b in (0.0, 0.4) for w, r in ((0.0, 8), (0.3, 4), (0.2, 8))]
     histories = base.histories(torch.arange(NU))
     seen = 0
-    for shape, scores in shape_scores(base, histories, shapes):
+    bases = {power: FilterBases(base, histories, power) for power in (0.0, 0.4)}
+    for shape in shapes:
+        scores = bases[shape.degree_power].scores(shape)
         alone = base.with_shape(shape)
         assert (alone.flatness, alone.degree_power, alone.ideal_weight) == (shape.flatness, shape.degree_power,
                                                                              shape.ideal_weight)
