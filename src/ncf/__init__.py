@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ncf import data, index, losses
-    from ncf.app import Run, RunSpec
+    from ncf.app import Recommendations, Recommender, Run, RunSpec
     from ncf.config import TrainConfig
     from ncf.data import (
         Dataset,
@@ -64,7 +64,6 @@ if TYPE_CHECKING:
     from ncf.persistence import SavedModel, load_model, save_model
     from ncf.retrieval import TopK, recommend, topk
     from ncf.sampling import HardNegativeSampler, NegativeSampler, PopularitySampler, UniformSampler
-    from ncf.serving import Recommendations, Recommender
     from ncf.training import EpochLog, History, Trainer
 
 try:
@@ -103,8 +102,8 @@ _LAZY: dict[str, str] = {
     "NotFittedError": "ncf.errors",
     "ParameterWarning": "ncf.errors",
     "Popularity": "ncf.models",
-    "Recommendations": "ncf.serving",
-    "Recommender": "ncf.serving",
+    "Recommendations": "ncf.app",
+    "Recommender": "ncf.app",
     "PopularitySampler": "ncf.sampling",
     "Model": "ncf.models",
     "Run": "ncf.app",

@@ -45,10 +45,14 @@ class NCFGroup(click.Group):
             _fail(exc, 2)
         except BrokenPipeError:
             raise
-        except MemoryError:
-            _fail(MemoryError("out of memory: use a smaller setting (batch size, negatives, dimension)"), 1)
+        except MemoryError as exc:
+            _fail(MemoryError(_out_of_memory(exc, ctx.invoked_subcommand)), 1)
         except (NCFError, OSError) as exc:
             _fail(exc, 1)
+        except RuntimeError as exc:  # torch's allocator (CPU or CUDA) raises RuntimeError subclasses
+            if not _is_allocation_failure(exc):
+                raise
+            _fail(MemoryError(_out_of_memory(exc, ctx.invoked_subcommand)), 1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -81,6 +85,68 @@ class NCFGroup(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(0)
+
+
+#: What to lower, per command, when an allocation fails.
+_MEMORY_HINTS = {
+    "train": "lower --batch-size, --negatives, --dim or --layers",
+    "tune": "lower the search space's --batch-size, --negatives or --dim, or use a smaller dataset",
+    "quickstart": "close other programs; quickstart needs well under 1 GiB",
+    "evaluate": "lower --k, or evaluate with --protocol sampled",
+    "recommend": "lower --k, or ask for fewer users at once (--user / --users-file instead of --all-users)",
+    "similar": "lower --k, or name fewer items at once",
+    "index": "lower the index settings given with --param (M, nlist, m, n_trees)",
+    "data": "the data does not fit this machine's memory; filter it first, or use a machine with more",
+    "viz": "lower --sample",
+    "report": "lower --users, or use --map pca",
+}
+
+
+#: An array axis this long in an out-of-memory error is more likely a universe than a setting.
+_HUGE_AXIS = 10**8
+
+
+def _is_allocation_failure(exc: BaseException) -> bool:
+    """torch's out-of-memory errors (``torch.OutOfMemoryError``, the CPU allocator's message)."""
+    text = str(exc)
+    return (type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in text
+            or "out of memory" in text.lower())
+
+
+def _out_of_memory(exc: BaseException, command: str | None) -> str:
+    """One line that says how much was asked for (when the error says) and what to lower."""
+    import re
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    asked = ""
+    dims: list[int] = []
+    m = re.search(r"Unable to allocate (\S+ \S+) for an array with shape (\([^)]*\))", text)  # numpy
+    if m:
+        asked = f" allocating {m.group(1)} (an array of shape {m.group(2)})"
+        dims = [int(d) for d in re.findall(r"\d+", m.group(2))]
+    else:
+        m = re.search(r"allocate (\d+) bytes", text)  # torch's CPU allocator
+        if m:
+            asked = f" allocating {_bytes(int(m.group(1)))}"
+        else:
+            m = re.search(r"Tried to allocate ([\d.]+ \S+)", text)  # torch's CUDA allocator
+            asked = f" allocating {m.group(1)}" if m else ""
+    hint = _MEMORY_HINTS.get(command or "", "use a smaller setting (batch size, negatives, dimension, k)")
+    if command in ("data", "train", "tune", "evaluate") and dims and max(dims) >= _HUGE_AXIS:
+        hint = (f"is {max(dims):,} the number of users or items? In NeuMF and LightGCN files ids are indices "
+                "(the largest id + 1 is the count): renumber them 0..n-1 or read the file as a CSV table; "
+                "otherwise " + hint)
+    where = f" in `ncf {command}`" if command else ""
+    return f"out of memory{asked}{where}: {hint}"
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover - the loop always returns
 
 
 def _show_progress() -> bool:
@@ -457,6 +523,50 @@ def evaluate_cmd(run_dir: str, more_k: tuple[int, ...], data: str | None, fmt: s
     click.echo(json.dumps(report.to_dict()) if as_json else report.format_table())
 
 
+def _id_lines(path: str, what: str) -> list[tuple[int, str]]:
+    """(line number, id) of a file of raw ids, one a line (UTF-8, a BOM and CRLF line ends allowed)."""
+    from ncf.errors import DataError
+
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    out = []
+    for n, line in enumerate(raw.splitlines(), 1):
+        try:
+            text = line.decode("utf-8-sig" if n == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"not UTF-8 text (byte {line[exc.start]:#04x} at column {exc.start + 1})",
+                            path=path, line=n) from None
+        if text.strip():
+            out.append((n, text.strip()))
+    if not out:
+        raise DataError(f"holds no {what} ids (one raw id a line)", path=path)
+    return out
+
+
+def _titles_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--titles FILE`` and ``--titles-offset N`` of ``ncf recommend`` and ``ncf similar``."""
+    fn = click.option("--titles-offset", type=int, default=0, show_default=True,
+                      help="Data id = the titles file's id + offset (-1 for a 0-based split of MovieLens, "
+                           "such as the NeuMF files).")(fn)
+    return click.option("--titles", type=click.Path(dir_okay=False), default=None,
+                        help="Show titles from this file (MovieLens u.item, movies.dat or movies.csv, or a "
+                             "CSV/TSV with an item id and a title column) for a run trained without them; "
+                             "`ncf train --titles` keeps them with the run for the server too.")(fn)
+
+
+def _titles_of(run: Any, titles: str | None, offset: int) -> list[str] | None:
+    """Titles from ``--titles`` (None without it); a NeuMF-format run without titles says how to add them."""
+    if titles is None:
+        if offset:
+            raise ConfigError("--titles-offset needs --titles FILE (the file whose ids it shifts)")
+        if run.info.data.get("format") == "neumf" and not run.dir.titles_path.is_file():
+            logger.warning("this run has no item titles (NeuMF files hold only numbers): --titles FILE shows them "
+                           "(MovieLens u.item, movies.dat or movies.csv, or a CSV with item and title columns; "
+                           "--titles-offset -1 when the split numbers items from 0, as ml-100k-loo does)")
+        return None
+    return list(run.titles_from(titles, offset=offset))
+
+
 # ---------------------------------------------------------------------- recommend
 @main.command("recommend")
 @click.argument("run_dir", type=click.Path())
@@ -468,10 +578,13 @@ def evaluate_cmd(run_dir: str, more_k: tuple[int, ...], data: str | None, fmt: s
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Write TSV (user, rank, item, score, title) here instead of printing.")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--index", "index", default="auto", show_default=True,
+              help="auto (RUN_DIR/index when built), none (exact ranking) or an index directory; as ncf serve.")
+@_titles_options
 @_common_options
 def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, all_users: bool, k: int,
-                  out: str | None, as_json: bool) -> None:
-    """Top-K items for users, excluding what they already interacted with."""
+                  out: str | None, as_json: bool, index: str, titles: str | None, titles_offset: int) -> None:
+    """Top-K items for users, excluding what they already interacted with (the server's ranking)."""
     from ncf._io import check_output
     from ncf.app import jobs
     from ncf.app.artifact import Run
@@ -479,11 +592,11 @@ def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, 
 
     run = Run.load(run_dir)
     if out is not None:
-        check_output(out, [*run.dir.owned_paths(), *([users_file] if users_file else [])])
+        check_output(out, [*run.dir.owned_paths(), *([users_file] if users_file else []), *([titles] if titles else [])])
+    names = _titles_of(run, titles, titles_offset)
     wanted = list(users)
     if users_file is not None:
-        with open(users_file, encoding="utf-8") as fh:
-            lines = [(n, line.strip()) for n, line in enumerate(fh, 1) if line.strip()]
+        lines = _id_lines(users_file, "user")
         try:
             run.encode_users([raw for _, raw in lines])
         except UnknownIdError:  # say which line: one id at a time, on the error path only
@@ -499,7 +612,7 @@ def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, 
         wanted.extend(run.decode_users(np.arange(run.model.num_users)))
     if not wanted:
         raise click.UsageError("name users with --user, --users-file or --all-users")
-    result = jobs.recommend_run(run, wanted, k=k)
+    result = jobs.recommend_run(run, wanted, k=k, titles=names, index=None if index == "none" else index)
     if out is not None:
         jobs.write_recommendations(out, result)
         click.echo(f"wrote top-{k} for {len(result):,} users to {out}")
@@ -520,21 +633,36 @@ def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, 
 @click.option("--k", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True,
               help="A JSON list: per item the server's /similar-items answer (item, model_version, items, source).")
+@_titles_options
 @_common_options
-def similar_cmd(run_dir: str, items: tuple[str, ...], k: int, as_json: bool) -> None:
+def similar_cmd(run_dir: str, items: tuple[str, ...], k: int, as_json: bool, titles: str | None,
+                titles_offset: int) -> None:
     """The K items most like each ITEM (raw ids), as the server's /similar-items ranks them."""
+    from ncf.app.artifact import Run
     from ncf.serving import Recommender
 
     rec = Recommender.load(run_dir, index=None)  # similar_items ranks by cosine, not through the index
+    names = _titles_of(Run.load(run_dir), titles, titles_offset)
     results = rec.similar_items(list(items), k)
-    if as_json:
-        click.echo(json.dumps([{"item": item, "model_version": rec.version, **res.to_dict()}
-                               for item, res in zip(items, results, strict=True)]))
-        return
+
+    def title_of(raw: Any, answer: Any) -> Any:
+        return names[int(rec.item_info(raw)["index"])] if names is not None else answer
+
+    answers = []
     for item, res in zip(items, results, strict=True):
-        title = rec.item_info(item).get("title")
+        rows = res.to_dict()
+        for row in rows["items"]:
+            shown = title_of(row["item"], row.get("title"))
+            if shown is not None:
+                row["title"] = shown
+        answers.append({"item": item, "model_version": rec.version, **rows})
+    if as_json:
+        click.echo(json.dumps(answers))
+        return
+    for item, answer in zip(items, answers, strict=True):
+        title = title_of(item, rec.item_info(item).get("title"))
         click.echo(f"like {item}{f'  {title}' if title else ''}:")
-        for rank, row in enumerate(res.to_dict()["items"], 1):
+        for rank, row in enumerate(answer["items"], 1):
             shown = f"  {row['title']}" if row.get("title") else ""
             click.echo(f"  {rank:>2}. {row['item']}{shown}  ({row['score']:.4f})")
 
@@ -600,6 +728,7 @@ def index_build_cmd(run_dir: str, kind: str, metric: str, params: tuple[str, ...
         return
     click.echo(f"{info['kind']} index of {info['items']:,} items x {info['dim']} -> {info['path']} "
                f"(built in {info['build_seconds']:.1f}s)")
+    k = int(info["k"])  # clamped to the catalogue
     click.echo(f"recall@{k} {info[f'recall@{k}']:.4f} against exact search over {info['queries']:,} held-back users; "
                f"single query p50 {info['p50_ms']:.3f} ms, p99 {info['p99_ms']:.3f} ms; batch {info['qps']:,.0f} q/s")
 
@@ -621,6 +750,7 @@ def index_bench_cmd(run_dir: str, kinds: str | None, metric: str, k: int, querie
     if as_json:
         click.echo(json.dumps(rows))
         return
+    k = int(rows[0]["k"]) if rows else k  # clamped to the catalogue
     click.echo(f"{'kind':8} {'setting':>14} {f'recall@{k}':>9} {'p50 ms':>8} {'p99 ms':>8} {'q/s':>9} {'build s':>8}")
     for row in rows:
         setting = ", ".join(f"{key}={row[key]}" for key in ("ef_search", "nprobe") if key in row) or "-"
@@ -643,9 +773,14 @@ def index_bench_cmd(run_dir: str, kinds: str | None, metric: str, k: int, querie
 @click.option("--cors-origin", "cors", multiple=True, help="Allow browser requests from this origin (off by default).")
 @click.option("--index", "index", default="auto", show_default=True,
               help="auto (RUN_DIR/index when built), none (exact ranking) or an index directory.")
+@click.option("--micro-batch", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Most GET /recommend requests ranked together in one scan (1: one at a time).")
+@click.option("--micro-batch-wait-ms", type=click.FloatRange(0.0, 1000.0), default=0.0, show_default=True,
+              help="Milliseconds a batch waits for more requests (0: only those already waiting).")
 @_common_options
 def serve_cmd(run_dir: str, host: str, port: int, workers: int, api_key_file: str | None, max_k: int,
-              max_batch: int, max_body_bytes: int, cors: tuple[str, ...], index: str) -> None:
+              max_batch: int, max_body_bytes: int, cors: tuple[str, ...], index: str, micro_batch: int,
+              micro_batch_wait_ms: float) -> None:
     """Serve recommendations over HTTP (FastAPI + uvicorn; OpenAPI docs at /docs)."""
     from ncf.serving.ports import check_port
 
@@ -662,7 +797,8 @@ def serve_cmd(run_dir: str, host: str, port: int, workers: int, api_key_file: st
         if not key:
             raise ConfigError(f"{api_key_file}: the API key file is empty")
     config = ServeConfig(max_k=max_k, max_batch=max_batch, max_body_bytes=max_body_bytes, api_key=key,
-                         cors_origins=cors, index=None if index == "none" else index)
+                         cors_origins=cors, index=None if index == "none" else index, micro_batch=micro_batch,
+                         micro_batch_wait=micro_batch_wait_ms / 1000.0)
     state = click.get_current_context().ensure_object(dict)
     quiet = bool(state.get("quiet"))
     serve(run_dir, host=host, port=port, workers=workers, config=config, log_level="error" if quiet else "info",

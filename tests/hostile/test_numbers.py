@@ -109,7 +109,7 @@ def test_index_params_beyond_c_ints_are_refused_by_ncf(run_dir: Path, tmp_path: 
 
 def test_k_beyond_the_catalogue_is_clamped_everywhere(run_dir: Path) -> None:
     from ncf.app.artifact import Run
-    from ncf.serving.recommender import Recommender
+    from ncf.app.recommender import Recommender
 
     run = Run.load(run_dir)
     top = ncf.recommend(run.model, [0, 1], k=10**15, exclude=run.seen)

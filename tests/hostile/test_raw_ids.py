@@ -53,7 +53,7 @@ def test_cli_refuses_a_malformed_user_id(int_run: Path, raw: str, says: str) -> 
 @pytest.mark.parametrize(("raw", "says"), MALFORMED, ids=[repr(m[0]) for m in MALFORMED])
 def test_library_refuses_a_malformed_id(int_run: Path, raw: str, says: str) -> None:
     from ncf.app.artifact import Run
-    from ncf.serving.recommender import Recommender
+    from ncf.app.recommender import Recommender
 
     run = Run.load(int_run)
     for call in (lambda: run.encode_users([raw]), lambda: run.user_map.encode([raw]),  # type: ignore[union-attr]
@@ -105,7 +105,7 @@ def test_well_formed_spellings_of_an_integer_id_are_that_id(int_run: Path, raw: 
 
 
 def test_a_history_given_as_one_string_is_not_read_as_its_characters(int_run: Path) -> None:
-    from ncf.serving.recommender import Recommender
+    from ncf.app.recommender import Recommender
 
     rec = Recommender.load(int_run)
     with pytest.raises(ConfigError, match="not the single string '123'"):

@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ncf.app.artifact import Run
     from ncf.app.jobs import TrainResult, evaluate_run, quickstart, recommend_run, train
+    from ncf.app.recommender import Recommendations, Recommender
     from ncf.app.rundir import RunDir, RunInfo
     from ncf.app.spec import OPTIONS, DataSpec, RunSpec, SplitSpec
 
 _LAZY = {
     "OPTIONS": "ncf.app.spec",
     "DataSpec": "ncf.app.spec",
+    "Recommendations": "ncf.app.recommender",
+    "Recommender": "ncf.app.recommender",
     "Run": "ncf.app.artifact",
     "RunDir": "ncf.app.rundir",
     "RunInfo": "ncf.app.rundir",
@@ -43,6 +46,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "OPTIONS",
     "DataSpec",
+    "Recommendations",
+    "Recommender",
     "Run",
     "RunDir",
     "RunInfo",

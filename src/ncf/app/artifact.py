@@ -84,6 +84,16 @@ class Run:
     def titles(self) -> list[str] | None:
         return self.dir.load_titles(self.model.num_items)
 
+    def titles_from(self, path: PathLike, *, offset: int = 0) -> list[str]:
+        """Titles by item index from a titles file (:func:`ncf.data.titles.titles_for_items`:
+        MovieLens ``u.item``/``movies.dat``/``movies.csv`` or a CSV/TSV), for a run trained
+        without them; ``offset``: data id = file id + offset."""
+        from ncf.data.titles import titles_for_items
+
+        n = self.model.num_items
+        ids = self.item_map.raw_ids if self.item_map is not None else np.arange(n)
+        return titles_for_items(path, ids, offset=offset)
+
     @cached_property
     def features(self) -> tuple[FeatureTable | None, FeatureTable | None]:
         return self.dir.load_features()

@@ -88,6 +88,7 @@ def build_index(run_dir: PathLike, kind: str, *, metric: str = "dot", params: di
     run = Run.load(run_dir)
     target = check_output(out if out is not None else run.path / INDEX_DIR, run.dir.owned_paths(),
                           replaces_dir_with=METADATA_FILE)
+    k = _clamped_k(k, run)
     q = held_back_queries(run, k=k, limit=queries)
     index = make_index(kind, metric=metric, **(params or {}))
     t0 = time.perf_counter()
@@ -111,6 +112,7 @@ def bench_indexes(run_dir: PathLike, kinds: list[str] | None = None, *, k: int =
     from ncf.index.measure import measure
 
     run = Run.load(run_dir)
+    k = _clamped_k(k, run)
     q = held_back_queries(run, k=k, limit=queries)
     rows: list[dict[str, Any]] = []
     for kind in kinds or list(KINDS):
@@ -123,8 +125,16 @@ def bench_indexes(run_dir: PathLike, kinds: list[str] | None = None, *, k: int =
         for value in values:
             extra = {} if setting is None else {setting: value}
             m = measure(index, q.vectors, q.truth, k, q.seen, **extra)
-            rows.append({**m.to_dict(), f"recall@{k}": m.recall, "build_seconds": build_seconds})
+            rows.append({**m.to_dict(), "k": k, f"recall@{k}": m.recall, "build_seconds": build_seconds})
     return rows
+
+
+def _clamped_k(k: int, run: Run) -> int:
+    """``k`` checked and clamped to the catalogue, the rule of every ranking (recall@k of a longer
+    list than there are items is recall over all of them, and is labelled so)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or int(k) < 1:
+        raise ConfigError(f"k must be a positive integer, got {k!r}")
+    return min(int(k), int(run.model.num_items))
 
 
 def read_index_info(run_dir: PathLike) -> dict[str, Any] | None:

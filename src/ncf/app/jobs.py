@@ -165,11 +165,12 @@ def train(spec: RunSpec, out: PathLike, *, resume: bool = False, force: bool = F
         if resume:
             spec, split, features = _resume_state(run, spec)
         else:
-            check_output(run.path, _local_paths(spec.data.source, spec.data.path))
+            check_output(run.path, _local_paths(spec.data.source, spec.data.path, spec.data.titles))
             _check_fresh(run, force=force)
             if spec.data.source is None:
                 raise ConfigError("missing data: ncf train <dataset|path> --out RUN_DIR")
             dataset = load_data(spec.data.source, format=spec.data.format, path=spec.data.path)
+            titles = _run_titles(spec, dataset)
             spec.check_split_options(dataset.split is not None, spec.data.source)
             split, carve = run_split(spec, dataset)
             features = (dataset.user_features, dataset.item_features)
@@ -184,7 +185,7 @@ def train(spec: RunSpec, out: PathLike, *, resume: bool = False, force: bool = F
         if split.valid is not None:
             cfg = cfg.for_validation(sampled=split.valid_negatives is not None)
         created = not run.path.exists()
-        info = run.read_info() if dataset is None else _start_run(run, spec, split, dataset, features, carve)
+        info = run.read_info() if dataset is None else _start_run(run, spec, split, titles, features, carve, dataset)
     except BaseException as exc:
         if distributed is not None:  # the other ranks wait for rank 0's start: tell them it failed
             distributed.broadcast(_RankStart(options={}, fingerprint="", error=_first_line(exc)))
@@ -376,15 +377,29 @@ class _CarveLine(Callback):
             print(self.text, file=sys.stderr, flush=True)
 
 
-def _start_run(run: RunDir, spec: RunSpec, split: Split, dataset: Any,
-               features: tuple[FeatureTable | None, FeatureTable | None], carve: Carve | None = None) -> RunInfo:
+def _run_titles(spec: RunSpec, dataset: Any) -> list[str] | None:
+    """The run's item titles: from ``--titles FILE`` (read and checked against the data's item
+    ids before anything is written), else the dataset's own (MovieLens), else None."""
+    if spec.data.titles is None:
+        own = getattr(dataset, "item_titles", None)
+        return None if own is None else [str(t) for t in own]
+    from ncf.data.titles import titles_for_items
+
+    data = dataset.interactions
+    ids = data.item_map.raw_ids if data.item_map is not None else np.arange(data.num_items)
+    return titles_for_items(spec.data.titles, ids, offset=spec.data.titles_offset)
+
+
+def _start_run(run: RunDir, spec: RunSpec, split: Split, titles: list[str] | None,
+               features: tuple[FeatureTable | None, FeatureTable | None], carve: Carve | None,
+               dataset: Any) -> RunInfo:
     run.path.mkdir(parents=True, exist_ok=True)
     run.clear()  # what a run that never trained left here
     run.path.mkdir(parents=True, exist_ok=True)
     run.save_split(split)
     run.save_features(*features)
-    if getattr(dataset, "item_titles", None) is not None:
-        run.save_titles([str(t) for t in dataset.item_titles])
+    if titles is not None:
+        run.save_titles(titles)
     published = dataset.split is not None
     info = RunInfo(
         options=spec.to_options(),
@@ -720,26 +735,27 @@ def write_rankings(path: PathLike, report: EvalReport, run: Run) -> None:
 
 
 # ---------------------------------------------------------------------- recommend
-def recommend_run(run: Run | PathLike, raw_users: list[str], *, k: int = 10) -> dict[str, list[dict[str, Any]]]:
-    """Top-``k`` unseen items per raw user id, with titles when the dataset has them."""
-    from ncf.retrieval import recommend
+def recommend_run(run: Run | PathLike, raw_users: list[str], *, k: int = 10, titles: list[str] | None = None,
+                  index: str | None = "auto", chunk: int = 1024) -> dict[str, list[dict[str, Any]]]:
+    """Top-``k`` unseen items per raw user id, with titles when the run has them (``titles``, by
+    item index, replaces them: :meth:`Run.titles_from` a file).
+
+    Ranks through :meth:`Recommender.from_run`, the engine the server and the library use, so
+    ``ncf recommend`` and ``GET /recommend`` give the same lists; ``index`` as in
+    :meth:`Recommender.load` (``"auto"``: the run's index when ``ncf index build`` made one).
+    Users are ranked ``chunk`` at a time, which bounds memory for ``--all-users``.
+    """
+    from ncf.app.recommender import Recommender
 
     run = run if isinstance(run, Run) else Run.load(run)
-    if k <= 0:
+    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
         raise ConfigError(f"k must be positive, got {k}")
-    users = run.encode_users(raw_users)
-    run.set_context(run.known())
-    top = recommend(run.model, users, k=k, exclude=run.seen)
-    titles = run.titles
+    rec = Recommender.from_run(run, index=index, titles=titles)
     out: dict[str, list[dict[str, Any]]] = {}
-    for r, raw in enumerate(raw_users):
-        ids = np.asarray(top.ids[r])
-        keep = ids >= 0
-        raw_items = run.decode_items(ids[keep])
-        out[str(raw)] = [
-            {"item": item, "score": float(score), **({"title": titles[i]} if titles else {})}
-            for item, score, i in zip(raw_items, np.asarray(top.scores[r])[keep], ids[keep], strict=True)
-        ]
+    for start in range(0, len(raw_users), chunk):
+        part = raw_users[start:start + chunk]
+        for raw, res in zip(part, rec.recommend(part, k), strict=True):
+            out[str(raw)] = res.to_dict()["items"]
     return out
 
 

@@ -29,7 +29,16 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from ncf.config import OPTION, OptionInfo, TrainConfig, check_choice, check_device_name, option
+from ncf.config import (
+    MAX_COUNT,
+    OPTION,
+    OptionInfo,
+    TrainConfig,
+    check_choice,
+    check_device_name,
+    check_whole,
+    option,
+)
 from ncf.errors import ConfigError, did_you_mean
 from ncf.models.spec import ModelSpec
 
@@ -49,10 +58,18 @@ class DataSpec:
                                 name="data")
     format: str | None = option(None, "Data format (auto-detected by default).", choices=DATA_FORMATS)
     path: str | None = option(None, "A local copy of a registry dataset (used instead of downloading).")
+    titles: str | None = option(None, "Item titles to keep with the run (shown by recommend, similar and the "
+                                      "server): MovieLens u.item, movies.dat or movies.csv, or a CSV/TSV with an "
+                                      "item id column and a title column; every item must get one.")
+    titles_offset: int = option(0, "How the data's item ids follow from the titles file's: data id = file id + "
+                                   "offset (-1 for a 0-based split of MovieLens such as the NeuMF files).")
 
     def __post_init__(self) -> None:
         if self.format is not None:
             check_choice(self.format, DATA_FORMATS, "format")
+        check_whole("titles-offset", self.titles_offset, lo=-MAX_COUNT, hi=MAX_COUNT)
+        if self.titles_offset != 0 and self.titles is None:
+            raise ConfigError("titles-offset needs titles: add --titles FILE (the file whose ids it shifts)")
 
 
 @dataclass(frozen=True)

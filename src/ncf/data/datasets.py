@@ -12,8 +12,10 @@ lives in ``<cache>/<name>``. ``$NCF_DATASETS_BASE_URL`` (or ``base_url=``) repla
 entry's server, e.g. a mirror or a local test server serving ``<base>/<remote path>``.
 
 Offline use: pass a local copy (``ncf ... --path DIR``) or place the files under
-``$NCF_DATA_DIR/<name>``; a directory that already holds the expected files is used without
-any network access.
+``$NCF_DATA_DIR/<name>`` (directly, or in the one folder a zip extracts to, e.g.
+``ml-100k/ml-100k/u.data``; ``NCF_DATA_DIR`` may also be the dataset's own folder, named as
+the dataset); a directory that already holds the expected files is used without any network
+access.
 """
 
 from __future__ import annotations
@@ -318,9 +320,10 @@ def download(
     info = _info(name)
     root = _cache_root(data_dir)
     target = root / name
-    if not force and _is_complete(target, info):
-        logger.info("%s: using the cached copy at %s", name, target)
-        return target
+    found = None if force else _cached_copy(root, info)
+    if found is not None:
+        logger.info("%s: using the cached copy at %s", name, found)
+        return found
     if not force and target.is_dir() and any(target.iterdir()) and not (target / _MARKER).exists():
         missing = [r for r in info.required if not (target / r).exists()]
         raise DownloadError(
@@ -394,8 +397,23 @@ def dataset_path(name: str, *, path: PathLike | None = None) -> Path:
     info = _info(name)
     if path is not None:
         return _local_copy(Path(path).expanduser(), info)
-    cached = data_dir() / name
-    if _is_complete(cached, info):
-        return cached
-    return download(name)
+    found = _cached_copy(data_dir(), info)
+    return found if found is not None else download(name)
+
+
+def _cached_copy(root: Path, info: DatasetInfo) -> Path | None:
+    """The directory under the cache ``root`` that holds ``info``'s files, in any usual layout.
+
+    ``root/<name>`` (what a download makes), ``root/<name>/<one folder>`` (a zip extracted into a
+    folder of its own, e.g. ``ml-100k/ml-100k/u.data``), or ``root`` itself when it is the
+    dataset's folder (``NCF_DATA_DIR=/data/ml-100k``). None when none of them is complete.
+    """
+    cached = root / info.name
+    candidates = [cached]
+    if cached.is_dir():
+        subdirs = [d for d in cached.iterdir() if d.is_dir() and not d.name.startswith((".", "__"))]
+        candidates += subdirs if len(subdirs) == 1 else []
+    if root.name == info.name:
+        candidates.append(root)
+    return next((c for c in candidates if _is_complete(c, info)), None)
 

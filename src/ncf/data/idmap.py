@@ -94,6 +94,8 @@ def raw_id_list(values: Any, *, what: str = "ids") -> list[Any]:
         if values.ndim != 1:
             raise ConfigError(f"{what} must be one-dimensional, got shape {values.shape}")
         return list(values)
+    if isinstance(values, (bool, np.bool_, float, np.floating)):  # one id of the wrong type: say why
+        parse_raw_id(values, integer=False, what=what.rstrip("s") or what)
     if isinstance(values, (dict, set, frozenset)) or not hasattr(values, "__iter__"):
         raise ConfigError(f"{what} must be a list of raw ids, got {type(values).__name__}")
     return list(values)

@@ -11,10 +11,12 @@ stores, with a per-query deny matrix), ``_vectors`` (the stored vectors of some 
 Exclusion and allow-lists
 -------------------------
 ``exclude`` removes items per query (e.g. the user's seen items) and ``allow`` restricts a
-query to a set of items. A result row then always holds ``min(k, available)`` distinct
-items, none excluded, all allowed, sorted by descending score, where ``available`` is the
-number of items the query may receive; the rest of the row is padded with id ``-1`` and score
-``-inf``. To keep that promise with an approximate search:
+query to a set of items. The result is ``min(k, N)`` columns wide (``N`` the indexed items:
+a ``k`` beyond the catalogue is clamped, the rule of :func:`ncf.retrieval.topk`), and a row
+always holds ``min(k, available)`` distinct items, none excluded, all allowed, sorted by
+descending score, where ``available`` is the number of items the query may receive; the rest
+of the row is padded with id ``-1`` and score ``-inf``. To keep that promise with an
+approximate search:
 
 1. rows with a small allow-list (at most :data:`ALLOW_SCAN_MAX` items, or
    :data:`ALLOW_SCAN_SHARE` of the index) are scored exactly against the allowed vectors;
@@ -230,9 +232,11 @@ class Index(abc.ABC):
         Returns
         -------
         TopK
-            ``ids`` ``(B, k)`` int64 and ``scores`` ``(B, k)`` float32, best first. Each row
-            holds ``min(k, available)`` distinct valid items, ``available`` being the items
-            neither excluded nor outside ``allow``; the rest is id ``-1``, score ``-inf``.
+            ``ids`` ``(B, min(k, N))`` int64 and ``scores`` of the same shape, float32, best
+            first: a ``k`` beyond the catalogue is clamped to it, as :func:`ncf.retrieval.topk`
+            does. Each row holds ``min(k, available)`` distinct valid items, ``available`` being
+            the items neither excluded nor outside ``allow``; the rest of the row is id ``-1``,
+            score ``-inf``.
 
         Raises
         ------
@@ -245,7 +249,9 @@ class Index(abc.ABC):
             wrong shape or length.
         """
         self._require_built()
-        k = positive_int("k", k)
+        # one rule with ncf.retrieval.topk: the result is min(k, N) wide (a longer list does not
+        # exist); rows with fewer available items are padded with id -1 / score -inf
+        k = min(positive_int("k", k), self._size)
         q = self._prepare_queries(queries)
         num, n = int(q.shape[0]), self._size
         ids = np.full((num, k), -1, dtype=np.int64)

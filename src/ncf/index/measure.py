@@ -27,7 +27,7 @@ def single_query_ms(index: Index, queries: npt.NDArray[np.float32], k: int,
                     ) -> tuple[float, float, npt.NDArray[np.int64]]:
     """p50 and p99 latency (ms) of one-query searches, as a server makes them, and their results."""
     times = np.empty(len(queries))
-    ids = np.empty((len(queries), k), dtype=np.int64)
+    ids = np.empty((len(queries), min(k, index.size)), dtype=np.int64)  # search clamps k to the catalogue
     for i in range(len(queries)):
         excl = [exclude[i]] if exclude is not None else None
         t0 = time.perf_counter()

@@ -84,11 +84,20 @@ def _as_user_array(users: npt.ArrayLike, num_users: int) -> npt.NDArray[np.int64
     arr = np.asarray(users)
     if arr.ndim != 1:
         raise DataError(f"users must be a 1-D array of indices, got shape {arr.shape}")
-    if arr.size and arr.dtype.kind not in "iu":
+    if arr.size and arr.dtype.kind == "O":  # Python ints beyond int64 (or other objects)
+        bad = next((u for u in arr.tolist() if isinstance(u, bool) or not isinstance(u, int)
+                    or not 0 <= u < num_users), None)
+        if bad is not None:
+            what = (f"user index {bad:,} is out of the model's range [0, {num_users:,})"
+                    if isinstance(bad, int) and not isinstance(bad, bool) else
+                    f"users must be integer indices, got {type(bad).__name__} {bad!r}")
+            raise DataError(what, field="users")
+    elif arr.size and arr.dtype.kind not in "iu":
         raise DataError(f"users must be integer indices, got dtype {arr.dtype}")
     arr = np.array(arr, dtype=np.int64)  # a writable copy, as torch.from_numpy wants
     if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= num_users):
-        raise DataError(f"user index out of the model's range [0, {num_users})", field="users")
+        worst = int(arr.min()) if int(arr.min()) < 0 else int(arr.max())
+        raise DataError(f"user index {worst:,} is out of the model's range [0, {num_users:,})", field="users")
     return arr
 
 

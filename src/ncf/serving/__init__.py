@@ -11,13 +11,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ncf.serving.recommender import Recommendations, Recommender
+    from ncf.app.recommender import Recommendations, Recommender
 
 
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'ncf.serving' has no attribute {name!r}")
-    value = getattr(importlib.import_module("ncf.serving.recommender"), name)
+    value = getattr(importlib.import_module("ncf.app.recommender"), name)
     globals()[name] = value
     return value
 

@@ -19,10 +19,12 @@ from prometheus_client import (
 )
 
 if TYPE_CHECKING:
-    from ncf.serving.recommender import Recommender
+    from ncf.app.recommender import Recommender
 
 #: Latency buckets (seconds) around a recommender's useful range: 0.5 ms .. 2.5 s.
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+#: Requests per micro-batch.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class Metrics:
@@ -39,10 +41,16 @@ class Metrics:
         self.items = Gauge("ncf_catalogue_items", "Items the model ranks", registry=self.registry,
                            multiprocess_mode="liveall")
         self.reloads = Counter("ncf_reloads", "Model reloads by outcome", ["outcome"], registry=self.registry)
+        self.batches = Histogram("ncf_batch_requests", "GET /recommend requests ranked together in one batch",
+                                 buckets=BATCH_BUCKETS, registry=self.registry)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route).observe(seconds)
+
+    def batch_size(self, requests: int) -> None:
+        """One micro-batch of ``requests`` single-user requests was ranked."""
+        self.batches.observe(requests)
 
     def set_model(self, rec: Recommender) -> None:
         """The model now served (both reload outcomes start at 0, so they are always exported)."""

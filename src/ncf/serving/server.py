@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ncf.app.recommender import Recommender
 from ncf.errors import ConfigError
 from ncf.serving.app import ServeConfig, create_app
 from ncf.serving.ports import check_port
-from ncf.serving.recommender import Recommender
 
 logger = logging.getLogger(__name__)
 

@@ -92,7 +92,7 @@ def test_options_of_other_models_are_refused_both_ways(neumf_dir):
 
 
 def test_the_cli_path_and_the_server_path_rank_alike(neumf_dir, tmp_path):
-    from ncf.serving.recommender import Recommender
+    from ncf.app.recommender import Recommender
 
     out = tmp_path / "gf"
     train(_spec(neumf_dir, **{"filter-flatness": 1.5, "degree-power": 0.4, "ideal-rank": 4, "ideal-weight": 0.2}),

@@ -222,3 +222,22 @@ def test_registry_entries() -> None:
     assert DATASETS["pinterest-20"].files[2].url().endswith("/Data/pinterest-20.test.negative")
     assert DATASETS["ml-1m"].files[0].url("http://mirror/x/") == "http://mirror/x/ml-1m.zip"
     assert datasets.__doc__ is not None and "format only" in datasets.__doc__
+
+
+@pytest.mark.parametrize("layout", ["flat", "nested", "itself"])
+def test_ncf_data_dir_finds_the_dataset_in_every_usual_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             layout: str) -> None:
+    """``$NCF_DATA_DIR/ml-100k/u.data``, a zip extracted into its own folder
+    (``$NCF_DATA_DIR/ml-100k/ml-100k/u.data``), or ``NCF_DATA_DIR`` set to the ml-100k folder."""
+    folder = {"flat": tmp_path / "d" / "ml-100k", "nested": tmp_path / "d" / "ml-100k" / "ml-100k",
+              "itself": tmp_path / "d" / "ml-100k"}[layout]
+    folder.mkdir(parents=True)
+    for name, text in ML_FILES.items():
+        (folder / name).write_text(text)
+    monkeypatch.setenv("NCF_DATA_DIR", str(folder if layout == "itself" else tmp_path / "d"))
+    monkeypatch.setenv("NCF_DATASETS_BASE_URL", f"http://127.0.0.1:{unused_port()}")  # no network
+    assert dataset_path("ml-100k") == folder
+    assert load_dataset("ml-100k").interactions.num_users == 2
+    if layout == "itself":  # a folder of another name is not taken for the dataset
+        with pytest.raises(DownloadError, match="--path"):
+            dataset_path("ml-1m")

@@ -80,6 +80,7 @@ def brute_force(
         v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300)
         q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-300)
     scores = q @ v.T
+    k = min(k, len(v))  # a k beyond the catalogue is clamped to it (the index and topk rule)
     ids = np.full((len(q), k), -1, dtype=np.int64)
     top = np.full((len(q), k), -np.inf)
     for row in range(len(q)):

@@ -56,7 +56,7 @@ def check_guarantee(
     """Every row: min(k, available) distinct valid items, best first, then -1 / -inf padding."""
     n = len(vectors)
     ids, scores = top
-    assert ids.shape == scores.shape == (len(queries), k)
+    assert ids.shape == scores.shape == (len(queries), min(k, n))
     for row in range(len(queries)):
         avail = set(range(n)) - denied[row]
         if allowed[row] is not None:

@@ -116,7 +116,7 @@ def test_a_model_directory_alone_serves_known_users(neumf_dir, tmp_path):
 
 
 def test_a_new_user_described_by_features_gets_their_segment_s_items():
-    from ncf.serving.recommender import _Catalogue
+    from ncf.app.recommender import _Catalogue
 
     syn = ncf.synthetic(num_users=400, num_items=200, num_clusters=4, seed=5)
     data = syn.interactions

@@ -24,9 +24,9 @@ from ncf.data.dataset import Dataset
 from ncf.data.features import FeatureTable
 from ncf.data.formats._text import read_text_lines, shorten
 from ncf.data.formats.table import read_table
-from ncf.data.idmap import IdMap
+from ncf.data.idmap import IdMap, parse_raw_id
 from ncf.data.interactions import Interactions
-from ncf.errors import DataError
+from ncf.errors import DataError, InvalidIdError
 
 logger = logging.getLogger(__name__)
 
@@ -111,11 +111,12 @@ def _movies_100k(root: Path) -> _Movies:
         parts = text.split("|")
         if len(parts) < 5 + g:
             raise DataError(f"expected {5 + g} '|'-separated fields, found {len(parts)}", path=path, line=line)
-        try:
-            ids.append(int(parts[0]))
-            rows.append([int(v or 0) for v in parts[-g:]])
-        except ValueError as exc:
-            raise DataError(f"not an integer: {exc}", path=path, line=line) from exc
+        ids.append(_movie_id(parts[0], path, line, "movie id"))
+        flags = parts[-g:]
+        bad = next((v for v in flags if v.strip() not in ("", "0", "1")), None)
+        if bad is not None:
+            raise DataError(f"genre flag {shorten(bad)} is not 0 or 1", path=path, line=line, field="genres")
+        rows.append([int(v or 0) for v in flags])
         title = "|".join(parts[1 : len(parts) - g - 3])
         titles.append(title)
         years.append(_year(title, parts[len(parts) - g - 3]))
@@ -136,6 +137,14 @@ def _clean_genres(field: str) -> list[str]:
     return [g for g in field.strip().split("|") if g and g != "(no genres listed)"]
 
 
+def _movie_id(text: str, path: Path, line: int, field: str) -> int:
+    """A movie id by the one rule for integer raw ids (``1_0`` or ``1e1`` is not 10)."""
+    try:
+        return int(parse_raw_id(text, integer=True, what="movie id"))
+    except InvalidIdError as exc:
+        raise DataError(str(exc), path=path, line=line, field=field) from None
+
+
 def _movies_1m(root: Path) -> _Movies:
     path = root / "movies.dat"
     ids, titles, genre_lists = [], [], []
@@ -143,10 +152,7 @@ def _movies_1m(root: Path) -> _Movies:
         parts = text.split("::")
         if len(parts) != 3:
             raise DataError(f"expected 3 '::'-separated fields, found {len(parts)}", path=path, line=line)
-        try:
-            ids.append(int(parts[0]))
-        except ValueError as exc:
-            raise DataError(f"{shorten(parts[0])} is not an integer movie id", path=path, line=line, field="MovieID") from exc
+        ids.append(_movie_id(parts[0], path, line, "MovieID"))
         titles.append(parts[1])
         genre_lists.append(_clean_genres(parts[2]))
     labels, mat = _multi_hot(genre_lists)

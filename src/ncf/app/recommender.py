@@ -126,27 +126,37 @@ class Recommender:
         if (root / "run.json").is_file():
             from ncf.app.artifact import Run
 
-            run = Run.load(root, device=device)
-            run.set_context(run.known())  # sequence models rank after each user's latest item
-            split = run.split
-            counts = np.bincount(np.concatenate([p.items for p in run.known()]), minlength=split.num_items)
-            user_features, item_features = run.features
-            catalogue = _Catalogue(run.user_map, run.item_map, run.seen, run.titles, counts.astype(np.float64),
-                                   user_features, item_features)
-            model_dir = run.dir.model_dir
-            model = run.model
-        elif (root / "config.json").is_file():
+            return cls.from_run(Run.load(root, device=device), index=index)
+        if (root / "config.json").is_file():
             from ncf.persistence import load_model
 
             saved = load_model(root, device=device)
             catalogue = _Catalogue(saved.user_map, saved.item_map, None, None, None)
-            model_dir = root
-            model = saved.model
-        else:
-            raise DataError("neither a run directory (run.json) nor a model directory (config.json)", path=root)
-        version = model_version(model_dir)
-        loaded_index = _load_index(root, index, version, model)
-        return cls(model, catalogue, version=version, path=root, index=loaded_index)
+            version = model_version(root)
+            loaded_index = _load_index(root, index, version, saved.model)
+            return cls(saved.model, catalogue, version=version, path=root, index=loaded_index)
+        raise DataError("neither a run directory (run.json) nor a model directory (config.json)", path=root)
+
+    @classmethod
+    def from_run(cls, run: Any, *, index: str | None = "auto", titles: Sequence[str] | None = None) -> Recommender:
+        """The recommender of a loaded :class:`ncf.app.Run`: the one way the CLI (``ncf recommend``,
+        ``ncf similar``), the library and the server rank for a run, so they answer alike.
+
+        ``index`` as in :meth:`load`; ``titles`` (one per item index) replace the run's own.
+        """
+        run.set_context(run.known())  # sequence models rank after each user's latest item
+        split = run.split
+        counts = np.bincount(np.concatenate([p.items for p in run.known()]), minlength=split.num_items)
+        user_features, item_features = run.features
+        names = list(titles) if titles is not None else run.titles
+        if names is not None and len(names) != run.model.num_items:
+            raise DataError(f"{len(names)} titles for {run.model.num_items} items")
+        catalogue = _Catalogue(run.user_map, run.item_map, run.seen, names, counts.astype(np.float64),
+                               user_features, item_features)
+        root = Path(run.dir.path)
+        version = model_version(run.dir.model_dir)
+        loaded_index = _load_index(root, index, version, run.model)
+        return cls(run.model, catalogue, version=version, path=root, index=loaded_index)
 
     # ------------------------------------------------------------------ facts
     @property
@@ -202,19 +212,38 @@ class Recommender:
         k = self._k(k)
         allow = None if items is None else self._encode_items(items)
         deny = None if exclude is None else self._encode_items(exclude)
-        known = self._known_users(raw_users, fallback)
-        out: list[Recommendations | None] = [None] * len(raw_users)
-        rows = [r for r, u in enumerate(known) if u >= 0]
-        if rows:
-            idx = np.asarray([known[r] for r in rows], dtype=np.int64)
-            seen = [self._seen_row(u) if exclude_seen else None for u in idx]
+        known = self.user_indices(raw_users, fallback=fallback)
+        return self.recommend_indices(known, k, exclude_seen=exclude_seen, deny=deny, allow=allow,
+                                      queries=[str(u) for u in raw_users])
+
+    def user_indices(self, users: Sequence[Any], *, fallback: bool = False) -> npt.NDArray[np.int64]:
+        """The model's index of each raw user id; ``-1`` for an unknown one with ``fallback``.
+
+        Raises :class:`UnknownIdError` for an unknown id without ``fallback``, and for a malformed
+        id always (it is no user at all). The first half of :meth:`recommend`; the server resolves
+        ids per request with it and ranks many requests together with :meth:`recommend_indices`.
+        """
+        return np.asarray(self._known_users(list(users), fallback), dtype=np.int64)
+
+    def recommend_indices(self, users: npt.ArrayLike, k: int = 10, *, exclude_seen: bool = True,
+                          deny: npt.NDArray[np.int64] | None = None, allow: npt.NDArray[np.int64] | None = None,
+                          queries: Sequence[str] | None = None) -> list[Recommendations]:
+        """Top-``k`` for users given by model index (from :meth:`user_indices`; ``-1``: unknown,
+        answered with popular items), ranked in one pass; ``deny``/``allow`` are item indices.
+        The second half of :meth:`recommend`."""
+        known = np.asarray(users, dtype=np.int64).reshape(-1)
+        k = self._k(k)
+        names = [str(int(u)) for u in known] if queries is None else list(queries)
+        out: list[Recommendations | None] = [None] * known.size
+        rows = np.flatnonzero(known >= 0)
+        if rows.size:
+            idx = known[rows]
+            seen = [self._seen_row(int(u)) if exclude_seen else None for u in idx]
             top = self._rank_users(idx, k, seen, deny, allow)
             for j, r in enumerate(rows):
-                out[r] = self._result(top.ids[j], top.scores[j], "model", str(raw_users[r]))
-        for r, u in enumerate(known):
-            if u < 0:
-                out[r] = self._popular(k, deny, allow, query=str(raw_users[r]),
-                                       reason="unknown user: the most popular items")
+                out[r] = self._result(top.ids[j], top.scores[j], "model", names[r])
+        for r in np.flatnonzero(known < 0):
+            out[r] = self._popular(k, deny, allow, query=names[r], reason="unknown user: the most popular items")
         return [o for o in out if o is not None]
 
     def recommend_for_history(
