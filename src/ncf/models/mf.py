@@ -100,19 +100,30 @@ class MatrixFactorization(Factorized):
 
     def user_vectors(self, users: Tensor | None = None) -> Tensor:
         """``(B, d [+ 2])`` user vectors: ``[p_u, 1, b_u + g]`` with biases, else ``p_u``."""
-        p = self._factor(self.user_embedding, users)
-        if self.user_bias is None or self.global_bias is None:
-            return p
-        b = self._factor(self.user_bias, users) + self.global_bias
-        return torch.cat([p, torch.ones_like(b), b], dim=-1)
+        b = None if self.user_bias is None else self._factor(self.user_bias, users)
+        return self.user_vectors_from(self._factor(self.user_embedding, users), b, normalized=True)
 
     def item_vectors(self, items: Tensor | None = None) -> Tensor:
         """``(N, d [+ 2])`` item vectors: ``[q_i, b_i, 1]`` with biases, else ``q_i``."""
-        q = self._factor(self.item_embedding, items)
-        if self.item_bias is None:
+        b = None if self.item_bias is None else self._factor(self.item_bias, items)
+        return self.item_vectors_from(self._factor(self.item_embedding, items), b, normalized=True)
+
+    def user_vectors_from(self, factors: Tensor, biases: Tensor | None, *, normalized: bool = False) -> Tensor:
+        """User vectors from rows of the factor (and bias) tables, as :meth:`user_vectors` builds
+        them (``normalized``: the factors are already L2-normalised for cosine MF). The fused
+        training step (:mod:`ncf.training.fused`) calls it on rows it gathered itself."""
+        p = F.normalize(factors, dim=-1) if self.normalize and not normalized else factors
+        if biases is None or self.global_bias is None:
+            return p
+        b = biases + self.global_bias
+        return torch.cat([p, torch.ones_like(b), b], dim=-1)
+
+    def item_vectors_from(self, factors: Tensor, biases: Tensor | None, *, normalized: bool = False) -> Tensor:
+        """Item vectors from rows of the factor (and bias) tables, as :meth:`item_vectors`."""
+        q = F.normalize(factors, dim=-1) if self.normalize and not normalized else factors
+        if biases is None:
             return q
-        b = self._factor(self.item_bias, items)
-        return torch.cat([q, b, torch.ones_like(b)], dim=-1)
+        return torch.cat([q, biases, torch.ones_like(biases)], dim=-1)
 
     def score(self, users: Tensor, items: Tensor) -> Tensor:
         """``p_u . q_i (+ b_u + b_i + g)``; ``users`` and ``items`` broadcast."""

@@ -105,22 +105,24 @@ class _Pairwise(Objective):
         users, items, negatives = batch.users, batch.items, batch.negatives
         if negatives is None:
             raise ValueError(f"{self.name} needs sampled negatives (batch.negatives)")
-        reg: Tensor | None = None
         if isinstance(model, Factorized):
             u = _user_vectors(model, batch)
             vp = model.item_vectors(items)
             vn = model.item_vectors(negatives.reshape(-1)).reshape(*negatives.shape, -1)
-            pos = (u * vp).sum(-1)
-            neg = torch.einsum("bd,bkd->bk", u, vn)
-            if self.l2 > 0:
-                reg = (u.pow(2).sum() + vp.pow(2).sum() + vn.pow(2).sum() / negatives.shape[1]) / len(users)
-        else:
-            # positives and negatives as one (B, 1 + k) block: one forward pass, the user
-            # side computed once (measured: NeuMF epochs 15-20% shorter than two passes)
-            scores = model.score(users[:, None], torch.cat([items[:, None], negatives], dim=1))
-            pos, neg = scores[:, 0], scores[:, 1:]
+            return self.vector_loss(u, vp, vn)
+        # positives and negatives as one (B, 1 + k) block: one forward pass, the user
+        # side computed once (measured: NeuMF epochs 15-20% shorter than two passes)
+        scores = model.score(users[:, None], torch.cat([items[:, None], negatives], dim=1))
+        return self.pair_loss(scores[:, 0].float(), scores[:, 1:].float())
+
+    def vector_loss(self, u: Tensor, vp: Tensor, vn: Tensor) -> Tensor:
+        """The loss of a factorized model's user ``(B, d)``, positive ``(B, d)`` and negative
+        ``(B, k, d)`` vectors (plus the L2 penalty); the fused step calls it on its own rows."""
+        pos = (u * vp).sum(-1)
+        neg = torch.einsum("bd,bkd->bk", u, vn)
         loss = self.pair_loss(pos.float(), neg.float())
-        if reg is not None:
+        if self.l2 > 0:
+            reg = (u.pow(2).sum() + vp.pow(2).sum() + vn.pow(2).sum() / vn.shape[1]) / u.shape[0]
             loss = loss + self.l2 * reg
         return loss
 
@@ -232,30 +234,46 @@ class Softmax(Objective):
         self.bf16 = bool(bf16)
         self.l2 = float(l2)
 
+    @staticmethod
+    def columns(batch: Batch) -> Tensor:
+        """The batch's candidate items: its positives, then its shared extra negatives."""
+        return batch.items if batch.extra is None else torch.cat([batch.items, batch.extra])
+
     def __call__(self, model: Model, batch: Batch) -> Tensor:
-        users, items, extra = batch.users, batch.items, batch.extra
-        cols = items if extra is None else torch.cat([items, extra])
-        log_q: Tensor | None = None
-        if self.logq:
-            log_q = losses.in_batch_log_q(
-                self.item_probs[cols], batch_size=len(items), num_extra=0 if extra is None else extra.numel(),
-                num_items=self.num_items, weight=self.logq_weight,
-            )
-        accidental = None if self.positives is None else self.positives.batch_mask(users, cols)
+        users, items = batch.users, batch.items
+        cols = self.columns(batch)
         if isinstance(model, Factorized):
-            u = _user_vectors(model, batch)
-            v = model.item_vectors(cols)
-            loss = losses.in_batch_softmax_loss(
-                u, v, items=cols, log_q=log_q, accidental=accidental, temperature=self.temperature, bf16=self.bf16
-            )
-            if self.l2 > 0:
-                loss = loss + self.l2 * ((u.pow(2).sum() + v[: len(items)].pow(2).sum()) / len(users))
-            return loss
+            return self.vector_loss(_user_vectors(model, batch), model.item_vectors(cols), batch, cols)
+        log_q, accidental = self.masks(batch, cols)
         logits = model.score(users[:, None], cols[None, :]).float() * (1.0 / self.temperature)
         targets = torch.arange(len(users), device=users.device)
         return losses.softmax_loss(
             logits, targets, log_q=log_q, invalid=losses.in_batch_hits(cols, len(items), accidental=accidental)
         )
+
+
+    def masks(self, batch: Batch, cols: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """The logQ correction of the candidates ``cols`` and the accidental-hit mask."""
+        log_q: Tensor | None = None
+        if self.logq:
+            extra = batch.extra
+            log_q = losses.in_batch_log_q(
+                self.item_probs[cols], batch_size=len(batch.items), num_extra=0 if extra is None else extra.numel(),
+                num_items=self.num_items, weight=self.logq_weight,
+            )
+        accidental = None if self.positives is None else self.positives.batch_mask(batch.users, cols)
+        return log_q, accidental
+
+    def vector_loss(self, u: Tensor, v: Tensor, batch: Batch, cols: Tensor) -> Tensor:
+        """The loss of a factorized model's user vectors ``(B, d)`` and candidate vectors
+        ``(len(cols), d)`` (plus the L2 penalty); the fused step calls it on its own rows."""
+        log_q, accidental = self.masks(batch, cols)
+        loss = losses.in_batch_softmax_loss(
+            u, v, items=cols, log_q=log_q, accidental=accidental, temperature=self.temperature, bf16=self.bf16
+        )
+        if self.l2 > 0:
+            loss = loss + self.l2 * ((u.pow(2).sum() + v[: len(batch.items)].pow(2).sum()) / u.shape[0])
+        return loss
 
 
 def make_objective(config: TrainConfig, train: Interactions, *, device: torch.device | None = None) -> Objective:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -63,6 +64,7 @@ from ncf.training.callbacks import (
 )
 from ncf.training.checkpoint import CHECKPOINT_FILE, FitState, load_checkpoint
 from ncf.training.distributed import DistributedContext, check_distributable, rank_seed
+from ncf.training.fused import FusedStep, make_fused_step
 from ncf.training.history import EpochLog, History
 from ncf.training.objectives import Batch, Objective, make_objective
 from ncf.training.optim import lr_factor, make_optimizers, set_lr
@@ -127,6 +129,9 @@ class _Run:
     deadline: float | None = None
     #: Set when the deadline ended training.
     deadline_hit: bool = False
+    #: The fused step of the batch's rows (:mod:`~ncf.training.fused`), when the model, loss and
+    #: optimizer have one and it is not turned off.
+    fused: FusedStep | None = None
 
     def past_deadline(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -161,6 +166,12 @@ class Trainer:
         so at least one batch is trained), the epoch ends early, one validation runs, the
         best weights are restored and the history says ``stopped_at_deadline`` (see the
         module docstring).
+    fused : bool, optional
+        Take the fused step of :mod:`~ncf.training.fused` (the batch's rows only, optimizer
+        update in the same pass) where the model, loss and optimizer have one (matrix
+        factorisation under BPR, BCE or in-batch softmax, any optimizer; not with gradient
+        clipping, mixed precision or DDP); the same update as the ordinary step, to float
+        rounding, faster. None (default): on unless ``NCF_FUSED=0``.
 
     Raises
     ------
@@ -175,7 +186,8 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig | None = None, *, callbacks: Sequence[CallbackLike] = (),
-                 distributed: DistributedContext | None = None, deadline: float | None = None) -> None:
+                 distributed: DistributedContext | None = None, deadline: float | None = None,
+                 fused: bool | None = None) -> None:
         if deadline is not None and distributed is not None:
             raise ConfigError("a training deadline is single-process: each rank of a DDP job would read its own "
                               "clock; train without the deadline or in one process")
@@ -187,6 +199,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.distributed = distributed
         self.deadline = deadline
+        self.fused = os.environ.get("NCF_FUSED", "1").strip() != "0" if fused is None else bool(fused)
         self.device = resolve_device(self.config.device) if distributed is None else distributed.device
 
     # ------------------------------------------------------------------ public
@@ -329,9 +342,13 @@ class Trainer:
         )
         use_amp = cfg.amp and device.type == "cuda"
         amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        objective = make_objective(cfg, train, device=device)
+        fused = None
+        if self.fused and dist is None and not use_amp and previous is None:
+            fused = make_fused_step(model, objective, optimizers, cfg)
         return _Run(
             model=model, train=train, config=cfg, optimizers=optimizers,
-            objective=make_objective(cfg, train, device=device), batches=batches, sampler=sampler,
+            objective=objective, batches=batches, sampler=sampler, fused=fused,
             valid=valid, valid_negatives=valid_negatives,
             max_epochs=cfg.epochs if cfg.epochs is not None else cfg.max_epochs,
             checkpoint=Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None,
@@ -454,6 +471,8 @@ class Trainer:
 
     def _step(self, run: _Run, batch: Batch) -> Tensor:
         """Loss, backward pass and optimizer step of one batch; returns the loss."""
+        if run.fused is not None:
+            return run.fused(batch)
         with torch.autocast(device_type=self.device.type, dtype=run.amp_dtype, enabled=run.use_amp):
             loss = run.objective(run.model, batch) if run.ddp is None else run.ddp(batch)
         for opt in run.optimizers:
