@@ -28,8 +28,9 @@ _TRAIN_CONTROL = ("config_file", "out", "resume", "force", "as_json", "nproc")
 
 
 def _fail(exc: BaseException, code: int) -> None:
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    click.echo(f"error: {msg}", err=True)
+    from ncf.errors import first_line
+
+    click.echo(f"error: {first_line(exc)}", err=True)
     sys.exit(code)
 
 

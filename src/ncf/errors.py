@@ -85,6 +85,14 @@ class ParameterWarning(UserWarning):
     """An argument was adjusted losslessly (e.g. a dtype conversion)."""
 
 
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of ``exc``'s message (its class name when the message is empty), cut to
+    ``limit`` characters with ``...``: the one way ncf quotes an error in a one-line message."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if limit is None or len(line) <= limit else line[:limit] + "..."
+
+
 def did_you_mean(word: str, options: Iterable[str]) -> str:
     """A ``" (did you mean 'x'?)"`` hint for the closest of ``options``, or ``""``.
 

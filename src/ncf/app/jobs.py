@@ -30,7 +30,7 @@ from ncf.app.splitting import Carve, make_split, run_split, scaled_batch
 from ncf.config import TrainConfig
 from ncf.data.features import FeatureTable
 from ncf.data.interactions import Interactions, Split
-from ncf.errors import ConfigError, DataError, NCFError, TrainingDivergedError
+from ncf.errors import ConfigError, DataError, NCFError, TrainingDivergedError, first_line
 from ncf.evaluation import EvalReport, evaluate
 from ncf.models.base import ClosedForm, Factorized, Model, SequenceAware
 from ncf.training import Callback, History, Trainer
@@ -188,7 +188,7 @@ def train(spec: RunSpec, out: PathLike, *, resume: bool = False, force: bool = F
         info = run.read_info() if dataset is None else _start_run(run, spec, split, titles, features, carve, dataset)
     except BaseException as exc:
         if distributed is not None:  # the other ranks wait for rank 0's start: tell them it failed
-            distributed.broadcast(_RankStart(options={}, fingerprint="", error=_first_line(exc)))
+            distributed.broadcast(_RankStart(options={}, fingerprint="", error=first_line(exc)))
         raise
     if distributed is not None:
         distributed.broadcast(_RankStart(options=spec.to_options(), fingerprint=_split_fingerprint(split)))
@@ -235,11 +235,6 @@ class _RankStart:
     error: str | None = None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _split_fingerprint(split: Split) -> str:
     """A hash of what every rank must hold alike: the training rows and the validation set."""
     valid = split.valid
@@ -270,7 +265,7 @@ def _train_rank(spec: RunSpec, run: RunDir, *, resume: bool, distributed: Distri
         if split.valid is not None:
             cfg = cfg.for_validation(sampled=split.valid_negatives is not None)
     except (NCFError, OSError) as exc:
-        error = _first_line(exc)
+        error = first_line(exc)
     _all_ready(distributed, error)
     model, history, seconds, refit = _fit(spec, cfg, model, split, run, resume, distributed, features)
     return TrainResult(run.path, spec, seconds, history, cfg.metric, refit)
@@ -328,7 +323,7 @@ def _mark_failed(run: RunDir, exc: BaseException) -> None:
     try:
         info = run.read_info()
         info.status = STATUS_FAILED
-        info.failure = _first_line(exc)
+        info.failure = first_line(exc)
         run.write_info(info)
     except (NCFError, OSError) as err:  # the original error matters more
         logger.debug("could not record the failure in %s: %s", run.info_path, err)

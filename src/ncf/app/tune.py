@@ -65,7 +65,7 @@ from ncf.app.refit import refit_epochs
 from ncf.app.spec import OPTIONS, RunSpec, read_toml
 from ncf.app.splitting import scaled_batch
 from ncf.data.interactions import Interactions, Split
-from ncf.errors import ConfigError, TrainingDivergedError
+from ncf.errors import ConfigError, TrainingDivergedError, first_line
 from ncf.models.base import ClosedForm
 from ncf.models.spectral import rank_candidates
 
@@ -665,7 +665,7 @@ class _Study:
                 return _run_trial(spec, self.split, self.features, self.metric, trial, self.optuna, deadline,
                                   outcome)
             except (ConfigError, TrainingDivergedError) as exc:
-                trial.set_user_attr("error", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                trial.set_user_attr("error", first_line(exc))
                 raise
             finally:
                 trial.set_user_attr("seconds", time.perf_counter() - t0)

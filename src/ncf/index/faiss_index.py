@@ -25,7 +25,7 @@ import scipy.sparse as sp
 import torch
 
 from ncf._types import FloatArray, IntArray
-from ncf.errors import ConfigError, DataError
+from ncf.errors import ConfigError, DataError, first_line
 from ncf.index.base import Index, optional_positive_int, positive_int
 from ncf.retrieval.topk import TopK
 
@@ -97,7 +97,7 @@ class FaissIndex(Index):
         try:
             index = self._faiss.read_index(str(path))
         except RuntimeError as exc:
-            raise DataError(f"faiss cannot read this file ({str(exc).splitlines()[0]})", path=path) from exc
+            raise DataError(f"faiss cannot read this file ({first_line(exc)})", path=path) from exc
         expected = self._expected_class(index)
         if expected is not None:
             raise DataError(f"holds a faiss {type(index).__name__}, expected {expected}", path=path)

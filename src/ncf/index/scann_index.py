@@ -34,7 +34,7 @@ import scipy.sparse as sp
 import torch
 
 from ncf._types import FloatArray, IntArray
-from ncf.errors import ConfigError, DataError
+from ncf.errors import ConfigError, DataError, first_line
 from ncf.index.base import Index, optional_positive_int, positive_int
 from ncf.retrieval.topk import TopK
 
@@ -270,7 +270,7 @@ class ScannIndex(Index):
                 matrix = np.load(io.BytesIO((root / name).read_bytes()), allow_pickle=False)
                 searcher = self._scann.scann_ops_pybind.load_searcher(tmp, assets_backcompat_shim=False)
             except (OSError, ValueError, RuntimeError) as exc:
-                raise DataError(f"ScaNN cannot read this index ({str(exc).splitlines()[0] if str(exc) else exc})",
+                raise DataError(f"ScaNN cannot read this index ({first_line(exc)})",
                                 path=path) from exc
         if matrix.dtype != np.float32 or matrix.shape != (size, dim):
             raise DataError(f"holds {matrix.dtype} {matrix.shape} vectors, index.json says float32 ({size}, {dim})",

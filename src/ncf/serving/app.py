@@ -21,11 +21,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from ncf.app.recommender import Recommendations, Recommender
-from ncf.errors import InvalidIdError, NCFError, UnknownIdError
+from ncf.errors import InvalidIdError, NCFError, UnknownIdError, first_line
 from ncf.serving.batching import MicroBatcher
 from ncf.serving.docs_pages import add_offline_docs, docs_assets
 from ncf.serving.holder import ModelHolder, ServeConfig, smoke, write_pointer
-from ncf.serving.middleware import BodyLimit, Observe, OrjsonResponse, bearer, json_safe, one_line
+from ncf.serving.middleware import BodyLimit, Observe, OrjsonResponse, bearer, json_safe
 from ncf.serving.schemas import (
     FeaturesRequest,
     HistoryRequest,
@@ -202,22 +202,22 @@ def create_app(path: str | os.PathLike[str], config: ServeConfig | None = None) 
             old, new = holder.reload(target)  # counts the outcome in ncf_reloads_total
         except (NCFError, OSError, ValueError) as exc:
             raise HTTPException(409, f"refused; still serving {holder.current.version}: "
-                                     f"{one_line(exc)}") from None
+                                     f"{first_line(exc)}") from None
         if config.pointer_file is not None and new.path is not None:
             write_pointer(config.pointer_file, new.path)
         return {"model_version": new.version, "previous_version": old.version, "path": str(new.path)}
 
     @app.exception_handler(InvalidIdError)
     async def invalid_id(request: Request, exc: InvalidIdError) -> JSONResponse:
-        return JSONResponse({"detail": one_line(exc)}, status_code=422)
+        return JSONResponse({"detail": first_line(exc)}, status_code=422)
 
     @app.exception_handler(UnknownIdError)
     async def unknown_id(request: Request, exc: UnknownIdError) -> JSONResponse:
-        return JSONResponse({"detail": one_line(exc)}, status_code=404)
+        return JSONResponse({"detail": first_line(exc)}, status_code=404)
 
     @app.exception_handler(NCFError)
     async def bad_request(request: Request, exc: NCFError) -> JSONResponse:
-        return JSONResponse({"detail": one_line(exc)}, status_code=422)
+        return JSONResponse({"detail": first_line(exc)}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

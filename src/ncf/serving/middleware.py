@@ -102,11 +102,6 @@ def bearer(value: str | None) -> str | None:
     return None
 
 
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def json_safe(value: Any) -> Any:
     """``value`` as strict JSON can carry it (the one rule of every error body): NaN and the
     infinities become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (a request may
@@ -127,4 +122,4 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["BodyLimit", "Observe", "OrjsonResponse", "bearer", "json_safe", "one_line"]
+__all__ = ["BodyLimit", "Observe", "OrjsonResponse", "bearer", "json_safe"]

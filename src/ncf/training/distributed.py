@@ -45,7 +45,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from ncf.errors import ConfigError, NCFError
+from ncf.errors import ConfigError, NCFError, first_line
 from ncf.models.base import Model
 from ncf.training.objectives import Batch, Objective
 
@@ -250,8 +250,7 @@ def _comm_failure(exc: BaseException) -> bool:
 
 def _short_reason(exc: BaseException) -> str:
     """The gist of a backend error: ``Connection reset by peer`` from gloo's long message."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    text = re.sub(r"^\[[^\]]*\]\s*", "", text)  # gloo's "[.../pair.cc:537] " source location
+    text = re.sub(r"^\[[^\]]*\]\s*", "", first_line(exc))  # gloo's "[.../pair.cc:537] " source location
     return text.split(". ")[0][:160]
 
 

@@ -26,7 +26,7 @@ from ncf.data.formats._text import read_text_lines, shorten
 from ncf.data.formats.table import read_table
 from ncf.data.idmap import IdMap, parse_raw_id
 from ncf.data.interactions import Interactions
-from ncf.errors import DataError, InvalidIdError
+from ncf.errors import DataError, InvalidIdError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -170,9 +170,8 @@ def _movies_csv(root: Path) -> _Movies:
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise DataError(
-            f"could not read it as a CSV with integer movieId, title and genres: {first}", path=path
+            f"could not read it as a CSV with integer movieId, title and genres: {first_line(exc, 200)}", path=path
         ) from exc
     movie_ids = table.column("movieId")
     if movie_ids.null_count:

@@ -41,7 +41,7 @@ from ncf.data.formats._text import (
 from ncf.data.idmap import IdMap, raw_id_problem
 from ncf.data.interactions import DuplicatePolicy, Interactions
 from ncf.data.pairs import PairSet, pair_keys
-from ncf.errors import ConfigError, DataError
+from ncf.errors import ConfigError, DataError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -357,7 +357,7 @@ def read_csv_columns(
                     continue
                 field = None if bad_col is None else bad_col.field
                 raise DataError(message, path=path, line=line, field=field) from exc
-            raise DataError(f"could not parse the file: {_one_line(exc)}", path=path) from exc
+            raise DataError(f"could not parse the file: {first_line(exc, 200)}", path=path) from exc
         break
     else:  # pragma: no cover - each retry widens one column, so this is not reached
         raise DataError("could not parse the file", path=path)
@@ -413,12 +413,6 @@ def _raise_bad_id(path: Path, sep: str, has_header: bool, col: _Col) -> None:
     raise DataError("an id holds a control character", path=path, field=col.field)  # pragma: no cover
 
 
-def _one_line(exc: BaseException) -> str:
-    """The first line of an exception message, shortened (pyarrow quotes whole values)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= 200 else text[:200] + "..."
-
-
 def _raise_not_utf8(path: Path, exc: BaseException) -> None:
     """DataError for text that is not UTF-8, naming the line of the first bad byte."""
     found = first_invalid_utf8(path)
@@ -437,7 +431,7 @@ def _read_parquet_columns(path: Path, wanted: Mapping[str, Column | None]) -> tu
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"not a readable Parquet file: {_one_line(exc)}", path=path) from exc
+        raise DataError(f"not a readable Parquet file: {first_line(exc, 200)}", path=path) from exc
     header = list(schema.names)
     cols = _resolve_columns(path, header, len(header), wanted)
     for col in cols:
@@ -446,7 +440,7 @@ def _read_parquet_columns(path: Path, wanted: Mapping[str, Column | None]) -> tu
     try:
         table = pq.read_table(path, columns=[header[c.index] for c in cols])
     except (pa.ArrowInvalid, OSError) as exc:  # a damaged row group, a truncated copy
-        raise DataError(f"not a readable Parquet file: {_one_line(exc)}", path=path) from exc
+        raise DataError(f"not a readable Parquet file: {first_line(exc, 200)}", path=path) from exc
     if table.num_rows == 0:
         raise DataError("no data rows", path=path)
     out: dict[str, Any] = {}
@@ -454,7 +448,7 @@ def _read_parquet_columns(path: Path, wanted: Mapping[str, Column | None]) -> tu
         try:
             out[col.role] = _parquet_column(path, table.column(k), col)
         except pa.ArrowInvalid as exc:  # an overflowing uint64 id, a sub-second timestamp
-            raise DataError(f"cannot convert the column: {_one_line(exc)}", path=path, field=col.field) from exc
+            raise DataError(f"cannot convert the column: {first_line(exc, 200)}", path=path, field=col.field) from exc
     return out, {c.role: c.field for c in cols}
 
 
@@ -651,7 +645,7 @@ def read_table_auto(path: Path, fmt: str | None = None) -> Interactions:
         try:
             names: list[str] = list(pq.read_schema(path).names)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(f"not a readable Parquet file: {_one_line(exc)}", path=path) from exc
+            raise DataError(f"not a readable Parquet file: {first_line(exc, 200)}", path=path) from exc
         has_header = True
         sep = None
     else:
