@@ -28,19 +28,6 @@ from ncf.persistence import model_version
 INDEX_DIR = "index"
 INFO_FILE = "index-info.json"
 
-#: The query-time setting each kind sweeps in ``bench`` (and the values).
-SWEEPS: dict[str, tuple[str | None, tuple[Any, ...]]] = {
-    "exact": (None, (None,)),
-    "flat": (None, (None,)),
-    "hnsw": ("ef_search", (16, 32, 64, 128, 256)),
-    "hnswlib": ("ef_search", (16, 32, 64, 128, 256)),
-    "ivf": ("nprobe", (1, 4, 16, 64)),
-    "ivfpq": ("nprobe", (1, 4, 16, 64)),
-    "scann": ("num_leaves_to_search", (1, 4, 16, 64)),
-    "annoy": ("search_k", (1000, 4000, 16000, 64000)),
-}
-
-
 @dataclass(frozen=True)
 class Queries:
     """Held-back users as index queries, their seen items and their exact top-k."""
@@ -116,9 +103,9 @@ def bench_indexes(run_dir: PathLike, kinds: list[str] | None = None, *, k: int =
     q = held_back_queries(run, k=k, limit=queries)
     rows: list[dict[str, Any]] = []
     for kind in kinds or list(KINDS):
-        if kind not in SWEEPS:
-            raise ConfigError(f"unknown index kind {kind!r} (kinds: {', '.join(SWEEPS)})")
-        setting, values = SWEEPS[kind]
+        if kind not in KINDS:
+            raise ConfigError(f"unknown index kind {kind!r} (kinds: {', '.join(KINDS)})")
+        setting, values = KINDS[kind].SWEEP
         t0 = time.perf_counter()
         index = make_index(kind, metric=metric).build(q.item_vectors)
         build_seconds = time.perf_counter() - t0

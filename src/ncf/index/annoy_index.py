@@ -71,6 +71,7 @@ class AnnoyIndex(Index):
     backend_file = "index.annoy"
     PARAMS = ("n_trees", "search_k", "seed")
     QUERY_PARAMS = ("search_k",)
+    SWEEP = ("search_k", (1000, 4000, 16000, 64000))
 
     def __init__(
         self,

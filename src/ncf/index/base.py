@@ -121,6 +121,9 @@ class Index(abc.ABC):
     PARAMS: ClassVar[tuple[str, ...]] = ()
     #: The subset of :attr:`PARAMS` that may change after build or load.
     QUERY_PARAMS: ClassVar[tuple[str, ...]] = ()
+    #: The query-time setting ``ncf index bench`` sweeps for this kind, and its values (None:
+    #: the kind has no speed/recall knob).
+    SWEEP: ClassVar[tuple[str | None, tuple[Any, ...]]] = (None, (None,))
 
     def __init__(self, vectors: npt.ArrayLike | torch.Tensor | None = None, *, metric: str = "dot") -> None:
         if metric not in METRICS:

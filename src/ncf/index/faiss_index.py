@@ -172,6 +172,7 @@ class HNSWIndex(FaissIndex):
     kind = "hnsw"
     PARAMS = ("M", "ef_construction", "ef_search")
     QUERY_PARAMS = ("ef_search",)
+    SWEEP = ("ef_search", (16, 32, 64, 128, 256))
     _faiss_class = "IndexHNSWFlat"
 
     def __init__(
@@ -337,6 +338,7 @@ class IVFIndex(_IVFBase):
     kind = "ivf"
     PARAMS = ("nlist", "nprobe", "train_size", "seed")
     QUERY_PARAMS = ("nprobe",)
+    SWEEP = ("nprobe", (1, 4, 16, 64))
     _faiss_class = "IndexIVFFlat"
 
     def _factory(self, n: int, d: int) -> str:
@@ -378,6 +380,7 @@ class IVFPQIndex(_IVFBase):
     kind = "ivfpq"
     PARAMS = ("nlist", "nprobe", "m", "nbits", "train_size", "seed", "rerank", "rerank_dtype")
     QUERY_PARAMS = ("nprobe", "rerank")
+    SWEEP = ("nprobe", (1, 4, 16, 64))
     _faiss_class = "IndexIVFPQ"
 
     def __init__(

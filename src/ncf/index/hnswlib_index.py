@@ -67,6 +67,7 @@ class HnswlibIndex(Index):
     backend_file = "index.hnswlib"
     PARAMS = ("M", "ef_construction", "ef_search", "seed")
     QUERY_PARAMS = ("ef_search",)
+    SWEEP = ("ef_search", (16, 32, 64, 128, 256))
 
     def __init__(
         self,

@@ -106,6 +106,7 @@ class ScannIndex(Index):
         "rerank_dtype",
     )
     QUERY_PARAMS = ("num_leaves_to_search", "rerank")
+    SWEEP = ("num_leaves_to_search", (1, 4, 16, 64))
 
     def __init__(
         self,
