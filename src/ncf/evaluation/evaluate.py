@@ -226,6 +226,7 @@ def evaluate(
                 "protocol='sampled' needs negatives: a (len(test), C) array such as split.test_negatives"
             )
         neg = check_negatives(negatives, len(test), model.num_items)
+        ks = as_cutoffs(ks, kmax=1 + int(neg.shape[1]))  # one rule with full ranking: k within the ranked list
         result = sampled_ranking(
             model, test, negatives=neg, exclude=mask, ks=ks, batch_size=batch_size,
             keep_rankings=keep_rankings,

@@ -296,3 +296,12 @@ def test_bad_inputs() -> None:
         evaluate(model, test, train_counts=np.ones(3))
     with pytest.raises(DataError, match="nothing to evaluate"):
         evaluate(model, test, exclude=test)
+
+
+def test_sampled_k_beyond_the_candidates_is_refused_as_in_full_ranking() -> None:
+    model = CoarseMLP(5, 20, step=1e6)
+    _, test, negs = loo_data(5, 20, num_neg=9)  # 10 candidates per user
+    assert evaluate(model, test, protocol="sampled", negatives=negs, k=10).metrics["hr@10"] == 1.0
+    for protocol, extra, limit in (("sampled", {"negatives": negs}, 10), ("full", {}, 20)):
+        with pytest.raises(ConfigError, match=f"k={limit + 1} exceeds the {limit} ranked positions available"):
+            evaluate(model, test, protocol=protocol, k=limit + 1, **extra)
