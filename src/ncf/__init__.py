@@ -8,10 +8,11 @@ README.md for a tour and docs/architecture.md for the layout.
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ncf._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ncf import data, index, losses
@@ -140,13 +141,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ncf' has no attribute {name!r}")
-    value = importlib.import_module(module) if name in _MODULES else getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, globals(), _LAZY, modules=_MODULES)
 
 
 def __dir__() -> list[str]:

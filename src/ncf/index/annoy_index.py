@@ -25,12 +25,10 @@ import torch
 
 from ncf._types import FloatArray, IntArray
 from ncf.errors import ConfigError, DataError
-from ncf.index.base import Index, optional_positive_int, positive_int
+from ncf.index.base import Index, import_backend, optional_positive_int, positive_int
 from ncf.retrieval.topk import TopK
 
 __all__ = ["AnnoyIndex", "import_annoy", "set_annoy_threads"]
-
-INSTALL_HINT = "pip install 'ncf[ann]'"
 
 #: Threads for Annoy's build (-1: all cores); see ncf.index.set_num_threads.
 _THREADS = -1
@@ -43,11 +41,7 @@ def set_annoy_threads(num: int) -> None:
 
 def import_annoy() -> Any:
     """The ``annoy`` module, or a ConfigError that says how to install it."""
-    try:
-        import annoy
-    except ImportError as exc:
-        raise ConfigError(f"Annoy indexes need the annoy package: {INSTALL_HINT}") from exc
-    return annoy
+    return import_backend("annoy", "Annoy indexes need the annoy package")
 
 
 class AnnoyIndex(Index):

@@ -35,6 +35,7 @@ items in the scan itself.
 from __future__ import annotations
 
 import abc
+import importlib
 import json
 import logging
 import numbers
@@ -92,6 +93,19 @@ FORMAT_VERSION = 1
 METADATA_FILE = "index.json"
 
 _I = TypeVar("_I", bound="Index")
+
+
+
+#: How to install the optional index backends (FAISS, hnswlib, ScaNN, Annoy).
+INSTALL_HINT = "pip install 'ncf[ann]'"
+
+
+def import_backend(module: str, needs: str) -> Any:
+    """The optional backend ``module``, or a ConfigError saying ``needs`` and how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(f"{needs}: {INSTALL_HINT}") from exc
 
 
 class Index(abc.ABC):

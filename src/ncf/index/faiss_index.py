@@ -26,21 +26,15 @@ import torch
 
 from ncf._types import FloatArray, IntArray
 from ncf.errors import ConfigError, DataError, first_line
-from ncf.index.base import Index, optional_positive_int, positive_int
+from ncf.index.base import Index, import_backend, optional_positive_int, positive_int
 from ncf.retrieval.topk import TopK
 
 __all__ = ["FaissIndex", "FlatIndex", "HNSWIndex", "IVFIndex", "IVFPQIndex", "import_faiss"]
 
-INSTALL_HINT = "pip install 'ncf[ann]'"
-
 
 def import_faiss() -> Any:
     """The ``faiss`` module, or a ConfigError that says how to install it."""
-    try:
-        import faiss
-    except ImportError as exc:
-        raise ConfigError(f"FAISS indexes need the faiss-cpu package: {INSTALL_HINT}") from exc
-    return faiss
+    return import_backend("faiss", "FAISS indexes need the faiss-cpu package")
 
 
 class FaissIndex(Index):

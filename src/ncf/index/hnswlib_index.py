@@ -20,12 +20,10 @@ import torch
 
 from ncf._types import FloatArray, IntArray
 from ncf.errors import ConfigError, DataError
-from ncf.index.base import Index, positive_int
+from ncf.index.base import Index, import_backend, positive_int
 from ncf.retrieval.topk import TopK
 
 __all__ = ["HnswlibIndex", "import_hnswlib", "set_hnswlib_threads"]
-
-INSTALL_HINT = "pip install 'ncf[ann]'"
 
 #: Threads for hnswlib builds and batch searches (-1: all cores); see ncf.index.set_num_threads.
 _THREADS = -1
@@ -38,11 +36,7 @@ def set_hnswlib_threads(num: int) -> None:
 
 def import_hnswlib() -> Any:
     """The ``hnswlib`` module, or a ConfigError that says how to install it."""
-    try:
-        import hnswlib
-    except ImportError as exc:
-        raise ConfigError(f"hnswlib indexes need the hnswlib package: {INSTALL_HINT}") from exc
-    return hnswlib
+    return import_backend("hnswlib", "hnswlib indexes need the hnswlib package")
 
 
 class HnswlibIndex(Index):

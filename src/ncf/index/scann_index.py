@@ -35,12 +35,10 @@ import torch
 
 from ncf._types import FloatArray, IntArray
 from ncf.errors import ConfigError, DataError, first_line
-from ncf.index.base import Index, optional_positive_int, positive_int
+from ncf.index.base import Index, import_backend, optional_positive_int, positive_int
 from ncf.retrieval.topk import TopK
 
 __all__ = ["RERANK_DTYPES", "ScannIndex", "import_scann", "set_scann_threads"]
-
-INSTALL_HINT = "pip install 'ncf[ann]'"
 
 #: Precisions of ScaNN's re-ordering copy (``ReorderType`` names).
 RERANK_DTYPES = ("float32", "bfloat16", "int8")
@@ -60,11 +58,7 @@ def set_scann_threads(num: int) -> None:
 
 def import_scann() -> Any:
     """The ``scann`` module, or a ConfigError that says how to install it."""
-    try:
-        import scann
-    except ImportError as exc:
-        raise ConfigError(f"ScaNN indexes need the scann package (Linux only): {INSTALL_HINT}") from exc
-    return scann
+    return import_backend("scann", "ScaNN indexes need the scann package (Linux only)")
 
 
 class ScannIndex(Index):

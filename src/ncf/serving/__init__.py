@@ -7,19 +7,15 @@ imported on first use too, so ``ncf serve`` checks its port before torch loads.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ncf._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ncf.app.recommender import Recommendations, Recommender
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module 'ncf.serving' has no attribute {name!r}")
-    value = getattr(importlib.import_module("ncf.app.recommender"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, globals(), dict.fromkeys(("Recommendations", "Recommender"), "ncf.app.recommender"))
 
 
 __all__ = ["Recommendations", "Recommender"]

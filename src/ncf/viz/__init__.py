@@ -15,9 +15,9 @@ CLI imports at start-up: names here load on first use (PEP 562), so that import 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ncf._lazy import lazy_exports
 from ncf.viz.constants import DEFAULT_SAMPLE, METHODS
 
 if TYPE_CHECKING:
@@ -51,13 +51,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ncf.viz' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 def __dir__() -> list[str]:
