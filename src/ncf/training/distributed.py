@@ -15,8 +15,9 @@ What each rank does (``docs/scale.md`` says it for users):
   of N processes sees ``N * batch_size`` positives.
 - Gradients: DDP averages them over the ranks after every backward pass (gloo on CPU, NCCL on
   CUDA, chosen by the device: :func:`backend_for`), so every rank keeps the same weights.
-  Row-sparse embedding gradients (``sparse_adam``/``adagrad``) are all-reduced by gloo;
-  NCCL has no sparse all-reduce, so that case is refused (:func:`check_distributable`).
+  Row-sparse embedding gradients (``sparse_adam``/``adagrad``) are averaged outside DDP by
+  gathering their rows (:mod:`~ncf.training.sparse_reduce`); under NCCL that case is still
+  refused (:func:`check_distributable`): it has not been run on GPUs.
 - Rank 0 alone validates, writes checkpoints, ``log.jsonl`` and the run directory; the others
   receive the validation metrics and rank 0's early-stopping decision by broadcast.
 
@@ -48,11 +49,13 @@ from torch import Tensor, nn
 from ncf.errors import ConfigError, NCFError, first_line
 from ncf.models.base import Model
 from ncf.training.objectives import Batch, Objective
+from ncf.training.sparse_reduce import all_reduce_sparse_gradients, sparse_parameters
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "TIMEOUT_ENV",
     "DistributedContext",
+    "RankModule",
     "World",
     "backend_for",
     "check_distributable",
@@ -238,6 +241,25 @@ class _LossModule(nn.Module):
         return self.objective(self.model, batch)
 
 
+@dataclass(frozen=True)
+class RankModule:
+    """One rank's model and objective: call it with a batch for the loss (DDP arms its dense
+    all-reduce there); after the backward pass, :meth:`reduce_gradients` averages the row-sparse
+    gradients DDP was not given."""
+
+    module: nn.Module
+    sparse: tuple[nn.Parameter, ...]
+    world_size: int
+
+    def __call__(self, batch: Batch) -> Tensor:
+        loss: Tensor = self.module(batch)
+        return loss
+
+    def reduce_gradients(self) -> None:
+        if self.sparse:
+            all_reduce_sparse_gradients(self.sparse, self.world_size)
+
+
 def _comm_failure(exc: BaseException) -> bool:
     """Whether ``exc`` says another rank went away (closed connection, timeout, backend error)."""
     if isinstance(exc, dist.DistError):
@@ -301,7 +323,7 @@ class DistributedContext:
             dist.all_reduce(total, op=dist.ReduceOp.SUM)
         return total
 
-    def wrap(self, model: Model, objective: Objective) -> nn.Module:
+    def wrap(self, model: Model, objective: Objective) -> RankModule:
         """``model`` and ``objective`` under DDP: calling the result with a batch gives its loss.
 
         Parameters and buffers are broadcast from rank 0 when it is built, so every rank starts
@@ -309,14 +331,27 @@ class DistributedContext:
         objective always takes the same path), so DDP learns once which ones a model leaves
         unused (some train only part of their parameters through their vectors) instead of
         searching the graph at every step. Buffers are not re-broadcast per step (no ncf model
-        changes them in training).
+        changes them in training). Row-sparse tables are kept out of DDP and averaged by
+        :meth:`RankModule.reduce_gradients` (:mod:`~ncf.training.sparse_reduce` says why).
         """
         check_distributable(model, self.backend)
+        module = _LossModule(model, objective)
+        sparse = sparse_parameters(module)
+        dense = [p for n, p in module.named_parameters() if p.requires_grad and n not in sparse]
+        with self.guard(), torch.no_grad():
+            for p in sparse.values():  # DDP broadcasts only what it reduces
+                dist.broadcast(p, src=0)
+            if sparse and not dense:  # nothing left for DDP: start from rank 0's buffers too
+                for b in module.buffers():
+                    dist.broadcast(b, src=0)
+                return RankModule(module, tuple(sparse.values()), self.world_size)
+        if sparse:
+            nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, list(sparse))
         with self.guard():
-            return nn.parallel.DistributedDataParallel(
-                _LossModule(model, objective), device_ids=ddp_device_ids(self.device), static_graph=True,
-                **_no_buffer_sync(),
+            ddp = nn.parallel.DistributedDataParallel(
+                module, device_ids=ddp_device_ids(self.device), static_graph=True, **_no_buffer_sync(),
             )
+        return RankModule(ddp, tuple(sparse.values()), self.world_size)
 
     @contextmanager
     def guard(self) -> Iterator[None]:

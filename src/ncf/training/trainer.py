@@ -63,7 +63,7 @@ from ncf.training.callbacks import (
     default_callbacks,
 )
 from ncf.training.checkpoint import CHECKPOINT_FILE, FitState, load_checkpoint
-from ncf.training.distributed import DistributedContext, check_distributable, rank_seed
+from ncf.training.distributed import DistributedContext, RankModule, check_distributable, rank_seed
 from ncf.training.fused import FusedStep, make_fused_step
 from ncf.training.history import EpochLog, History
 from ncf.training.objectives import Batch, Objective, make_objective
@@ -124,7 +124,7 @@ class _Run:
     scaler: torch.amp.GradScaler | None
     #: This rank's place in a DDP job (None: one process) and the DDP-wrapped loss.
     dist: DistributedContext | None = None
-    ddp: nn.Module | None = None
+    ddp: RankModule | None = None
     #: ``time.monotonic()`` value after which training stops (None: no time limit).
     deadline: float | None = None
     #: Set when the deadline ended training.
@@ -479,11 +479,15 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
         if run.scaler is not None:
             run.scaler.scale(loss).backward()
+            if run.ddp is not None:
+                run.ddp.reduce_gradients()
             for opt in run.optimizers:
                 run.scaler.step(opt)
             run.scaler.update()
         else:
             loss.backward()
+            if run.ddp is not None:
+                run.ddp.reduce_gradients()
             if run.config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
             for opt in run.optimizers:
