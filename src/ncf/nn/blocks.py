@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ncf.errors import ConfigError
+from ncf.nn.dropout import FastDropout
 
 Activation = Literal["relu", "gelu", "silu", "tanh", "sigmoid", "identity"]
 LinearInit = Literal["xavier", "kaiming", "lecun", "default"]
@@ -161,7 +162,7 @@ class FeedForward(nn.Module):
                 layers.append(nn.LayerNorm(width))
             layers.append(make_activation(activation))
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(FastDropout(dropout))
             prev = width
         self.net = nn.Sequential(*layers)
 
@@ -222,7 +223,7 @@ class PairFeedForward(nn.Module):
             self.item_proj.weight.copy_(first.weight[:, user_dim:])
             self.user_proj.bias.copy_(first.bias)
         self.first_activation = make_activation(activation)
-        self.first_dropout: nn.Module = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.first_dropout: nn.Module = FastDropout(dropout) if dropout > 0 else nn.Identity()
         self.rest = FeedForward(
             widths[0], widths[1:], dropout=dropout, activation=activation, init=init
         )
