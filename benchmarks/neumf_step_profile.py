@@ -12,9 +12,11 @@ ML-100K LOO (``$NCF_DATA_DIR/ml-100k-loo``), NeuMF in RecBole's shape (GMF 64, M
   masks differ, so quality is compared as a spread over seeds, not run by run);
 * the profiler's top operators over one epoch (share of self CPU time);
 * the arithmetic floor: the step's matrix-product FLOPs (forward and the two backward
-  products) over this machine's measured float32 matmul rate at 1024^3.
+  products) over this machine's measured float32 matmul rate at 1024^3;
+* with ``--recbole``, RecBole's NeuMF in the same shape (``peers/run_recbole.py --skip bpr``, in
+  the peers venv) once per repeat, alternating with ncf, so the ratio comes from one run.
 
-    python benchmarks/neumf_step_profile.py [--repeats 3] [--epochs 2]
+    python benchmarks/neumf_step_profile.py [--repeats 3] [--epochs 2] [--recbole]
 
 Writes ``results/neumf_step_profile.json``. Timings need an otherwise idle machine.
 """
@@ -22,9 +24,12 @@ Writes ``results/neumf_step_profile.json``. Timings need an otherwise idle machi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -71,6 +76,18 @@ def train_once(split: Any, dropout: str, seed: int, epochs: int) -> dict[str, An
             "ndcg@10": report.metrics["ndcg@10"]}
 
 
+def recbole_once(epochs: int) -> dict[str, Any]:
+    """RecBole's NeuMF epoch seconds in RecBole's shape, in its own process (the peers venv)."""
+    here = Path(__file__).resolve().parent
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "recbole.json"
+        subprocess.run([str(here / ".venv-peers" / "bin" / "python"), str(here / "peers" / "run_recbole.py"),
+                        "--skip", "bpr", "--neumf-epochs", str(epochs), "--data", str(data_dir()),
+                        "--out", str(out)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        row = json.loads(out.read_text())["ml100k_neumf"]
+    return {"epoch_seconds": row["epoch_seconds"], "hr@10": row["hr@10"], "ndcg@10": row["ndcg@10"]}
+
+
 def profile(split: Any, dropout: str) -> list[dict[str, Any]]:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as run_profiler
@@ -109,13 +126,18 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--recbole", action="store_true", help="time RecBole's NeuMF in the same run (peers venv)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     split = read_neumf(data_dir() / "ml-100k-loo").split
     assert split is not None and split.test_negatives is not None
     runs: dict[str, list[dict[str, Any]]] = {"torch": [], "fast": []}
+    recbole: list[dict[str, Any]] = []
     for seed in range(args.repeats):
+        if args.recbole:
+            recbole.append(recbole_once(args.epochs))
+            print(f"recbole: {statistics.median(recbole[-1]['epoch_seconds']):.3f} s/epoch", file=sys.stderr)
         for dropout in ("torch", "fast") if seed % 2 == 0 else ("fast", "torch"):
             row = train_once(split, dropout, seed, args.epochs)
             runs[dropout].append(row)
@@ -133,6 +155,13 @@ def main() -> int:
             "profile_top_ops": profile(split, dropout),
             "runs": rows,
         }
+    if recbole:
+        secs = [s for r in recbole for s in r["epoch_seconds"]]
+        summary["recbole"] = {"seconds_per_epoch_median": statistics.median(secs), "runs": recbole,
+                              "hr@10": [r["hr@10"] for r in recbole]}
+        for dropout in ("torch", "fast"):
+            summary[dropout]["recbole_over_ncf_epoch"] = (summary["recbole"]["seconds_per_epoch_median"]
+                                                          / summary[dropout]["seconds_per_epoch_median"])
     floor = matmul_floor(steps)
     speedup = summary["torch"]["seconds_per_epoch_median"] / summary["fast"]["seconds_per_epoch_median"]
     write_result("neumf_step_profile", {
