@@ -36,6 +36,7 @@ from ncf.models.base import ClosedForm, Factorized, Model, SequenceAware
 from ncf.training import Callback, History, Trainer
 from ncf.training.callbacks import FitStart
 from ncf.training.distributed import DistributedContext, fingerprint
+from ncf.training.strategy import SingleProcess, Strategy
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +159,9 @@ def train(spec: RunSpec, out: PathLike, *, resume: bool = False, force: bool = F
     """
     spec.check_runtime()
     run = RunDir(out)
-    if distributed is not None and not distributed.is_main:
-        return _train_rank(spec, run, resume=resume, distributed=distributed)
+    strategy: Strategy = SingleProcess() if distributed is None else distributed
+    if not strategy.is_main:
+        return _train_rank(spec, run, resume=resume, strategy=strategy)
     try:
         dataset = None
         if resume:
@@ -187,15 +189,13 @@ def train(spec: RunSpec, out: PathLike, *, resume: bool = False, force: bool = F
         created = not run.path.exists()
         info = run.read_info() if dataset is None else _start_run(run, spec, split, titles, features, carve, dataset)
     except BaseException as exc:
-        if distributed is not None:  # the other ranks wait for rank 0's start: tell them it failed
-            distributed.broadcast(_RankStart(options={}, fingerprint="", error=first_line(exc)))
+        strategy.broadcast(_RankStart(options={}, fingerprint="", error=first_line(exc)))  # the other ranks wait
         raise
-    if distributed is not None:
-        distributed.broadcast(_RankStart(options=spec.to_options(), fingerprint=_split_fingerprint(split)))
+    if strategy.world_size > 1:  # the other ranks' start (hashing the split is for them alone)
+        strategy.broadcast(_RankStart(options=spec.to_options(), fingerprint=_split_fingerprint(split)))
     try:
-        if distributed is not None:
-            _all_ready(distributed, None)
-        model, history, seconds, refit = _fit(spec, cfg, model, split, run, resume, distributed, features)
+        _all_ready(strategy, None)
+        model, history, seconds, refit = _fit(spec, cfg, model, split, run, resume, strategy, features)
     except BaseException as exc:
         if not resume and not run.has_checkpoint():  # never trained: not a run
             run.clear(keep_foreign=not created)
@@ -243,19 +243,19 @@ def _split_fingerprint(split: Split) -> str:
                        split.valid_negatives)
 
 
-def _all_ready(distributed: DistributedContext, error: str | None) -> None:
+def _all_ready(strategy: Strategy, error: str | None) -> None:
     """Every rank's setup outcome, gathered: all raise when one failed (none starts training alone)."""
-    failed = [(rank, msg) for rank, msg in enumerate(distributed.all_gather(error)) if msg is not None]
+    failed = [(rank, msg) for rank, msg in enumerate(strategy.all_gather(error)) if msg is not None]
     if failed:
         rank, msg = failed[0]
         raise NCFError(f"rank {rank}: {msg}")
 
 
-def _train_rank(spec: RunSpec, run: RunDir, *, resume: bool, distributed: DistributedContext) -> TrainResult:
+def _train_rank(spec: RunSpec, run: RunDir, *, resume: bool, strategy: Strategy) -> TrainResult:
     """A rank other than 0: rank 0's options and split, its share of the training, nothing written."""
-    start: _RankStart = distributed.broadcast(None)
+    start: _RankStart = strategy.broadcast(None)
     if start.error is not None:
-        raise NCFError(f"rank {distributed.rank}: stopped because rank 0 failed (see its message)")
+        raise NCFError(f"rank {strategy.rank}: stopped because rank 0 failed (see its message)")
     error = None
     try:
         spec = RunSpec.from_options(("rank 0", start.options))
@@ -266,8 +266,8 @@ def _train_rank(spec: RunSpec, run: RunDir, *, resume: bool, distributed: Distri
             cfg = cfg.for_validation(sampled=split.valid_negatives is not None)
     except (NCFError, OSError) as exc:
         error = first_line(exc)
-    _all_ready(distributed, error)
-    model, history, seconds, refit = _fit(spec, cfg, model, split, run, resume, distributed, features)
+    _all_ready(strategy, error)
+    model, history, seconds, refit = _fit(spec, cfg, model, split, run, resume, strategy, features)
     return TrainResult(run.path, spec, seconds, history, cfg.metric, refit)
 
 
@@ -409,7 +409,7 @@ def _start_run(run: RunDir, spec: RunSpec, split: Split, titles: list[str] | Non
 
 
 def _fit(spec: RunSpec, cfg: TrainConfig, model: Model, split: Split, run: RunDir, resume: bool,
-         distributed: DistributedContext | None = None,
+         strategy: Strategy,
          features: tuple[FeatureTable | None, FeatureTable | None] = (None, None),
          ) -> tuple[Model, History | None, float, dict[str, Any] | None]:
     t0 = time.perf_counter()
@@ -425,19 +425,19 @@ def _fit(spec: RunSpec, cfg: TrainConfig, model: Model, split: Split, run: RunDi
         model.fit(split.train)  # every rank fits the same (cheap) closed form; only rank 0 saves it
     else:
         if spec.model.pretrain:
-            model = _pretrain_neumf(spec, cfg, split, run, resume, distributed)
-        history = Trainer(cfg, distributed=distributed, callbacks=_carve_line(cfg, run, split, distributed)).fit(
+            model = _pretrain_neumf(spec, cfg, split, run, resume, strategy)
+        history = Trainer(cfg, distributed=strategy, callbacks=_carve_line(cfg, run, split, strategy)).fit(
             model, split.train, valid=split.valid, valid_negatives=split.valid_negatives,
             checkpoint_dir=run.checkpoint_dir, resume=resume, log_path=run.log_path,
         )
         refit = _refit_plan(spec, cfg, split, history)
-        if spec.model.chooses_spectral_weight and (distributed is None or distributed.is_main):
+        if spec.model.chooses_spectral_weight and strategy.is_main:
             share = choose_blend_share(spec, model, split)  # on the carved model, before any refit
         if refit is not None and refit["done"]:
-            model, trained_on = _refit(spec, cfg, split, run, resume, distributed, features, refit)
+            model, trained_on = _refit(spec, cfg, split, run, resume, strategy, features, refit)
         if share is not None:
             refit = {**(refit or {}), "blend": {k: v for k, v in share.items() if k != "spectral"}}
-    if spec.model.blends_spectral and (distributed is None or distributed.is_main):
+    if spec.model.blends_spectral and strategy.is_main:
         model, chosen = _blend_spectral(spec, model, trained_on, split, share)
         if chosen is not None:
             refit = {**(refit or {}), "spectral_rank": chosen}
@@ -496,9 +496,9 @@ def _spectral_on_carve(spec: RunSpec, split: Split) -> tuple[Model, Interactions
                          "seconds": time.perf_counter() - t0, "spectral_rank": chosen}
 
 
-def _carve_line(cfg: TrainConfig, run: RunDir, split: Split, distributed: DistributedContext | None) -> list[Callback]:
+def _carve_line(cfg: TrainConfig, run: RunDir, split: Split, strategy: Strategy) -> list[Callback]:
     """The progress display's carve line (on a terminal, rank 0, when there is a carve)."""
-    if not cfg.show_progress or split.valid is None or (distributed is not None and not distributed.is_main):
+    if not cfg.show_progress or split.valid is None or not strategy.is_main:
         return []
     saved = run.read_info().split.get("carve") if run.info_path.is_file() else None
     return [_CarveLine(Carve(**saved).describe())] if isinstance(saved, dict) else []
@@ -528,7 +528,7 @@ def _refit_plan(spec: RunSpec, cfg: TrainConfig, split: Split, history: History)
 
 
 def _refit(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, resume: bool,
-           distributed: DistributedContext | None, features: tuple[FeatureTable | None, FeatureTable | None],
+           strategy: Strategy, features: tuple[FeatureTable | None, FeatureTable | None],
            plan: dict[str, Any]) -> tuple[Model, Interactions]:
     """The same model, seed and settings trained from scratch on train + carve for the chosen epochs."""
     assert split.valid is not None
@@ -536,14 +536,14 @@ def _refit(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, resume: b
     full = split.train.concat(split.valid)
     model = build_model(spec, split, features)
     refit_cfg = dataclasses.replace(cfg, epochs=int(plan["epochs"]))
-    Trainer(refit_cfg, distributed=distributed).fit(
+    Trainer(refit_cfg, distributed=strategy).fit(
         model, full, checkpoint_dir=run.refit_checkpoint_dir, resume=resume)
     plan["seconds"] = time.perf_counter() - t0
     return model, full
 
 
 def _pretrain_neumf(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, resume: bool,
-                    distributed: DistributedContext | None = None) -> Model:
+                    strategy: Strategy) -> Model:
     """He et al. 2017 pre-training: train GMF and MLP, then initialise NeuMF from both (alpha 0.5)."""
     from ncf.models import NeuMF
 
@@ -552,7 +552,7 @@ def _pretrain_neumf(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, 
         sub = dataclasses.replace(spec.model, name=name, pretrain=False, pretrain_epochs=None)
         part = sub.build(split.num_users, split.num_items, seed=spec.train.seed)
         sub_cfg = dataclasses.replace(cfg, epochs=spec.model.pretrain_epochs or cfg.epochs)
-        Trainer(sub_cfg, distributed=distributed).fit(
+        Trainer(sub_cfg, distributed=strategy).fit(
             part, split.train, valid=split.valid, valid_negatives=split.valid_negatives,
             checkpoint_dir=run.pretrain_dir(name), resume=resume)
         parts[name] = part

@@ -35,7 +35,7 @@ import inspect
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -278,7 +278,9 @@ def _short_reason(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class DistributedContext:
-    """This process's place in a DDP job, and the few collectives the trainer needs.
+    """This process's place in a DDP job, and the few collectives the trainer needs: the
+    :class:`~ncf.training.strategy.Strategy` of a rank (:class:`~ncf.training.strategy.SingleProcess`
+    is the one of a single process).
 
     Build it with :func:`init_distributed`; every collective here is called by every rank
     in the same order.
@@ -302,12 +304,41 @@ class DistributedContext:
         """Rank 0: the one that validates and writes."""
         return self.world.is_main
 
+    @property
+    def syncs_gradients(self) -> bool:
+        """Always: DDP averages the gradients after every backward pass (no fused step)."""
+        return True
+
+    def device_for(self, name: str) -> torch.device:
+        """This rank's device, whatever the run's device option (:func:`rank_device` chose it)."""
+        return self.device
+
+    def check_model(self, model: Model) -> None:
+        """:func:`check_distributable` with this job's backend."""
+        check_distributable(model, self.backend)
+
+    def check_deadline(self, deadline: float | None) -> None:
+        """Refuse any deadline: each rank would read its own clock and stop after its own batch."""
+        if deadline is not None:
+            raise ConfigError("a training deadline is single-process: each rank of a DDP job would read its own "
+                              "clock; train without the deadline or in one process")
+
+    def rank_draws(self, seed: int, epoch: int, shared: int) -> tuple[int, np.random.Generator]:
+        """This rank's own seed of epoch ``epoch`` (:func:`rank_seed`), for torch (dropout) and for
+        a generator of its negatives; ``shared`` (the permutation's) is not used."""
+        own = rank_seed(seed, epoch, self.rank)
+        return own, np.random.default_rng(own)
+
     def broadcast(self, obj: T | None) -> T:
         """Rank 0's ``obj`` on every rank (the others pass anything, usually None)."""
         box: list[Any] = [obj if self.is_main else None]
         with self.guard():
             dist.broadcast_object_list(box, src=0, device=_object_device(self.device))
         return box[0]  # type: ignore[no-any-return]
+
+    def from_main(self, make: Callable[[], T]) -> T:
+        """``make()`` called on rank 0 alone, its result broadcast to every rank."""
+        return self.broadcast(make() if self.is_main else None)
 
     def all_gather(self, obj: T) -> list[T]:
         """Every rank's ``obj``, in rank order."""

@@ -11,7 +11,9 @@ the learning-rate schedule), :mod:`~ncf.training.checkpoint` (what a resume rest
 ``Trainer(config, distributed=context)`` trains one rank of a DistributedDataParallel job
 (:mod:`~ncf.training.distributed`): each rank trains on its shard of every epoch with its own
 negatives, rank 0 alone validates and writes, and every rank follows rank 0's early-stopping
-decision. Without ``distributed`` nothing of this runs.
+decision. Whatever depends on the processes is asked of the fit's
+:class:`~ncf.training.strategy.Strategy`: the context, or without ``distributed``
+:class:`~ncf.training.strategy.SingleProcess` (a world of one, whose collectives do nothing).
 
 ``Trainer(config, deadline=t)`` (a :func:`time.monotonic` value) keeps a time budget: the clock
 is read after every batch (and before each epoch but the fit's first), and once it is past ``t``
@@ -30,8 +32,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from ncf._types import PathLike
-from ncf.config import TrainConfig, check_device_name, check_type
+from ncf.config import TrainConfig, check_type
 from ncf.data.interactions import Interactions
 from ncf.data.sequences import previous_items
 from ncf.errors import ConfigError, TrainingDivergedError
@@ -63,41 +64,15 @@ from ncf.training.callbacks import (
     default_callbacks,
 )
 from ncf.training.checkpoint import CHECKPOINT_FILE, FitState, load_checkpoint
-from ncf.training.distributed import DistributedContext, RankModule, check_distributable, rank_seed
 from ncf.training.fused import FusedStep, make_fused_step
 from ncf.training.history import EpochLog, History
 from ncf.training.objectives import Batch, Objective, make_objective
 from ncf.training.optim import lr_factor, make_optimizers, set_lr
+from ncf.training.strategy import SingleProcess, StepModule, Strategy, resolve_device
 
 __all__ = ["EpochLog", "History", "Trainer", "lr_factor", "resolve_device"]
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_device(name: str | torch.device) -> torch.device:
-    """The torch device a run uses: ``auto`` -> CUDA when available, else CPU.
-
-    Raises
-    ------
-    ConfigError
-        For an unknown device name, or a device this machine does not have (``cuda`` without
-        CUDA, ``cuda:N`` beyond the visible GPUs, ``mps`` without Metal).
-    """
-    if str(name) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    check_device_name(str(name))
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            why = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
-            raise ConfigError(f"device {str(name)!r} is not available: {why}; use device 'cpu' or 'auto'")
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            raise ConfigError(f"device {str(name)!r} is not available: {count} CUDA GPU(s) visible "
-                              f"(cuda:0 to cuda:{count - 1})")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device {str(name)!r} is not available on this machine; use device 'cpu' or 'auto'")
-    return device
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -122,9 +97,10 @@ class _Run:
     use_amp: bool
     amp_dtype: torch.dtype
     scaler: torch.amp.GradScaler | None
-    #: This rank's place in a DDP job (None: one process) and the DDP-wrapped loss.
-    dist: DistributedContext | None = None
-    ddp: RankModule | None = None
+    #: The processes the fit runs in (:class:`~ncf.training.strategy.SingleProcess`: this one).
+    strategy: Strategy
+    #: The model and objective as the strategy trains them (set once any checkpoint is loaded).
+    module: StepModule | None = None
     #: ``time.monotonic()`` value after which training stops (None: no time limit).
     deadline: float | None = None
     #: Set when the deadline ended training.
@@ -140,11 +116,6 @@ class _Run:
     def early_stopping(self) -> bool:
         return self.config.epochs is None
 
-    @property
-    def is_main(self) -> bool:
-        """Whether this process writes checkpoints and validates (always, in a single process)."""
-        return self.dist is None or self.dist.is_main
-
 
 class Trainer:
     """Fits any ncf model on positive interactions with a configurable loss.
@@ -157,10 +128,11 @@ class Trainer:
         ``config.show_progress`` is set (unless a :class:`ProgressBar` is among them).
         In a DDP job they run on every rank (``FitStart.rank`` tells which); the built-in
         logging, log file and progress bar only on rank 0.
-    distributed : DistributedContext, optional
+    distributed : DistributedContext or another Strategy, optional
         Train as one rank of a DistributedDataParallel job
         (:func:`~ncf.training.distributed.init_distributed`); ``config.device`` is then the
-        context's device. ``batch_size`` is per rank.
+        context's device. ``batch_size`` is per rank. None (default):
+        :class:`~ncf.training.strategy.SingleProcess`.
     deadline : float, optional
         A :func:`time.monotonic` value: once the clock passes it (checked after each batch,
         so at least one batch is trained), the epoch ends early, one validation runs, the
@@ -186,21 +158,19 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig | None = None, *, callbacks: Sequence[CallbackLike] = (),
-                 distributed: DistributedContext | None = None, deadline: float | None = None,
+                 distributed: Strategy | None = None, deadline: float | None = None,
                  fused: bool | None = None) -> None:
-        if deadline is not None and distributed is not None:
-            raise ConfigError("a training deadline is single-process: each rank of a DDP job would read its own "
-                              "clock; train without the deadline or in one process")
+        self.strategy: Strategy = SingleProcess() if distributed is None else distributed
+        self.strategy.check_deadline(deadline)
         if deadline is not None and not math.isfinite(deadline):
             raise ConfigError(f"deadline must be a finite time.monotonic() value, got {deadline!r}")
         if config is not None:
             check_type(config, TrainConfig, "config")
         self.config = config or TrainConfig()
         self.callbacks = list(callbacks)
-        self.distributed = distributed
         self.deadline = deadline
         self.fused = os.environ.get("NCF_FUSED", "1").strip() != "0" if fused is None else bool(fused)
-        self.device = resolve_device(self.config.device) if distributed is None else distributed.device
+        self.device = self.strategy.device_for(self.config.device)
 
     # ------------------------------------------------------------------ public
     def fit(
@@ -238,8 +208,7 @@ class Trainer:
         config = self._check(model, train, valid, valid_negatives)
         run = self._prepare(config, model, train, valid, valid_negatives, checkpoint_dir)
         state = self._restore(run, resume)
-        if run.dist is not None:  # after the restore: DDP starts every rank from rank 0's weights
-            run.ddp = run.dist.wrap(model, run.objective)
+        run.module = run.strategy.wrap(model, run.objective)  # after the restore: DDP starts from rank 0's weights
         callbacks = self._callback_list(log_path)
         history: History | None = None
         try:
@@ -247,9 +216,9 @@ class Trainer:
                 first_epoch=state.next_epoch + 1, max_epochs=run.max_epochs, early_stopping=run.early_stopping,
                 num_batches=run.batches.num_batches, num_samples=run.batches.num_samples,
                 metric=config.metric if valid is not None else None, logs=tuple(state.logs),
-                rank=0 if run.dist is None else run.dist.rank, world_size=1 if run.dist is None else run.dist.world_size,
+                rank=run.strategy.rank, world_size=run.strategy.world_size,
             ))
-            with self._guard(run):
+            with run.strategy.guard():  # a failed collective (another rank died) becomes one clear error
                 first = run.max_epochs if state.finished else state.next_epoch
                 for epoch in range(first, run.max_epochs):
                     if epoch > first and run.past_deadline():  # the time ran out after the last epoch
@@ -263,36 +232,19 @@ class Trainer:
             history = self._finish(run, state)
             return history
         finally:
-            run.ddp = None  # a DDP wrapper alive when the process group goes aborts the process at exit
+            run.module = None  # a DDP wrapper alive when the process group goes aborts the process at exit
             callbacks.on_fit_end(history)
-
-    @staticmethod
-    @contextmanager
-    def _guard(run: _Run) -> Iterator[None]:
-        """In a DDP job, a failed collective (another rank died) becomes one clear error."""
-        if run.dist is None:
-            yield
-            return
-        with run.dist.guard():
-            yield
 
     @staticmethod
     def _restore(run: _Run, resume: bool) -> FitState:
         """The progress to continue from: the checkpoint's with ``resume`` (weights and optimizers
-        loaded), else a fresh one. In a DDP job rank 0 reads it and broadcasts it."""
-        found = resume and run.checkpoint is not None and run.checkpoint.is_file()
-        if run.dist is None:
-            state = FitState()
-            if found and run.checkpoint is not None:
-                state = FitState.restore(run.checkpoint, run.model, run.optimizers)
-                logger.info("resumed from %s at epoch %d", run.checkpoint, state.next_epoch + 1)
-            return state
-        saved = load_checkpoint(run.checkpoint) if run.dist.is_main and found and run.checkpoint is not None else None
-        saved = run.dist.broadcast(saved)
+        loaded), else a fresh one. Rank 0 reads it and broadcasts it."""
+        path = run.checkpoint if resume else None
+        saved = run.strategy.from_main(lambda: load_checkpoint(path) if path is not None and path.is_file() else None)
         if saved is None:
             return FitState()
         state = FitState.from_checkpoint(saved, run.model, run.optimizers)
-        if run.dist.is_main:
+        if run.strategy.is_main:
             logger.info("resumed from %s at epoch %d", run.checkpoint, state.next_epoch + 1)
         return state
 
@@ -317,8 +269,7 @@ class Trainer:
             check_negatives(len(train), batch_size=cfg.batch_size, num_negatives=cfg.num_negatives)
         elif cfg.loss == "softmax" and cfg.num_negatives > 0 and cfg.extra_negatives == 0:
             logger.debug("softmax uses in-batch negatives; num_negatives is ignored")
-        if self.distributed is not None:
-            check_distributable(model, self.distributed.backend)
+        self.strategy.check_model(model)
         return cfg
 
     def _prepare(
@@ -334,17 +285,17 @@ class Trainer:
         if isinstance(model, SequenceAware):
             previous = previous_items(train)
             model.set_context(train)
-        dist = self.distributed
+        strategy = self.strategy
         batches = EpochBatches(
             train, batch_size=cfg.batch_size, device=device, sampler=sampler, ratings=cfg.loss == "mse",
             previous=previous, extra_negatives=cfg.extra_negatives if cfg.loss == "softmax" else 0,
-            rank=0 if dist is None else dist.rank, world_size=1 if dist is None else dist.world_size,
+            rank=strategy.rank, world_size=strategy.world_size,
         )
         use_amp = cfg.amp and device.type == "cuda"
         amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
         objective = make_objective(cfg, train, device=device)
         fused = None
-        if self.fused and dist is None and not use_amp and previous is None:
+        if self.fused and not strategy.syncs_gradients and not use_amp and previous is None:
             fused = make_fused_step(model, objective, optimizers, cfg)
         return _Run(
             model=model, train=train, config=cfg, optimizers=optimizers,
@@ -354,7 +305,7 @@ class Trainer:
             checkpoint=Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None,
             use_amp=use_amp, amp_dtype=amp_dtype,
             scaler=torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None,
-            dist=dist, deadline=self.deadline,
+            strategy=strategy, deadline=self.deadline,
         )
 
     @staticmethod
@@ -371,7 +322,7 @@ class Trainer:
         return base
 
     def _callback_list(self, log_path: PathLike | None) -> CallbackList:
-        if self.distributed is not None and not self.distributed.is_main:
+        if not self.strategy.is_main:
             return CallbackList(self.callbacks)  # logging, log file and progress belong to rank 0
         show = self.config.show_progress and not any(isinstance(c, ProgressBar) for c in self.callbacks)
         return CallbackList([*default_callbacks(show_progress=show, log_path=log_path), *self.callbacks])
@@ -381,11 +332,8 @@ class Trainer:
         """Train epoch ``epoch`` (0-based), validate, update early stopping, checkpoint."""
         cfg = run.config
         loss, seconds, samples = self._train_epoch(run, state, epoch, callbacks)
-        if run.dist is None:
-            metrics, eval_seconds = self._validate(run, state, epoch, force=run.deadline_hit)
-            stopped_early = run.early_stopping and state.bad_evals >= cfg.patience
-        else:
-            metrics, eval_seconds, stopped_early = self._validate_shared(run, state, epoch)
+        metrics, eval_seconds = self._validate(run, state, epoch, force=run.deadline_hit)
+        stopped_early = run.early_stopping and state.bad_evals >= cfg.patience
         log = EpochLog(epoch + 1, loss, seconds, samples / seconds, metrics, eval_seconds)
         state.logs.append(log)
         state.next_epoch = epoch + 1
@@ -393,7 +341,7 @@ class Trainer:
         # an epoch cut at the deadline is not checkpointed: a resume redoes it, as an uninterrupted run would
         if run.checkpoint is not None and not run.deadline_hit and ((epoch + 1) % cfg.checkpoint_every == 0
                                                                      or state.finished):
-            if run.is_main:
+            if run.strategy.is_main:
                 state.save(run.checkpoint, run.model, run.optimizers)
             state.checkpoint_epoch = epoch + 1
         return EpochEnd(log=log, max_epochs=run.max_epochs, metric=cfg.metric if run.valid is not None else None,
@@ -415,18 +363,16 @@ class Trainer:
         """One pass over the shuffled positives (cut short at the deadline); returns the mean
         batch loss, the seconds and the positives trained on."""
         t0 = time.perf_counter()
-        rng = np.random.default_rng(_epoch_seed(run.config.seed, epoch))
-        rank_rng = None
-        if run.dist is None:
-            torch.manual_seed(_epoch_seed(run.config.seed, epoch))
-        else:  # the permutation is shared; negatives (and dropout) are the rank's own
-            rank_rng = np.random.default_rng(rank_seed(run.config.seed, epoch, run.dist.rank))
-            torch.manual_seed(rank_seed(run.config.seed, epoch, run.dist.rank))
+        shared = _epoch_seed(run.config.seed, epoch)
+        rng = np.random.default_rng(shared)
+        # the permutation is shared; in a DDP job, negatives (and dropout) are the rank's own
+        torch_seed, rank_rng = run.strategy.rank_draws(run.config.seed, epoch, shared)
+        torch.manual_seed(torch_seed)
         if isinstance(run.sampler, HardNegativeSampler):
             self._refresh_hard_candidates(run.model, run.train, run.sampler)
         run.model.train()
         num_batches, batch_size = run.batches.num_batches, run.batches.batch_size
-        world = 1 if run.dist is None else run.dist.world_size
+        world = run.strategy.world_size
         total = torch.zeros((), device=self.device, dtype=torch.float64)
         done = 0
         for b, batch in enumerate(run.batches.epoch(rng, rank_rng=rank_rng)):
@@ -444,10 +390,8 @@ class Trainer:
             if run.past_deadline():  # single-process only (refused with DDP)
                 run.deadline_hit = True
                 break
-        if run.dist is None:
-            mean_loss = float(total.item()) / max(done, 1)
-        else:  # the mean over every rank's batches
-            mean_loss = float(run.dist.all_sum(total).item()) / (num_batches * world)
+        # the mean over every rank's batches (every rank trains as many; the deadline is single-process)
+        mean_loss = float(run.strategy.all_sum(total).item()) / (max(done, 1) * world)
         if not math.isfinite(mean_loss):
             raise TrainingDivergedError(self._diverged(run, state, mean_loss, epoch))
         samples = run.batches.num_samples if done == num_batches else min(done * batch_size, run.batches.num_samples)
@@ -456,9 +400,7 @@ class Trainer:
     @staticmethod
     def _finite(run: _Run, total: Tensor) -> bool:
         """Whether the loss sum is finite: on every rank (one decision for all) in a DDP job."""
-        if run.dist is None:
-            return bool(torch.isfinite(total))
-        return bool(torch.isfinite(run.dist.all_sum(total)))
+        return bool(torch.isfinite(run.strategy.all_sum(total)))
 
     def _schedule_lr(self, run: _Run, step: int) -> float:
         """Set the learning rate of global step ``step``; return it."""
@@ -473,21 +415,20 @@ class Trainer:
         """Loss, backward pass and optimizer step of one batch; returns the loss."""
         if run.fused is not None:
             return run.fused(batch)
+        assert run.module is not None, "fit wraps the model before the first step"
         with torch.autocast(device_type=self.device.type, dtype=run.amp_dtype, enabled=run.use_amp):
-            loss = run.objective(run.model, batch) if run.ddp is None else run.ddp(batch)
+            loss = run.module(batch)
         for opt in run.optimizers:
             opt.zero_grad(set_to_none=True)
         if run.scaler is not None:
             run.scaler.scale(loss).backward()
-            if run.ddp is not None:
-                run.ddp.reduce_gradients()
+            run.module.reduce_gradients()
             for opt in run.optimizers:
                 run.scaler.step(opt)
             run.scaler.update()
         else:
             loss.backward()
-            if run.ddp is not None:
-                run.ddp.reduce_gradients()
+            run.module.reduce_gradients()
             if run.config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
             for opt in run.optimizers:
@@ -513,13 +454,26 @@ class Trainer:
     def _validate(self, run: _Run, state: FitState, epoch: int, *,
                   force: bool = False) -> tuple[dict[str, float], float]:
         """Validation metrics of epoch ``epoch`` when it is due (or ``force``), else none; updates
-        the best."""
-        from ncf.evaluation import evaluate  # local: evaluation imports models, not training
+        the best.
 
+        Rank 0 evaluates; every rank gets its metrics by broadcast and updates its copy of the
+        best with them, so every rank holds rank 0's progress (the same since the restore) and
+        reaches its early-stopping decision.
+        """
         cfg = run.config
         due = force or (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == run.max_epochs
         if run.valid is None or not due:
             return {}, 0.0
+        metrics, seconds = run.strategy.from_main(lambda: self._evaluate(run))
+        state.update_best(metrics[str(cfg.metric)], epoch + 1, run.model)
+        return metrics, seconds
+
+    def _evaluate(self, run: _Run) -> tuple[dict[str, float], float]:
+        """The validation metrics of the model as it is, and the seconds they took."""
+        from ncf.evaluation import evaluate  # local: evaluation imports models, not training
+
+        cfg = run.config
+        assert run.valid is not None
         report = evaluate(
             run.model,
             run.valid,
@@ -529,28 +483,7 @@ class Trainer:
             negatives=run.valid_negatives if cfg.eval_protocol == "sampled" else None,
             device=self.device,
         )
-        metrics = dict(report.metrics)
-        state.update_best(metrics[str(cfg.metric)], epoch + 1, run.model)
-        return metrics, report.seconds
-
-    def _validate_shared(self, run: _Run, state: FitState, epoch: int) -> tuple[dict[str, float], float, bool]:
-        """A DDP job's validation: rank 0 evaluates and decides whether to stop; every rank gets
-        its metrics and its decision by broadcast and updates its copy of the best the same way.
-
-        Returns the metrics, the evaluation seconds and whether training stops early.
-        """
-        cfg = run.config
-        if run.dist is None or run.valid is None or not ((epoch + 1) % cfg.eval_every == 0
-                                                          or epoch + 1 == run.max_epochs):
-            return {}, 0.0, False
-        verdict: tuple[dict[str, float], float, bool] | None = None
-        if run.dist.is_main:
-            metrics, seconds = self._validate(run, state, epoch)
-            verdict = (metrics, seconds, run.early_stopping and state.bad_evals >= cfg.patience)
-        metrics, seconds, stop = run.dist.broadcast(verdict)
-        if not run.dist.is_main:
-            state.update_best(metrics[str(cfg.metric)], epoch + 1, run.model)
-        return metrics, seconds, bool(stop)
+        return dict(report.metrics), report.seconds
 
     @staticmethod
     def _finish(run: _Run, state: FitState) -> History:

@@ -4,6 +4,7 @@ best weights come back; without a deadline nothing changes."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from ncf.data.splits import leave_one_out, validation_split
 from ncf.data.synthetic import synthetic
 from ncf.errors import ConfigError
 from ncf.training.callbacks import BatchEnd, Callback, EpochEnd
+from ncf.training.distributed import DistributedContext, World
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +122,7 @@ def test_a_cut_epoch_is_not_checkpointed(carve, tmp_path):
 
 def test_a_deadline_is_single_process():
     with pytest.raises(ConfigError, match="single-process"):
-        Trainer(_cfg(), distributed=object(), deadline=time.monotonic())  # type: ignore[arg-type]
+        Trainer(_cfg(), distributed=DistributedContext(World(0, 2, 0, 2), torch.device("cpu"), "gloo",
+                                                       timedelta(seconds=5)), deadline=time.monotonic())
     with pytest.raises(ConfigError, match="finite"):
         Trainer(_cfg(), deadline=float("nan"))

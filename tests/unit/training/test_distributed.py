@@ -39,6 +39,8 @@ from ncf.training.distributed import (
     timeout_from_environment,
     world_from_environment,
 )
+from ncf.training.history import History
+from ncf.training.strategy import SingleProcess
 
 CPU = torch.device("cpu")
 TORCHRUN = {"RANK": "1", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2",
@@ -235,6 +237,21 @@ def test_collectives_in_a_world_of_one(world_of_one: DistributedContext) -> None
     assert float(world_of_one.all_sum(t)) == 2.5 and t is not world_of_one.all_sum(t)
 
 
+def test_single_process_collectives_return_their_argument() -> None:
+    one = SingleProcess()
+    assert (one.rank, one.world_size, one.is_main, one.syncs_gradients) == (0, 1, True, False)
+    box = {"a": 1}
+    assert one.broadcast(box) is box and one.all_gather("x") == ["x"] and one.from_main(lambda: 7) == 7
+    t = torch.tensor(2.5, dtype=torch.float64)
+    assert one.all_sum(t) is t
+    with one.guard():
+        pass
+    assert one.rank_draws(0, 1, shared=42) == (42, None)  # the shared generator draws the negatives
+    one.check_deadline(1.0)
+    one.check_model(MatrixFactorization(10, 8, embedding_dim=4, sparse=True))
+    assert one.device_for("cpu") == CPU
+
+
 def test_lost_peers_become_one_clear_error(world_of_one: DistributedContext) -> None:
     gloo = RuntimeError("[/src/gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:5008: Connection reset by "
                         "peer. This is typically caused by a remote worker hanging.")
@@ -304,6 +321,32 @@ def test_ddp_path_validates_and_stops_early(world_of_one, split) -> None:
     assert history.stopped_early and len(history.epochs) < 40
     assert history.best_metric == max(e.metrics["ndcg@10"] for e in history.epochs)
     assert history.best_metric is not None and history.best_metric > 0.3
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad"])
+def test_one_process_and_a_ddp_world_of_one_train_the_same_weights(world_of_one, split, optimizer: str) -> None:
+    """The two strategies of one fit (validation and early stopping included) give the same
+    weights, losses and metrics, bit for bit. In-batch softmax on MF draws nothing but the
+    permutation, which every rank takes from the epoch's shared seed (a rank's own negatives
+    would differ from a single process's by design); the fused step is not DDP's, so it is off."""
+    sparse = optimizer == "adagrad"
+    cfg = TrainConfig(loss="softmax", epochs=None, max_epochs=6, patience=2, batch_size=128, lr=0.05, seed=3,
+                      optimizer=optimizer, show_progress=False)
+
+    def fit(distributed: DistributedContext | None) -> tuple[MatrixFactorization, History]:
+        torch.manual_seed(0)
+        model = MatrixFactorization(split.num_users, split.num_items, embedding_dim=8, sparse=sparse)
+        history = Trainer(cfg, distributed=distributed, fused=False).fit(
+            model, split.train, valid=split.test, valid_negatives=split.test_negatives)
+        return model, history
+
+    one, one_history = fit(None)
+    ddp, ddp_history = fit(world_of_one)
+    assert [(e.loss, e.metrics) for e in one_history.epochs] == [(e.loss, e.metrics) for e in ddp_history.epochs]
+    assert (one_history.best_epoch, one_history.stopped_early) == (ddp_history.best_epoch, ddp_history.stopped_early)
+    ddp_weights = ddp.state_dict()
+    for name, value in one.state_dict().items():
+        assert torch.equal(value, ddp_weights[name]), name
 
 
 def test_only_rank_zero_logs_and_writes(tmp_path) -> None:
