@@ -90,7 +90,8 @@ def test_pair_tower_equals_mlp_over_concatenation() -> None:
 def test_feedforward_structure() -> None:
     ff = FeedForward(6, (5, 4, 3), dropout=0.1, layer_norm=True, final_activation=False)
     kinds = [type(m).__name__ for m in ff.net]
-    assert kinds == ["Linear", "LayerNorm", "ReLU", "Dropout", "Linear", "LayerNorm", "ReLU", "Dropout", "Linear"]
+    assert kinds == ["Linear", "LayerNorm", "ReLU", "FastDropout", "Linear", "LayerNorm", "ReLU", "FastDropout",
+                     "Linear"]
     assert ff.out_dim == 3 and len(ff.linears) == 3
     assert ff(torch.randn(2, 7, 6)).shape == (2, 7, 3)
     assert FeedForward(4, ()).out_dim == 4
