@@ -16,10 +16,11 @@ score ``-inf``, and guarantees ``min(k, available)`` valid items per row under `
 """
 
 from ncf.index.annoy_index import AnnoyIndex
-from ncf.index.base import IdSets, Index, Metric
+from ncf.index.base import Index, Metric
 from ncf.index.exact import ExactIndex
 from ncf.index.faiss_index import FaissIndex, FlatIndex, HNSWIndex, IVFIndex, IVFPQIndex
 from ncf.index.hnswlib_index import HnswlibIndex
+from ncf.index.idsets import IdSets
 from ncf.index.registry import KINDS, load_index, make_index, set_num_threads
 from ncf.index.scann_index import ScannIndex
 

@@ -2,7 +2,8 @@
 
 :class:`Index` owns everything that is not specific to a backend: checking vectors and
 queries, the ``"cosine"`` metric (vectors normalised at build, queries at search), exclusion
-and allow-lists with a guarantee, and the saved directory format. A backend implements the
+and allow-lists with a guarantee (the sets themselves: :mod:`ncf.index.idsets`), and saving and
+loading (the directory format: :mod:`ncf.index.storage`). A backend implements the
 hooks ``_build`` (fill the index from checked, normalised vectors), ``_search`` (its own,
 possibly approximate, top-``fetch`` per query), ``_exhaustive`` (an exact top-k over what it
 stores, with a per-query deny matrix), ``_vectors`` (the stored vectors of some ids),
@@ -36,22 +37,28 @@ from __future__ import annotations
 
 import abc
 import importlib
-import json
 import logging
-import numbers
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeAlias, TypeVar, cast
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 import torch
 
-from ncf._io import atomic_directory, read_json, sha256_file, write_json
+from ncf._checks import positive_int
 from ncf._types import FloatArray, IntArray, PathLike
 from ncf.errors import ConfigError, DataError, NotFittedError, did_you_mean
+from ncf.index.idsets import IdSets, Sets, parse_sets
+from ncf.index.storage import (
+    FORMAT,
+    FORMAT_VERSION,
+    METADATA_FILE,
+    backend_path,
+    read_metadata,
+    saved_params,
+    write_index_dir,
+)
 from ncf.retrieval.topk import ExactScan, TopK
 
 __all__ = [
@@ -60,6 +67,7 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "MAX_DOUBLINGS",
+    "METADATA_FILE",
     "METRICS",
     "IdSets",
     "Index",
@@ -71,10 +79,6 @@ logger = logging.getLogger(__name__)
 
 Metric = Literal["dot", "cosine"]
 METRICS: tuple[str, ...] = ("dot", "cosine")
-
-#: What ``exclude`` and ``allow`` accept: a scipy sparse ``(B, N)`` matrix (stored entries
-#: are the ids), one id array shared by every query, or one id array (or None) per query.
-IdSets: TypeAlias = sp.spmatrix | sp.sparray | npt.ArrayLike | Sequence[npt.ArrayLike | None] | None
 
 #: Allow-lists up to this many items are scored exactly instead of searched.
 ALLOW_SCAN_MAX = 8192
@@ -88,12 +92,7 @@ _BLOCK_FLOATS = 1 << 23
 #: Entries per step of the exact scoring of per-query allow-lists.
 _ENTRY_BLOCK = 1 << 16
 
-FORMAT = "ncf-index"
-FORMAT_VERSION = 1
-METADATA_FILE = "index.json"
-
 _I = TypeVar("_I", bound="Index")
-
 
 
 #: How to install the optional index backends (FAISS, hnswlib, ScaNN, Annoy).
@@ -273,8 +272,8 @@ class Index(abc.ABC):
         num, n = int(q.shape[0]), self._size
         ids = np.full((num, k), -1, dtype=np.int64)
         scores = np.full((num, k), -np.inf, dtype=np.float32)
-        deny = _parse_sets(exclude, num, n, "exclude")
-        allowed = _parse_sets(allow, num, n, "allow")
+        deny = parse_sets(exclude, num, n, "exclude")
+        allowed = parse_sets(allow, num, n, "allow")
         if num == 0:
             return TopK(ids, scores)
         with torch.inference_mode():
@@ -294,8 +293,8 @@ class Index(abc.ABC):
         self,
         q: FloatArray,
         k: int,
-        deny: _Sets | None,
-        allowed: _Sets | None,
+        deny: Sets | None,
+        allowed: Sets | None,
         ids: IntArray,
         scores: FloatArray,
     ) -> None:
@@ -314,7 +313,7 @@ class Index(abc.ABC):
         scan_limit = max(ALLOW_SCAN_MAX, int(n * ALLOW_SCAN_SHARE))
         exact_allow = has_allow & (need > 0) & ((allow_size <= scan_limit) | self.exhaustive)
         if exact_allow.any():
-            self._score_allowed(q, np.flatnonzero(exact_allow), k, cast(_Sets, allowed), ids, scores)
+            self._score_allowed(q, np.flatnonzero(exact_allow), k, cast(Sets, allowed), ids, scores)
         rows = np.flatnonzero((need > 0) & ~exact_allow)
         if rows.size == 0:
             return
@@ -334,7 +333,7 @@ class Index(abc.ABC):
             if without_allow.size:
                 self._store_exhaustive(q, without_allow, k, deny, ids, scores)
             if with_allow.size:
-                self._score_allowed(q, with_allow, k, cast(_Sets, allowed), ids, scores)
+                self._score_allowed(q, with_allow, k, cast(Sets, allowed), ids, scores)
 
     def save(self, path: PathLike) -> Path:
         """Write the index to directory ``path`` atomically: ``index.json`` + the backend file.
@@ -349,25 +348,9 @@ class Index(abc.ABC):
             ``path``.
         """
         self._require_built()
-        target = Path(path)
-        with atomic_directory(target) as tmp:
-            backend = tmp / self.backend_file
-            self._write(backend)
-            meta = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "kind": self.kind,
-                "metric": self.metric,
-                "size": self._size,
-                "dim": self._dim,
-                "params": self._params(),
-                "file": self.backend_file,
-                "bytes": backend.stat().st_size,
-                "sha256": sha256_file(backend),
-                "backend": self._backend_version(),
-            }
-            write_json(tmp / METADATA_FILE, meta)
-        return target
+        return write_index_dir(path, kind=self.kind, metric=self.metric, size=self._size, dim=self._dim,
+                               params=self._params(), backend_file=self.backend_file, write_backend=self._write,
+                               backend_version=self._backend_version)
 
     @classmethod
     def load(cls: type[_I], path: PathLike) -> _I:
@@ -445,7 +428,7 @@ class Index(abc.ABC):
         num, n = queries.shape[0], self._size
         ids = np.full((num, k), -1, dtype=np.int64)
         scores = np.full((num, k), -np.inf, dtype=np.float32)
-        sets = _parse_sets(deny, num, n, "exclude")
+        sets = parse_sets(deny, num, n, "exclude")
         count = sets.count(num) if sets is not None else np.zeros(num, np.int64)
         need = np.minimum(k, n - count)
         fetch = np.minimum(n, k + count)
@@ -499,9 +482,9 @@ class Index(abc.ABC):
         rows: IntArray,
         k: int,
         need: IntArray,
-        deny: _Sets | None,
+        deny: Sets | None,
         deny_count: IntArray,
-        allowed: _Sets | None,
+        allowed: Sets | None,
         allow_size: IntArray,
         ids: IntArray,
         scores: FloatArray,
@@ -542,7 +525,7 @@ class Index(abc.ABC):
         q: FloatArray,
         rows: IntArray,
         k: int,
-        deny: _Sets | None,
+        deny: Sets | None,
         ids: IntArray,
         scores: FloatArray,
     ) -> None:
@@ -557,12 +540,12 @@ class Index(abc.ABC):
         q: FloatArray,
         rows: IntArray,
         k: int,
-        allowed: _Sets,
+        allowed: Sets,
         ids: IntArray,
         scores: FloatArray,
     ) -> None:
         """Exact top-``k`` of ``rows`` (sorted) among their allowed items (``allowed`` has the
-        excluded items removed already: see :meth:`_Sets.minus`)."""
+        excluded items removed already: see :meth:`Sets.minus`)."""
         if allowed.shared is not None:
             shared = allowed.shared
             vecs = torch.from_numpy(np.ascontiguousarray(self._vectors(shared), dtype=np.float32))
@@ -594,20 +577,8 @@ class Index(abc.ABC):
 
     @classmethod
     def _from_saved(cls: type[_I], path: Path, meta: dict[str, Any]) -> _I:
-        backend = path / str(meta["file"])
-        if meta["file"] != cls.backend_file:
-            raise DataError(f"index.json names backend file {meta['file']!r}, expected {cls.backend_file!r}", path=path)
-        if not backend.is_file():
-            raise DataError(f"the backend file {backend.name} is missing", path=path)
-        if sha256_file(backend) != meta["sha256"]:
-            raise DataError(
-                f"{backend.name} does not match the checksum in index.json: the file is corrupt or "
-                "was replaced; rebuild and save the index again",
-                path=backend,
-            )
-        params = meta["params"]
-        if not isinstance(params, dict) or set(params) - set(cls.PARAMS):
-            raise DataError(f"index.json has settings this {cls.kind!r} index does not know: {params!r}", path=path)
+        backend = backend_path(path, meta, cls.backend_file)
+        params = saved_params(path, meta, cls.kind, cls.PARAMS)
         try:
             obj = cls(metric=meta["metric"], **params)
         except ConfigError as exc:
@@ -616,59 +587,6 @@ class Index(abc.ABC):
         obj._size, obj._dim = int(meta["size"]), int(meta["dim"])
         obj._built = True
         return obj
-
-
-# ---------------------------------------------------------------------------- checks
-def positive_int(name: str, value: Any) -> int:
-    """``value`` as an int, or ConfigError when it is not a positive integer (bools and floats refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def optional_positive_int(name: str, value: Any) -> int | None:
-    """None, or :func:`positive_int` of ``value``."""
-    return None if value is None else positive_int(name, value)
-
-
-# ---------------------------------------------------------------------------- metadata
-def read_metadata(path: PathLike) -> dict[str, Any]:
-    """The checked ``index.json`` of a saved index directory.
-
-    Raises
-    ------
-    DataError
-        No such directory or ``index.json``, malformed JSON, another format, a newer format
-        version, or missing fields.
-    """
-    root = Path(path)
-    meta_path = root / METADATA_FILE
-    if not root.is_dir():
-        raise DataError("no index directory here", path=root)
-    if not meta_path.is_file():
-        raise DataError(f"not an ncf index directory (no {METADATA_FILE})", path=root)
-    try:
-        meta = read_json(meta_path)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{METADATA_FILE} is not valid JSON ({exc})", path=meta_path) from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise DataError(f"{METADATA_FILE} does not describe an ncf index (format {FORMAT!r})", path=meta_path)
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-        raise DataError(
-            f"index format version {version!r} is not supported (this ncf reads up to "
-            f"{FORMAT_VERSION}); upgrade ncf or rebuild the index",
-            path=meta_path,
-        )
-    fields = {"kind": str, "metric": str, "size": int, "dim": int, "params": dict, "file": str, "sha256": str}
-    for name, typ in fields.items():
-        if not isinstance(meta.get(name), typ):
-            raise DataError(f"{METADATA_FILE} lacks a valid {name!r}", path=meta_path, field=name)
-    if meta["size"] < 1 or meta["dim"] < 1:
-        raise DataError(f"{METADATA_FILE} has an impossible size or dim", path=meta_path)
-    if Path(meta["file"]).name != meta["file"]:
-        raise DataError(f"{METADATA_FILE} names a backend file outside the directory", path=meta_path, field="file")
-    return cast(dict[str, Any], meta)
 
 
 # ---------------------------------------------------------------------------- arrays
@@ -716,21 +634,13 @@ def _merge_topk(cand: IntArray, cand_scores: FloatArray, k: int) -> TopK:
     return TopK(ids, scores)
 
 
-def _member_sorted(values: IntArray, probe: IntArray) -> npt.NDArray[np.bool_]:
-    """Which ``probe`` entries are in the sorted array ``values``."""
-    if values.size == 0:
-        return np.zeros(probe.shape, dtype=bool)
-    pos = np.minimum(np.searchsorted(values, probe), values.size - 1)
-    return cast(npt.NDArray[np.bool_], values[pos] == probe)
-
-
 def _take_valid(
     rows: IntArray,
     cand: IntArray,
     cand_scores: FloatArray,
     need: IntArray,
-    deny: _Sets | None,
-    allowed: _Sets | None,
+    deny: Sets | None,
+    allowed: Sets | None,
     ids: IntArray,
     scores: FloatArray,
 ) -> npt.NDArray[np.bool_]:
@@ -753,128 +663,3 @@ def _take_valid(
     ids[rows[r], pos] = cand[r, c]
     scores[rows[r], pos] = cand_scores[r, c]
     return done
-
-
-# ---------------------------------------------------------------------------- id sets
-@dataclass(frozen=True)
-class _Sets:
-    """Parsed ``exclude``/``allow``: one sorted id array for every query, or per-query sets.
-
-    Per-query sets are kept as one sorted array of unique keys ``row * n + id``, so that a
-    membership test for any ``(row, id)`` grid is one ``searchsorted``. ``removed`` (keys
-    again) marks items taken out of a shared list for some rows (``minus``).
-    """
-
-    n: int
-    shared: IntArray | None = None
-    keys: IntArray | None = None
-    has: npt.NDArray[np.bool_] | None = None  # per-query: False where the caller gave None
-    removed: IntArray | None = None
-
-    def has_rows(self, num: int) -> npt.NDArray[np.bool_]:
-        return self.has if self.has is not None else np.ones(num, dtype=bool)
-
-    def count(self, num: int) -> IntArray:
-        """The size of each row's set."""
-        if self.shared is not None:
-            out = np.full(num, self.shared.size, dtype=np.int64)
-            if self.removed is not None:
-                out -= np.bincount(self.removed // self.n, minlength=num).astype(np.int64)
-            return out
-        keys = cast(IntArray, self.keys)
-        return np.bincount(keys // self.n, minlength=num).astype(np.int64)
-
-    def contains(self, rows: IntArray, ids: IntArray) -> npt.NDArray[np.bool_]:
-        """Whether ``ids[j]`` is in the set of row ``rows[j]`` (same shapes; -1 is in none)."""
-        if self.shared is not None:
-            hit = _member_sorted(self.shared, ids)
-            if self.removed is not None:
-                hit &= ~_member_sorted(self.removed, rows * self.n + ids)
-        else:
-            hit = _member_sorted(cast(IntArray, self.keys), rows * self.n + ids)
-        return hit & (ids >= 0)
-
-    def minus(self, other: _Sets | None) -> _Sets:
-        """These sets without ``other``'s items, row by row."""
-        if other is None:
-            return self
-        if self.shared is not None:
-            # the items of other's rows that lie in the shared list, as removal keys
-            if other.shared is not None:
-                return _Sets(self.n, shared=self.shared[~_member_sorted(other.shared, self.shared)], has=self.has)
-            okeys = cast(IntArray, other.keys)
-            inside = okeys[_member_sorted(self.shared, okeys % self.n)]
-            return _Sets(self.n, shared=self.shared, has=self.has, removed=inside)
-        keys = cast(IntArray, self.keys)
-        keep = ~other.contains(keys // self.n, keys % self.n)
-        return _Sets(self.n, keys=keys[keep], has=self.has)
-
-    def keys_of(self, rows: IntArray) -> IntArray:
-        """The per-query keys of ``rows`` (sorted)."""
-        keys = cast(IntArray, self.keys)
-        return keys[_member_sorted(rows, keys // self.n)]
-
-    def to_csr(self, rows: IntArray) -> sp.csr_matrix:
-        """The sets of ``rows`` (sorted) as a boolean ``(len(rows), n)`` CSR matrix."""
-        if self.shared is not None and self.removed is None:
-            indptr = np.arange(rows.size + 1, dtype=np.int64) * self.shared.size
-            data = np.ones(rows.size * self.shared.size, dtype=bool)
-            return sp.csr_matrix((data, np.tile(self.shared, rows.size), indptr), shape=(rows.size, self.n))
-        keys = self.keys_of(rows)
-        local = np.searchsorted(rows, keys // self.n)
-        indptr = np.searchsorted(local, np.arange(rows.size + 1))
-        return sp.csr_matrix((np.ones(keys.size, dtype=bool), keys % self.n, indptr), shape=(rows.size, self.n))
-
-    def removed_csr(self, rows: IntArray) -> sp.csr_matrix:
-        """``removed`` for ``rows`` (sorted), columns numbered by position in ``shared``."""
-        shared = cast(IntArray, self.shared)
-        removed = cast(IntArray, self.removed)
-        keys = removed[_member_sorted(rows, removed // self.n)]
-        local = np.searchsorted(rows, keys // self.n)
-        cols = np.searchsorted(shared, keys % self.n)
-        indptr = np.searchsorted(local, np.arange(rows.size + 1))
-        return sp.csr_matrix((np.ones(keys.size, dtype=bool), cols, indptr), shape=(rows.size, shared.size))
-
-
-def _check_ids(arr: npt.NDArray[Any], n: int, what: str) -> IntArray:
-    if arr.ndim != 1:
-        raise DataError(f"{what} ids must be 1-D arrays, got shape {arr.shape}", field=what)
-    if arr.size and arr.dtype.kind not in "iu":
-        raise DataError(f"{what} must hold integer item ids, got dtype {arr.dtype}", field=what)
-    ids = arr.astype(np.int64, copy=False)
-    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= n):
-        raise DataError(f"{what} holds item ids outside the index's range [0, {n})", field=what)
-    return ids
-
-
-def _parse_sets(value: IdSets, num: int, n: int, what: str) -> _Sets | None:
-    """``exclude``/``allow`` in one of their accepted forms -> :class:`_Sets`."""
-    if value is None:
-        return None
-    if sp.issparse(value):
-        mat = sp.csr_matrix(value)
-        if tuple(mat.shape) != (num, n):
-            raise DataError(
-                f"{what} has shape {tuple(mat.shape)} but there are {num} queries x {n} items", field=what
-            )
-        rows = np.repeat(np.arange(num, dtype=np.int64), np.diff(mat.indptr))
-        return _Sets(n, keys=np.unique(rows * n + mat.indices.astype(np.int64)))
-    if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype != object:
-        return _Sets(n, shared=np.unique(_check_ids(value, n, what)))
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        raise DataError(f"{what} must be an id array or one per query, got a scalar", field=what)
-    if isinstance(value, (numbers.Number, str, bytes)):
-        raise DataError(f"{what} must be an id array or one per query, got {type(value).__name__}", field=what)
-    items = list(cast(Sequence[Any], value))
-    if all(isinstance(x, numbers.Integral) for x in items):  # one list of ids for every query
-        return _Sets(n, shared=np.unique(_check_ids(np.asarray(items, dtype=np.int64), n, what)))
-    if len(items) != num:
-        raise DataError(f"{what} has {len(items)} id lists for {num} queries", field=what)
-    has = np.array([x is not None for x in items], dtype=bool)
-    parts: list[IntArray] = []
-    for row, x in enumerate(items):
-        arr = np.asarray(x if x is not None else [], dtype=None)
-        if arr.size or arr.ndim != 1:
-            parts.append(row * n + _check_ids(arr, n, what))
-    keys = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-    return _Sets(n, keys=keys, has=None if has.all() else has)

@@ -18,9 +18,10 @@ import numpy.typing as npt
 import scipy.sparse as sp
 import torch
 
+from ncf._checks import positive_int
 from ncf._types import FloatArray, IntArray
 from ncf.errors import ConfigError, DataError
-from ncf.index.base import Index, import_backend, positive_int
+from ncf.index.base import Index, import_backend
 from ncf.retrieval.topk import TopK
 
 __all__ = ["HnswlibIndex", "import_hnswlib", "set_hnswlib_threads"]

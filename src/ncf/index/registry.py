@@ -11,11 +11,12 @@ from typing import Any
 from ncf._types import PathLike
 from ncf.errors import ConfigError, DataError, did_you_mean
 from ncf.index.annoy_index import AnnoyIndex, set_annoy_threads
-from ncf.index.base import Index, read_metadata
+from ncf.index.base import Index
 from ncf.index.exact import ExactIndex
 from ncf.index.faiss_index import FlatIndex, HNSWIndex, IVFIndex, IVFPQIndex, import_faiss
 from ncf.index.hnswlib_index import HnswlibIndex, set_hnswlib_threads
 from ncf.index.scann_index import ScannIndex, set_scann_threads
+from ncf.index.storage import read_metadata
 
 __all__ = ["KINDS", "load_index", "make_index", "set_num_threads"]
 

@@ -33,9 +33,10 @@ import numpy.typing as npt
 import scipy.sparse as sp
 import torch
 
+from ncf._checks import optional_positive_int, positive_int
 from ncf._types import FloatArray, IntArray
 from ncf.errors import ConfigError, DataError, first_line
-from ncf.index.base import Index, import_backend, optional_positive_int, positive_int
+from ncf.index.base import Index, import_backend
 from ncf.retrieval.topk import TopK
 
 __all__ = ["RERANK_DTYPES", "ScannIndex", "import_scann", "set_scann_threads"]

@@ -5,20 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from ncf._checks import positive_int
 from ncf.errors import ConfigError
 
 logger = logging.getLogger("ncf.models")
-
-
-def positive_int(value: int, name: str) -> int:
-    """``value`` as an int, or ConfigError when it is not a positive integer."""
-    try:
-        ok = not isinstance(value, bool) and int(value) == value and int(value) > 0
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def probability(value: float, name: str = "dropout") -> float:
@@ -36,7 +26,7 @@ def layer_widths(layers: Sequence[int], name: str = "layers") -> tuple[int, ...]
     """A non-empty tuple of positive layer widths, or ConfigError."""
     if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
         raise ConfigError(f"{name} must be a sequence of positive integers, got {layers!r}")
-    widths = tuple(positive_int(w, f"{name}[{k}]") for k, w in enumerate(layers))
+    widths = tuple(positive_int(f"{name}[{k}]", w) for k, w in enumerate(layers))
     if not widths:
         raise ConfigError(f"{name} must name at least one hidden layer")
     return widths

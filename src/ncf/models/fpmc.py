@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ncf._checks import positive_int
 from ncf.data.interactions import Interactions
 from ncf.data.sequences import latest_items
 from ncf.errors import DataError
-from ncf.models._common import positive_int
 from ncf.models.base import FOLD_IN_ALPHA, FOLD_IN_L2, Factorized, SequenceAware, implicit_fold_in
 from ncf.nn.blocks import embedding_lookup, init_embedding_
 
@@ -51,8 +51,8 @@ class FPMC(Factorized, SequenceAware):
     last_item: Tensor
 
     def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64, init_std: float = 0.05) -> None:
-        super().__init__(positive_int(num_users, "num_users"), positive_int(num_items, "num_items"))
-        self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
+        super().__init__(positive_int("num_users", num_users), positive_int("num_items", num_items))
+        self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         self.init_std = float(init_std)
         self.user_embedding = init_embedding_(nn.Embedding(self.num_users, self.embedding_dim), self.init_std)
         self.item_embedding = init_embedding_(nn.Embedding(self.num_items, self.embedding_dim), self.init_std)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from ncf.models._common import positive_int
+from ncf._checks import positive_int
 from ncf.models.base import Factorized
 from ncf.nn.blocks import NEUMF_INIT_STD, embedding_lookup, init_embedding_, init_linear_
 
@@ -42,7 +42,7 @@ class GMF(Factorized):
 
     def __init__(self, num_users: int, num_items: int, embedding_dim: int = 8) -> None:
         super().__init__(num_users, num_items)
-        self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
+        self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         d = self.embedding_dim
         self.user_embedding = init_embedding_(nn.Embedding(self.num_users, d), NEUMF_INIT_STD)
         self.item_embedding = init_embedding_(nn.Embedding(self.num_items, d), NEUMF_INIT_STD)

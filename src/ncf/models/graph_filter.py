@@ -31,9 +31,10 @@ import torch
 from numpy.polynomial import chebyshev
 from torch import Tensor
 
+from ncf._checks import positive_int
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError, NotFittedError
-from ncf.models._common import clipped_rank, positive_int
+from ncf.models._common import clipped_rank
 from ncf.models.base import ClosedForm, HistoryScorer, Model
 from ncf.models.spectral import _csr_tensor, _randomized_svd, normalized_graph
 
@@ -148,12 +149,12 @@ class GraphFilter(Model, ClosedForm, HistoryScorer):
         if filter not in FILTERS:
             raise ConfigError(f"filter must be one of {', '.join(FILTERS)}, got {filter!r}")
         self.filter = filter
-        self.order = positive_int(order, "order")
+        self.order = positive_int("order", order)
         self.flatness = _finite(flatness, "flatness", positive=True)
         self.degree_power = _finite(degree_power, "degree_power")
         self.ideal_weight = _finite(ideal_weight, "ideal_weight")
         self.degree_offset = _finite(degree_offset, "degree_offset")
-        self.ideal_rank = positive_int(ideal_rank, "ideal_rank")
+        self.ideal_rank = positive_int("ideal_rank", ideal_rank)
         if self.ideal_weight > 0 and self.ideal_rank > min(self.num_users, self.num_items):
             raise ConfigError(f"ideal_rank {self.ideal_rank} exceeds min(num_users, num_items) = "
                               f"{min(self.num_users, self.num_items)}")

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ncf._checks import positive_int
 from ncf.errors import ConfigError
-from ncf.models._common import positive_int
 from ncf.models.base import Factorized
 from ncf.nn.blocks import embedding_lookup, init_embedding_
 
@@ -72,7 +72,7 @@ class MatrixFactorization(Factorized):
         normalize: bool = False,
     ) -> None:
         super().__init__(num_users, num_items)
-        self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
+        self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         self.use_bias = bool(use_bias)
         self.init_std = float(init_std)
         self.sparse = bool(sparse)

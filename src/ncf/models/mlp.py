@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
 
-from ncf.models._common import layer_widths, positive_int, probability
+from ncf._checks import positive_int
+from ncf.models._common import layer_widths, probability
 from ncf.models.base import Model
 from ncf.nn.blocks import (
     NEUMF_INIT_STD,
@@ -58,7 +59,7 @@ class MLP(Model):
         dropout: float = 0.0,
     ) -> None:
         super().__init__(num_users, num_items)
-        self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
+        self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         self.layers = layer_widths(layers)
         self.dropout = probability(dropout)
         d = self.embedding_dim

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from ncf._checks import positive_int
 from ncf.errors import ConfigError
-from ncf.models._common import layer_widths, positive_int, probability
+from ncf.models._common import layer_widths, probability
 from ncf.models.base import Model
 from ncf.models.gmf import GMF
 from ncf.models.mlp import MLP
@@ -64,8 +65,8 @@ class NeuMF(Model):
         dropout: float = 0.0,
     ) -> None:
         super().__init__(num_users, num_items)
-        self.gmf_dim = positive_int(gmf_dim, "gmf_dim")
-        self.mlp_dim = positive_int(mlp_dim, "mlp_dim")
+        self.gmf_dim = positive_int("gmf_dim", gmf_dim)
+        self.mlp_dim = positive_int("mlp_dim", mlp_dim)
         self.layers = layer_widths(layers)
         self.dropout = probability(dropout)
         nu, ni = self.num_users, self.num_items

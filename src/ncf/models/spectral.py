@@ -16,9 +16,10 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from ncf._checks import positive_int
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError, NotFittedError
-from ncf.models._common import clipped_rank, positive_int
+from ncf.models._common import clipped_rank
 from ncf.models.base import ClosedForm, Factorized
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ class SpectralMF(Factorized, ClosedForm):
         seed: int = 0,
     ) -> None:
         super().__init__(num_users, num_items)
-        self.rank = positive_int(rank, "rank")
+        self.rank = positive_int("rank", rank)
         if self.rank > min(self.num_users, self.num_items):
             raise ConfigError(
                 f"rank {self.rank} exceeds min(num_users, num_items) = {min(self.num_users, self.num_items)}"
@@ -177,7 +178,7 @@ class SpectralMF(Factorized, ClosedForm):
         """This fit with only its ``rank`` leading components (the low-pass at a lower cut-off):
         one SVD serves every smaller rank when choosing one on validation."""
         self._check_fitted()
-        rank = positive_int(rank, "rank")
+        rank = positive_int("rank", rank)
         if rank > self.rank:
             raise ConfigError(f"cannot truncate a rank-{self.rank} fit to rank {rank}")
         config = {**self.get_config(), "rank": rank}

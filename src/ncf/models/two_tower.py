@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ncf._checks import positive_int
 from ncf.data.features import FeatureTable
 from ncf.errors import ConfigError, DataError
-from ncf.models._common import layer_widths, positive_int, probability
+from ncf.models._common import layer_widths, probability
 from ncf.models.base import Factorized
 from ncf.nn.blocks import FeedForward, init_embedding_
 
@@ -196,7 +197,7 @@ class TwoTower(Factorized):
         item_feature_dim: int | None = None,
     ) -> None:
         super().__init__(num_users, num_items)
-        self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
+        self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         self.layers = layer_widths(layers)
         self.dropout = probability(dropout)
         self.layer_norm = bool(layer_norm)
