@@ -175,7 +175,7 @@ def data() -> None:
 @_common_options
 def data_stats(source: str, fmt: str | None, path: str | None, as_json: bool) -> None:
     """Counts of users, items and interactions (and of a ready-made split)."""
-    from ncf.app.jobs import load_data
+    from ncf.app.datasets import load_data
 
     stats = load_data(source, format=fmt, path=path).stats()
     if as_json:
@@ -203,7 +203,7 @@ def data_stats(source: str, fmt: str | None, path: str | None, as_json: bool) ->
 def data_split(source: str, fmt: str | None, path: str | None, protocol: str, negatives: int,
                test_fraction: float, seed: int, out: str, prefix: str, force: bool, as_json: bool) -> None:
     """Split a dataset and write it in the NeuMF file format (re-readable by every command)."""
-    from ncf.app.jobs import split_dataset
+    from ncf.app.datasets import split_dataset
 
     result = split_dataset(source, out, format=fmt, path=path, protocol=protocol, negatives=negatives,
                            test_fraction=test_fraction, seed=seed, prefix=prefix, force=force)
@@ -328,19 +328,20 @@ def train_cmd(source: str | None, config_file: str | None, out: str, resume: boo
                                "sets the number)")
     if resume and force:
         raise click.UsageError("--resume continues a run and --force replaces it: give one of them")
-    from ncf.app import jobs  # after the checks above: a usage error answers without loading torch
+    # after the checks above: a usage error answers without loading torch
+    from ncf.app import run_rules, train_job
     from ncf.training.distributed import distributed_from_environment
 
     if nproc is not None and nproc > 1:
-        jobs.check_train_target(out, resume=resume, force=force)
+        run_rules.check_train_target(out, resume=resume, force=force)
         _train_in_processes(nproc, out, _rank_args(values, config_file, out, resume, as_json) + ["--force"] * force)
         return
-    with distributed_from_environment(jobs.train_device(spec, out, resume=resume)) as distributed:
+    with distributed_from_environment(run_rules.train_device(spec, out, resume=resume)) as distributed:
         if distributed is not None:
             _share_threads(distributed.world.local_world_size)
         show = _show_progress() and not as_json
         with epoch_lines(show and not stderr_is_terminal()):  # no bar off a terminal: a line per epoch
-            result = jobs.train(spec, out, resume=resume, force=force, show_progress=show, distributed=distributed)
+            result = train_job.train(spec, out, resume=resume, force=force, show_progress=show, distributed=distributed)
     if distributed is not None and not distributed.is_main:
         return  # rank 0 reports
     if as_json:
@@ -517,7 +518,7 @@ def _cutoffs(k: tuple[str, ...], more_k: tuple[int, ...]) -> list[int]:
 def evaluate_cmd(run_dir: str, more_k: tuple[int, ...], data: str | None, fmt: str | None, protocol: str | None,
                  k: tuple[str, ...], part: str, as_json: bool, save_rankings: str | None) -> None:
     """Evaluate a trained run on its test (or validation) split."""
-    from ncf.app.jobs import evaluate_run
+    from ncf.app.evaluate_job import evaluate_run
 
     report = evaluate_run(run_dir, k=_cutoffs(k, more_k), protocol=protocol, data=data, format=fmt, part=part,
                           save_rankings=save_rankings)
@@ -587,7 +588,7 @@ def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, 
                   out: str | None, as_json: bool, index: str, titles: str | None, titles_offset: int) -> None:
     """Top-K items for users, excluding what they already interacted with (the server's ranking)."""
     from ncf._io import check_output
-    from ncf.app import jobs
+    from ncf.app import recommend_job
     from ncf.app.artifact import Run
     from ncf.errors import DataError, UnknownIdError
 
@@ -613,9 +614,9 @@ def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, 
         wanted.extend(run.decode_users(np.arange(run.model.num_users)))
     if not wanted:
         raise click.UsageError("name users with --user, --users-file or --all-users")
-    result = jobs.recommend_run(run, wanted, k=k, titles=names, index=None if index == "none" else index)
+    result = recommend_job.recommend_run(run, wanted, k=k, titles=names, index=None if index == "none" else index)
     if out is not None:
-        jobs.write_recommendations(out, result)
+        recommend_job.write_recommendations(out, result)
         click.echo(f"wrote top-{k} for {len(result):,} users to {out}")
     elif as_json:
         click.echo(json.dumps(result))
@@ -814,7 +815,7 @@ def serve_cmd(run_dir: str, host: str, port: int, workers: int, api_key_file: st
 @_common_options
 def quickstart_cmd(out: str | None, seed: int) -> None:
     """Train and evaluate on built-in synthetic data, then show recommendations (no network)."""
-    from ncf.app.jobs import quickstart
+    from ncf.app.quickstart_job import quickstart
 
     t0 = time.perf_counter()
     for line in quickstart(out, seed=seed, show_progress=_show_progress()):

@@ -1,6 +1,6 @@
 """A failed run can be retried, and an option that a run would ignore is an error.
 
-The retry rule (:func:`ncf.app.jobs._check_fresh`): a run that failed (``run.json`` status
+The retry rule (:func:`ncf.app.run_rules.check_fresh`): a run that failed (``run.json`` status
 ``failed``) or never reached a checkpoint is replaced by a plain re-run with any options; a
 finished run, or an interrupted one with a checkpoint to resume, only with ``--force``.
 """

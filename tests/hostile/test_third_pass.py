@@ -431,13 +431,13 @@ def test_exact_path_and_index_clamp_k_the_same_way(run: Path) -> None:
 
 
 def test_out_of_memory_names_the_size_and_what_to_lower(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ncf.app import jobs
+    from ncf.app import recommend_job
 
     def numpy_oom(*args: Any, **kwargs: Any) -> Any:
         raise MemoryError("Unable to allocate 7.00 PiB for an array with shape (1000000000000000, 1000) and data "
                           "type float64")
 
-    monkeypatch.setattr(jobs, "recommend_run", numpy_oom)
+    monkeypatch.setattr(recommend_job, "recommend_run", numpy_oom)
     line = _error_line(_cli("recommend", run, "--user", "1"))
     assert line == ("error: out of memory allocating 7.00 PiB (an array of shape (1000000000000000, 1000)) in "
                     "`ncf recommend`: lower --k, or ask for fewer users at once (--user / --users-file instead "
@@ -447,7 +447,7 @@ def test_out_of_memory_names_the_size_and_what_to_lower(run: Path, monkeypatch: 
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
                            "you tried to allocate 8589934592 bytes. Error code 12 (Cannot allocate memory)")
 
-    monkeypatch.setattr(jobs, "recommend_run", torch_oom)
+    monkeypatch.setattr(recommend_job, "recommend_run", torch_oom)
     res = _cli("recommend", run, "--user", "1")
     assert res.exit_code == 1
     assert _error_line(res).startswith("error: out of memory allocating 8.0 GiB in `ncf recommend`: lower --k")
@@ -455,12 +455,12 @@ def test_out_of_memory_names_the_size_and_what_to_lower(run: Path, monkeypatch: 
 
 
 def test_a_plain_runtime_error_is_not_called_out_of_memory(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ncf.app import jobs
+    from ncf.app import recommend_job
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("something else")
 
-    monkeypatch.setattr(jobs, "recommend_run", boom)
+    monkeypatch.setattr(recommend_job, "recommend_run", boom)
     res = _cli("recommend", run, "--user", "1")
     assert isinstance(res.exception, RuntimeError) and "out of memory" not in res.output
     record("correct result")
@@ -581,12 +581,12 @@ def test_titles_reader_rejects_a_missing_file_with_its_path(bare_run: Path, tmp_
 def test_out_of_memory_on_a_huge_universe_asks_whether_ids_are_indices(monkeypatch: pytest.MonkeyPatch,
                                                                       tmp_path: Path) -> None:
     """A LightGCN/NeuMF id of 2e9 is a universe of 2e9 items: say so, not "lower --batch-size"."""
-    from ncf.app import jobs
+    from ncf.app import datasets
 
     def oom(*args: Any, **kwargs: Any) -> Any:
         raise MemoryError("Unable to allocate 14.9 GiB for an array with shape (2000000001,) and data type int64")
 
-    monkeypatch.setattr(jobs, "load_data", oom)
+    monkeypatch.setattr(datasets, "load_data", oom)
     line = _error_line(_cli("data", "stats", tmp_path))
     assert line.startswith("error: out of memory allocating 14.9 GiB (an array of shape (2000000001,)) in `ncf data`: "
                            "is 2,000,000,001 the number of users or items?"), line

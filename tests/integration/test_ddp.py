@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ncf.app import jobs
+from ncf.app.datasets import load_data, prepare_split
+from ncf.app.evaluate_job import evaluate_run
+from ncf.app.ranks import rank_split, split_fingerprint
 from ncf.app.rundir import RunDir
 from ncf.app.spec import RunSpec
 from ncf.data.splits import leave_one_out
@@ -66,7 +68,7 @@ def _free_port() -> int:
 
 
 def _hr10(run_dir: Path) -> float:
-    return jobs.evaluate_run(run_dir, k=[10], protocol="sampled").metrics["hr@10"]
+    return evaluate_run(run_dir, k=[10], protocol="sampled").metrics["hr@10"]
 
 
 def _logged_epochs(run_dir: Path) -> list[int]:
@@ -231,9 +233,9 @@ def test_nproc_under_torchrun_is_a_usage_error(neumf_dir, tmp_path) -> None:
 def test_a_rank_that_cannot_see_the_run_directory_builds_the_same_split(neumf_dir, tmp_path) -> None:
     """Another node without a shared file system: the split comes from the data, checked against rank 0's."""
     spec = RunSpec.from_options(("", {"data": str(neumf_dir), "model": "mf", "epochs": 1}))
-    reference = jobs.prepare_split(spec, jobs.load_data(str(neumf_dir)))
-    expected = jobs._split_fingerprint(reference)
-    split, _ = jobs._rank_split(spec, RunDir(tmp_path / "not-here"), expected)
+    reference = prepare_split(spec, load_data(str(neumf_dir)))
+    expected = split_fingerprint(reference)
+    split, _ = rank_split(spec, RunDir(tmp_path / "not-here"), expected)
     np.testing.assert_array_equal(split.train.users, reference.train.users)
     with pytest.raises(DataError, match="differs from rank 0's"):
-        jobs._rank_split(spec, RunDir(tmp_path / "not-here"), "0123456789abcdef")
+        rank_split(spec, RunDir(tmp_path / "not-here"), "0123456789abcdef")

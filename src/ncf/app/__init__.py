@@ -12,10 +12,13 @@ from ncf._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ncf.app.artifact import Run
-    from ncf.app.jobs import TrainResult, evaluate_run, quickstart, recommend_run, train
+    from ncf.app.evaluate_job import evaluate_run
+    from ncf.app.quickstart_job import quickstart
+    from ncf.app.recommend_job import recommend_run
     from ncf.app.recommender import Recommendations, Recommender
     from ncf.app.rundir import RunDir, RunInfo
     from ncf.app.spec import OPTIONS, DataSpec, RunSpec, SplitSpec
+    from ncf.app.train_job import TrainResult, train
 
 _LAZY = {
     "OPTIONS": "ncf.app.spec",
@@ -27,11 +30,11 @@ _LAZY = {
     "RunInfo": "ncf.app.rundir",
     "RunSpec": "ncf.app.spec",
     "SplitSpec": "ncf.app.spec",
-    "TrainResult": "ncf.app.jobs",
-    "evaluate_run": "ncf.app.jobs",
-    "quickstart": "ncf.app.jobs",
-    "recommend_run": "ncf.app.jobs",
-    "train": "ncf.app.jobs",
+    "TrainResult": "ncf.app.train_job",
+    "evaluate_run": "ncf.app.evaluate_job",
+    "quickstart": "ncf.app.quickstart_job",
+    "recommend_run": "ncf.app.recommend_job",
+    "train": "ncf.app.train_job",
 }
 
 

@@ -60,7 +60,8 @@ import numpy as np
 
 from ncf._io import atomic_write, check_output
 from ncf._types import PathLike
-from ncf.app.jobs import build_model, load_data
+from ncf.app.datasets import load_data
+from ncf.app.fitting import build_model
 from ncf.app.refit import refit_epochs
 from ncf.app.spec import OPTIONS, RunSpec, read_toml
 from ncf.app.splitting import scaled_batch
@@ -631,7 +632,7 @@ class _Study:
 
     def _default_rank(self) -> int:
         """The spectral rank ``ncf train`` chooses on this carve (one SVD, scored by truncation)."""
-        from ncf.app.jobs import choose_spectral_rank
+        from ncf.app.blend import choose_spectral_rank
 
         carve = Split(self.split.train, self.split.test, self.split.test, self.split.test_negatives,
                       self.split.test_negatives)  # the tuning split holds its carve as "test"

@@ -132,7 +132,7 @@ def test_early_stopping_refits_on_train_plus_carve_for_the_chosen_epochs(neumf_d
     assert info["history"]["best_epoch"] == h.best_epoch
     assert info["split"]["carve"]["method"] == "loo" and info["split"]["carve"]["valid_rows"] == len(run.split.valid)
     # the saved model is the refit: the same seed and epochs on train + carve, reproduced by hand
-    from ncf.app.jobs import build_model
+    from ncf.app.fitting import build_model
     from ncf.training import Trainer
 
     spec = result.spec
@@ -256,3 +256,25 @@ def test_the_progress_display_says_which_carve_training_stops_on(neumf_dir, tmp_
     train(_spec(neumf_dir, epochs=None, **{"max-epochs": 1}), tmp_path / "run", show_progress=True)
     err = capsys.readouterr().err
     assert "validation carve: one held-out item per user, latest (timestamps order each user's items" in err
+
+
+def test_the_jobs_module_still_exports_every_job_from_its_new_home():
+    """``ncf.app.jobs`` is a facade over the job modules: the old imports give the same objects."""
+    from ncf.app import (
+        blend,
+        datasets,
+        evaluate_job,
+        fitting,
+        jobs,
+        quickstart_job,
+        recommend_job,
+        run_rules,
+        train_job,
+    )
+
+    homes = (blend, datasets, evaluate_job, fitting, quickstart_job, recommend_job, run_rules, train_job)
+    for name in jobs.__all__:
+        assert any(getattr(home, name, None) is getattr(jobs, name) for home in homes), name
+    import ncf.app
+
+    assert ncf.app.train is train_job.train and ncf.app.evaluate_run is evaluate_job.evaluate_run

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 import ncf.evaluation
 from ncf.app import RunSpec
-from ncf.app.jobs import build_model, load_data
+from ncf.app.datasets import load_data
+from ncf.app.fitting import build_model
 from ncf.app.refit import refit_epochs
 from ncf.app.tune import (
     LAYER_CHOICES,
@@ -182,7 +183,7 @@ def test_durations_and_bad_budgets():
 def test_a_spectral_study_starts_at_the_rank_ncf_train_would_choose(neumf_dir, tmp_path):
     import optuna
 
-    from ncf.app.jobs import choose_spectral_rank
+    from ncf.app.blend import choose_spectral_rank
 
     base = RunSpec.from_options(("test", {"data": str(neumf_dir), "model": "spectral"}))
     tune(base, tmp_path / "s", trials=2)
