@@ -1,4 +1,4 @@
-"""``ncf`` command line: parse arguments, call :mod:`ncf.app.jobs`, print results.
+"""``ncf`` command line: parse arguments, call the jobs of :mod:`ncf.app`, print results.
 
 Usage and config errors exit 2, runtime errors exit 1; either way one line on stderr. The
 ``ncf train`` options are generated from :data:`ncf.app.spec.OPTIONS`, so the flags, the TOML

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from ncf._io import atomic_write
 from ncf._types import PathLike
 from ncf.app.artifact import Run
-from ncf.app.jobs import evaluate_run
+from ncf.app.evaluate_job import evaluate_run
 from ncf.app.spec import OPTIONS
 from ncf.errors import ConfigError, DataError
 from ncf.viz._deps import require
