@@ -83,12 +83,14 @@ def all_reduce_sparse_gradients(params: Sequence[Tensor], world_size: int,
     _all_gather_flat(all_ids, ids, group=group)
     _all_gather_flat(all_values, values, group=group)
     all_ids, all_values = all_ids.view(world_size, num_ids), all_values.view(world_size, num_values)
-    id_start = torch.cumsum(all_counts, 1) - all_counts  # (world, tables): where each table's rows begin
-    value_start = torch.cumsum(all_counts * widths, 1) - all_counts * widths
+    counts_l = all_counts.tolist()  # (world, tables) as Python ints: slicing below needs no tensor reads
+    widths_l = widths.tolist()
+    id_start = (torch.cumsum(all_counts, 1) - all_counts).tolist()  # where each table's rows begin
+    value_start = (torch.cumsum(all_counts * widths, 1) - all_counts * widths).tolist()
     for t, p in enumerate(sparse):
-        width = int(widths[t])
-        rows = [all_ids[r, int(id_start[r, t]): int(id_start[r, t] + all_counts[r, t])] for r in range(world_size)]
-        vals = [all_values[r, int(value_start[r, t]): int(value_start[r, t] + all_counts[r, t] * width)]
+        width = widths_l[t]
+        rows = [all_ids[r, id_start[r][t]: id_start[r][t] + counts_l[r][t]] for r in range(world_size)]
+        vals = [all_values[r, value_start[r][t]: value_start[r][t] + counts_l[r][t] * width]
                 for r in range(world_size)]
         row_ids = torch.cat(rows)
         if row_ids.numel() == 0:
