@@ -10,6 +10,7 @@ from ncf.nn.blocks import (
     init_embedding_,
     init_linear_,
     make_activation,
+    sparse_parameters,
     split_sparse_parameters,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "init_embedding_",
     "init_linear_",
     "make_activation",
+    "sparse_parameters",
     "split_sparse_parameters",
 ]

@@ -254,6 +254,13 @@ class PairFeedForward(nn.Module):
         return out
 
 
+def sparse_parameters(module: nn.Module) -> dict[str, nn.Parameter]:
+    """The weights of ``module``'s ``sparse=True`` embeddings (their gradients are sparse), by
+    qualified name, each once."""
+    ids = {id(m.weight) for m in module.modules() if isinstance(m, nn.Embedding) and m.sparse}
+    return {name: p for name, p in module.named_parameters() if id(p) in ids}
+
+
 def split_sparse_parameters(
     module: nn.Module,
 ) -> tuple[list[Tensor], list[Tensor]]:
@@ -265,13 +272,9 @@ def split_sparse_parameters(
     -------
     sparse, dense : list of Tensor
     """
-    sparse_ids: set[int] = set()
-    sparse: list[Tensor] = []
-    for sub in module.modules():
-        if isinstance(sub, nn.Embedding) and sub.sparse and id(sub.weight) not in sparse_ids:
-            sparse_ids.add(id(sub.weight))
-            sparse.append(sub.weight)
-    dense: list[Tensor] = [p for p in module.parameters() if id(p) not in sparse_ids]
+    sparse: list[Tensor] = list(sparse_parameters(module).values())
+    ids = {id(p) for p in sparse}
+    dense: list[Tensor] = [p for p in module.parameters() if id(p) not in ids]
     return sparse, dense
 
 

@@ -48,8 +48,9 @@ from torch import Tensor, nn
 
 from ncf.errors import ConfigError, NCFError, first_line
 from ncf.models.base import Model
+from ncf.nn.blocks import sparse_parameters
 from ncf.training.objectives import Batch, Objective
-from ncf.training.sparse_reduce import all_reduce_sparse_gradients, sparse_parameters
+from ncf.training.sparse_reduce import all_reduce_sparse_gradients
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -207,7 +208,7 @@ def check_distributable(model: nn.Module, backend: str) -> None:
     ConfigError
         One line naming the alternative (``--optimizer adam``).
     """
-    sparse = [name for name, m in model.named_modules() if isinstance(m, nn.Embedding) and m.sparse]
+    sparse = sparse_parameters(model)
     if sparse and backend == "nccl":
         raise ConfigError("row-sparse embeddings (optimizer sparse_adam or adagrad) cannot train on several GPUs: "
                           "NCCL has no sparse all-reduce; use --optimizer adam (dense gradients), or CPU processes")

@@ -52,6 +52,7 @@ from torch import Tensor
 from ncf.config import TrainConfig
 from ncf.models.base import Model
 from ncf.models.mf import MatrixFactorization
+from ncf.nn.blocks import sparse_parameters
 from ncf.training.objectives import BCE, BPR, Batch, Objective, Softmax, _Pairwise
 from ncf.training.optim import RowAdagrad, RowAdam
 
@@ -148,7 +149,7 @@ def _tables(model: MatrixFactorization) -> list[Tensor]:
 
 
 def _sparse_tables(model: MatrixFactorization) -> set[int]:
-    return {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding) and m.sparse}
+    return {id(p) for p in sparse_parameters(model).values()}
 
 
 def fused_support(model: Model, objective: Objective, optimizers: Sequence[torch.optim.Optimizer],

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from ncf.config import TrainConfig
 from ncf.errors import ConfigError
+from ncf.nn.blocks import sparse_parameters
 
 __all__ = ["RowAdagrad", "RowAdam", "lr_factor", "make_optimizers", "set_lr"]
 
@@ -148,7 +149,7 @@ def make_optimizers(model: nn.Module, config: TrainConfig) -> list[torch.optim.O
     ConfigError
         If the optimizer cannot update sparse tables (``adamw``), or nothing is trainable.
     """
-    sparse_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse}
+    sparse_ids = {id(p) for p in sparse_parameters(model).values()}
     params = [p for p in model.parameters() if p.requires_grad]
     sparse = [p for p in params if id(p) in sparse_ids]
     dense = [p for p in params if id(p) not in sparse_ids]

@@ -17,20 +17,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import Tensor
 
-__all__ = ["all_reduce_sparse_gradients", "sparse_parameters"]
-
-
-def sparse_parameters(module: nn.Module) -> dict[str, nn.Parameter]:
-    """The trainable weights of ``module``'s ``sparse=True`` embeddings, by qualified name."""
-    out: dict[str, nn.Parameter] = {}
-    for name, sub in module.named_modules():
-        weight = getattr(sub, "weight", None)
-        if isinstance(sub, nn.Embedding | nn.EmbeddingBag) and sub.sparse and isinstance(weight, nn.Parameter) \
-                and weight.requires_grad:
-            out[f"{name}.weight" if name else "weight"] = weight
-    return out
+__all__ = ["all_reduce_sparse_gradients"]
 
 
 def _all_gather_flat(out: Tensor, tensor: Tensor, group: dist.ProcessGroup | None) -> None:

@@ -420,15 +420,13 @@ class Trainer:
             loss = run.module(batch)
         for opt in run.optimizers:
             opt.zero_grad(set_to_none=True)
+        (loss if run.scaler is None else run.scaler.scale(loss)).backward()
+        run.module.reduce_gradients()
         if run.scaler is not None:
-            run.scaler.scale(loss).backward()
-            run.module.reduce_gradients()
             for opt in run.optimizers:
                 run.scaler.step(opt)
             run.scaler.update()
         else:
-            loss.backward()
-            run.module.reduce_gradients()
             if run.config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
             for opt in run.optimizers:

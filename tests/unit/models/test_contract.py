@@ -31,7 +31,7 @@ from ncf.models import (
     build_model,
     is_factorized,
 )
-from ncf.nn import split_sparse_parameters
+from ncf.nn import sparse_parameters, split_sparse_parameters
 from ncf.persistence import load_model, save_model
 
 NU, NI = 7, 11
@@ -241,6 +241,10 @@ def test_sparse_embeddings_give_sparse_gradients() -> None:
     model.score(torch.tensor([0, 1]), torch.tensor([2, 3])).sum().backward()
     sparse, dense = split_sparse_parameters(model)
     assert len(sparse) == 4 and len(dense) == 1  # factors + biases; global bias
+    named = sparse_parameters(model)  # the same tables by name (what DDP is told to leave alone)
+    assert sorted(named) == ["item_bias.weight", "item_embedding.weight", "user_bias.weight", "user_embedding.weight"]
+    assert [id(p) for p in named.values()] == [id(p) for p in sparse]
+    assert sparse_parameters(MatrixFactorization(NU, NI, 4)) == {}
     assert all(p.grad is not None and p.grad.is_sparse for p in sparse)
     opt_s = torch.optim.SparseAdam(sparse, lr=0.1)
     opt_d = torch.optim.Adam(dense, lr=0.1)
