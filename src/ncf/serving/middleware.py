@@ -66,11 +66,10 @@ class BodyLimit:
             return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        too_big = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
         if length is not None:
             try:
                 if int(length) > self.max_bytes:
-                    await too_big(scope, receive, send)
+                    await self._too_big()(scope, receive, send)
                     return
             except ValueError:
                 await JSONResponse({"detail": "invalid Content-Length"}, status_code=400)(scope, receive, send)
@@ -89,7 +88,11 @@ class BodyLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await too_big(scope, receive, send)
+            await self._too_big()(scope, receive, send)
+
+    def _too_big(self) -> JSONResponse:
+        """The 413 answer (built only when a body is refused, not for every request)."""
+        return JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
 
 
 class _TooLarge(Exception):
