@@ -851,10 +851,6 @@ class _Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
-def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
-    raise _Interrupted(signum)
-
-
 def _restore(handlers: Mapping[signal.Signals, Any]) -> None:
     for sig, handler in handlers.items():
         signal.signal(sig, handler)
@@ -866,32 +862,51 @@ def _saving_on_signals(save: Callable[[], object]) -> Iterator[None]:
     then do what the signal would have done (the handlers from before: SIGINT's raises
     KeyboardInterrupt, SIGTERM's default ends the process). The handlers are restored on the
     way out. Only in the main thread (where Python runs signal handlers); ignored signals stay
-    ignored."""
+    ignored. The signal is remembered as well as raised: when it lands inside Optuna's storage
+    commit, the error that escapes is SQLite's ("database is locked"), and it still counts as
+    the signal."""
     previous: dict[signal.Signals, Any] = {}
+    received: list[int] = []
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        raise _Interrupted(signum)
+
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             handler = signal.getsignal(sig)
             if handler is signal.SIG_IGN or handler is None:  # None: installed outside Python; leave it
                 continue
             previous[sig] = handler
-            signal.signal(sig, _raise_interrupted)
+            signal.signal(sig, interrupt)
     try:
         yield
+    except Exception:
+        if not received:
+            raise
+        _finish_interrupted(_Interrupted(received[0]), previous, save)
     except _Interrupted as exc:
-        handlers, previous = previous, {}
-        _restore(handlers)  # a second signal acts at once
-        try:
-            save()
-        except Exception as err:  # the files of the last best stay as they were (written atomically)
-            logger.warning("could not write the study's files after %s: %s", exc, err)
-        handler = handlers.get(signal.Signals(exc.signum), signal.SIG_DFL)
-        if handler is signal.SIG_DFL:
-            os.kill(os.getpid(), exc.signum)  # the default action: the process ends by this signal
-        elif callable(handler):
-            handler(exc.signum, None)
-        raise KeyboardInterrupt(str(exc)) from None  # the handler from before let us live: still stop here
+        _finish_interrupted(exc, previous, save)
     finally:
         _restore(previous)
+
+
+def _finish_interrupted(exc: _Interrupted, previous: dict[signal.Signals, Any], save: Callable[[], object]) -> None:
+    """After a signal: restore the handlers (a second signal acts at once), save the study's files,
+    then act as the signal would have (see :func:`_saving_on_signals`)."""
+    handlers = dict(previous)
+    previous.clear()
+    _restore(handlers)
+    try:
+        save()
+    except Exception as err:  # the files of the last best stay as they were (written atomically)
+        logger.warning("could not write the study's files after %s: %s", exc, err)
+    handler = handlers.get(signal.Signals(exc.signum), signal.SIG_DFL)
+    if handler is signal.SIG_DFL:
+        os.kill(os.getpid(), exc.signum)  # the default action: the process ends by this signal
+    elif callable(handler):
+        handler(exc.signum, None)
+    raise KeyboardInterrupt(str(exc)) from None  # the handler from before let us live: still stop here
 
 
 # ---------------------------------------------------------------------- files

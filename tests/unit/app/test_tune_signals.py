@@ -91,3 +91,26 @@ def test_a_killed_ncf_tune_leaves_the_best_finished_trial(neumf_dir, tmp_path):
     assert spec.model.name == "mf" and spec.train.epochs == best.user_attrs["best_epoch"]
     rows = (out / "trials.tsv").read_text().splitlines()
     assert len(rows) == 1 + len(trials)  # every trial, the interrupted one too
+
+
+def test_a_signal_masked_by_the_storage_error_it_caused_still_counts(monkeypatch):
+    """SIGTERM inside Optuna's SQLite commit surfaces as "database is locked", not as the
+    interrupt: the files are still saved and the previous handler still runs."""
+    from ncf.app.tune import _saving_on_signals
+
+    saved: list[bool] = []
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        with pytest.raises(Stopped), _saving_on_signals(lambda: saved.append(True)):
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1)  # the handler raises here
+            except KeyboardInterrupt as exc:  # what a storage layer would turn into its own error
+                raise RuntimeError("database is locked") from exc
+        assert saved == [True]
+        assert signal.getsignal(signal.SIGTERM) is _stop  # restored
+        with pytest.raises(RuntimeError, match="locked"), _saving_on_signals(lambda: saved.append(True)):
+            raise RuntimeError("database is locked")  # no signal: an error is an error
+        assert saved == [True]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
