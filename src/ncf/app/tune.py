@@ -383,16 +383,25 @@ def has_order(data: Interactions) -> bool:
 
 
 def tuning_split(spec: RunSpec, dataset: Any) -> Split:
-    """(train minus a validation carve, validation): the test part is dropped here, unread.
+    """(train minus a validation carve, the carve): the test part is dropped here, unread.
 
-    The carve is ``ncf train``'s (:func:`ncf.app.splitting.run_split`); the validation rows take
-    the place of the test part, so a trial can only ever score them.
+    The carve is ``ncf train``'s (:func:`ncf.app.splitting.run_split` with ``keep_test=False``):
+    ``valid`` and ``valid_negatives`` hold it, and ``test`` is an empty part with no negatives, so
+    a trial can only ever score the carve.
     """
     from ncf.app.splitting import run_split
 
     split, _ = run_split(spec, dataset, keep_test=False)
-    assert split.valid is not None
-    return Split(split.train, split.valid, None, split.valid_negatives, None)
+    if split.valid is None or len(split.test) or split.test_negatives is not None:
+        raise RuntimeError("the tuning split must hold a validation carve and no test rows")
+    return split
+
+
+def _carve(split: Split) -> tuple[Interactions, np.ndarray | None]:
+    """The tuning split's validation carve and its sampled negatives (None: full ranking)."""
+    if split.valid is None:
+        raise RuntimeError("the tuning split has no validation carve")
+    return split.valid, split.valid_negatives
 
 
 #: Called with one plain line per finished, pruned or failed trial (``ncf tune`` off a terminal).
@@ -550,9 +559,10 @@ def _scores_by_dot_product(spec: RunSpec) -> bool:
 
 def _full_ranking_pairs(split: Split) -> int:
     """(user, item) pairs one full-ranking validation scores (0 under the sampled protocol)."""
-    if split.test_negatives is not None:
+    valid, valid_negs = _carve(split)
+    if valid_negs is not None:
         return 0
-    return int(np.unique(split.test.users).size * split.num_items)
+    return int(np.unique(valid.users).size * split.num_items)
 
 
 def _prefixed(on_trial: OnTrial, name: str) -> OnTrial:
@@ -579,7 +589,7 @@ def _check_space(spec: RunSpec) -> None:
 
 
 def _metric(spec: RunSpec, split: Split) -> str:
-    metric = spec.trainer_config().for_validation(sampled=split.test_negatives is not None).metric
+    metric = spec.trainer_config().for_validation(sampled=_carve(split)[1] is not None).metric
     if metric is None:  # for_validation always names one
         raise RuntimeError("no validation metric")
     return metric
@@ -615,7 +625,7 @@ class _Study:
         self.spec, self.root, self.split, self.features, self.metric = spec, root, split, features, metric
         self.optuna = optuna
         self.space = search_space(spec, split.num_items)
-        self.rows = (len(split.train), len(split.train) + len(split.test))  # carved, all training rows
+        self.rows = (len(split.train), len(split.train) + len(_carve(split)[0]))  # carved, all training rows
         root.mkdir(parents=True, exist_ok=True)
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures get our one line, not a traceback
         self.study = optuna.create_study(
@@ -634,9 +644,7 @@ class _Study:
         """The spectral rank ``ncf train`` chooses on this carve (one SVD, scored by truncation)."""
         from ncf.app.blend import choose_spectral_rank
 
-        carve = Split(self.split.train, self.split.test, self.split.test, self.split.test_negatives,
-                      self.split.test_negatives)  # the tuning split holds its carve as "test"
-        chosen = choose_spectral_rank(self.spec.replace(**{"spectral-rank": None}), carve)
+        chosen = choose_spectral_rank(self.spec.replace(**{"spectral-rank": None}), self.split)
         return int(chosen["chosen"])
 
     def run(self, trials: int | None, deadline: float | None, *, show_progress: bool,
@@ -814,7 +822,7 @@ def _run_trial(spec: RunSpec, split: Split, features: Any, metric: str, trial: A
     from ncf.training import Callback, EpochEnd, Trainer
 
     model = build_model(spec, split, features)
-    valid, valid_negs = split.test, split.test_negatives  # the validation carve (see tuning_split)
+    valid, valid_negs = _carve(split)
     if isinstance(model, ClosedForm):  # one fit: it cannot be cut at the deadline
         model.fit(split.train)
         report = evaluate(model, valid, exclude=split.train, k=(int(metric.split("@")[1]),),

@@ -28,7 +28,6 @@ from ncf.app.tune import (
 )
 from ncf.cli import main
 from ncf.data import read_neumf
-from ncf.data.interactions import Split
 from ncf.errors import ConfigError
 from ncf.training import Trainer
 
@@ -55,7 +54,7 @@ def test_never_evaluates_on_the_test_split_and_beats_the_defaults(neumf_dir, tmp
     split = tuning_split(base, load_data(str(neumf_dir)))
     model = build_model(base, split, (None, None))
     default = Trainer(base.trainer_config(show_progress=False)).fit(
-        model, split.train, valid=split.test, valid_negatives=split.test_negatives).best_metric
+        model, split.train, valid=split.valid, valid_negatives=split.valid_negatives).best_metric
     study = optuna.load_study(study_name="ncf-tune", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
     assert study.trials[0].user_attrs["origin"] == "defaults"
     assert study.trials[0].value == pytest.approx(default)
@@ -73,7 +72,7 @@ def test_writes_a_config_train_accepts_and_resumes_the_study(neumf_dir, tmp_path
     split = tuning_split(_base(neumf_dir), load_data(str(neumf_dir)))
     assert first.best_epoch is not None and 1 <= first.best_epoch <= 3
     assert spec.train.epochs == first.epochs == refit_epochs(first.best_epoch, len(split.train),
-                                                            len(split.train) + len(split.test))
+                                                            len(split.train) + len(split.valid))
     # no early stopping; a carve only to choose mf's spectral share, then the refit for those epochs
     assert spec.train.epochs is not None and spec.wants_validation() == spec.model.chooses_spectral_weight
     text = first.config_path.read_text()
@@ -188,7 +187,52 @@ def test_a_spectral_study_starts_at_the_rank_ncf_train_would_choose(neumf_dir, t
     base = RunSpec.from_options(("test", {"data": str(neumf_dir), "model": "spectral"}))
     tune(base, tmp_path / "s", trials=2)
     split = tuning_split(base, load_data(str(neumf_dir)))
-    carve = Split(split.train, split.test, split.test, split.test_negatives, split.test_negatives)
-    chosen = choose_spectral_rank(base, carve)["chosen"]
+    chosen = choose_spectral_rank(base, split)["chosen"]
     study = optuna.load_study(study_name="ncf-tune", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
     assert study.trials[0].params["spectral-rank"] == chosen
+
+
+def _events_table(small_data, path):
+    """The synthetic interactions as a raw table (no published split: ``ncf train`` makes one)."""
+    data = small_data.interactions
+    path.write_text("user,item,timestamp\n" + "".join(
+        f"{u},{i},{t}\n" for u, i, t in zip(data.users, data.items, data.timestamps, strict=True)))
+    return path
+
+
+@pytest.mark.parametrize("protocol", ["published", "random"])  # sampled (NeuMF files) and full-ranking carves
+def test_the_tuner_scores_ncf_trains_carve_held_in_valid(neumf_dir, small_data, tmp_path, protocol):
+    from ncf.app.splitting import run_split
+
+    if protocol == "published":
+        base = RunSpec.from_options(("t", {"data": str(neumf_dir), "model": "spectral"}))
+    else:
+        table = _events_table(small_data, tmp_path / "events.csv")
+        base = RunSpec.from_options(("t", {"data": str(table), "model": "spectral", "protocol": "random"}))
+    dataset = load_data(base.data.source)
+    tuned = tuning_split(base, dataset)
+    trained, carve = run_split(base.replace(valid=True), dataset)  # the carve `ncf train --valid` makes
+    assert carve is not None and tuned.valid is not None and trained.valid is not None
+    assert len(tuned.test) == 0 and tuned.test_negatives is None  # the test part is dropped, unread
+    for mine, theirs in ((tuned.train, trained.train), (tuned.valid, trained.valid)):
+        assert np.array_equal(mine.users, theirs.users) and np.array_equal(mine.items, theirs.items)
+    if protocol == "published":
+        assert tuned.valid_negatives is not None and trained.valid_negatives is not None
+        assert np.array_equal(tuned.valid_negatives, trained.valid_negatives)
+    else:
+        assert tuned.valid_negatives is None and trained.valid_negatives is None
+    # every trial's value is its model's metric on that same carve
+    tune(base, tmp_path / "study", trials=3)
+    study = optuna.load_study(study_name="ncf-tune", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
+    metric = base.trainer_config().for_validation(sampled=trained.valid_negatives is not None).metric
+    assert metric is not None
+    for trial in study.trials:
+        if trial.state.name != "COMPLETE":
+            continue
+        spec = base.replace(**trial.params)
+        model = build_model(spec, trained, (None, None))
+        model.fit(trained.train)
+        report = ncf.evaluation.evaluate(
+            model, trained.valid, exclude=trained.train, k=(int(metric.split("@")[1]),),
+            protocol="sampled" if trained.valid_negatives is not None else "full", negatives=trained.valid_negatives)
+        assert trial.value == report.metrics[metric]
