@@ -208,10 +208,10 @@ def data_split(source: str, fmt: str | None, path: str | None, protocol: str, ne
     result = split_dataset(source, out, format=fmt, path=path, protocol=protocol, negatives=negatives,
                            test_fraction=test_fraction, seed=seed, prefix=prefix, force=force)
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(json.dumps(result.to_dict()))
         return
-    negs = f", {result['negatives_per_row']} negatives per test row" if result["negatives_per_row"] else ""
-    click.echo(f"wrote {out}: train {result['train']:,}, test {result['test']:,}{negs}")
+    negs = f", {result.negatives_per_row} negatives per test row" if result.negatives_per_row else ""
+    click.echo(f"wrote {out}: train {result.train:,}, test {result.test:,}{negs}")
 
 
 # ---------------------------------------------------------------------- train
@@ -726,13 +726,12 @@ def index_build_cmd(run_dir: str, kind: str, metric: str, params: tuple[str, ...
 
     info = build_index(run_dir, kind, metric=metric, params=_params(params), k=k, queries=queries, out=out)
     if as_json:
-        click.echo(json.dumps(info))
+        click.echo(json.dumps(info.to_dict()))
         return
-    click.echo(f"{info['kind']} index of {info['items']:,} items x {info['dim']} -> {info['path']} "
-               f"(built in {info['build_seconds']:.1f}s)")
-    k = int(info["k"])  # clamped to the catalogue
-    click.echo(f"recall@{k} {info[f'recall@{k}']:.4f} against exact search over {info['queries']:,} held-back users; "
-               f"single query p50 {info['p50_ms']:.3f} ms, p99 {info['p99_ms']:.3f} ms; batch {info['qps']:,.0f} q/s")
+    click.echo(f"{info.kind} index of {info.items:,} items x {info.dim} -> {info.path} "
+               f"(built in {info.build_seconds:.1f}s)")
+    click.echo(f"recall@{info.k} {info.recall:.4f} against exact search over {info.queries:,} held-back users; "
+               f"single query p50 {info.p50_ms:.3f} ms, p99 {info.p99_ms:.3f} ms; batch {info.qps:,.0f} q/s")
 
 
 @index_group.command("bench")

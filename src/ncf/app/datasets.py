@@ -3,6 +3,7 @@ split every run trains on."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,27 @@ def load_data(source: str, *, format: str | None = None, path: str | None = None
     return load_dataset(source, format=format, path=path)
 
 
+@dataclass(frozen=True)
+class SplitResult:
+    """What ``ncf data split`` wrote: where, how, and the size of each part."""
+
+    out: str  # the directory holding the NeuMF files
+    protocol: str
+    train: int  # training rows
+    test: int  # test rows
+    negatives_per_row: int  # sampled negatives of the fullest test row
+    users: int
+    items: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` object (keys in this order)."""
+        return {"out": self.out, "protocol": self.protocol, "train": self.train, "test": self.test,
+                "negatives_per_row": self.negatives_per_row, "users": self.users, "items": self.items}
+
+
 def split_dataset(source: str, out: PathLike, *, format: str | None = None, path: str | None = None,
                   protocol: str = "loo", negatives: int = 99, test_fraction: float = 0.2, seed: int = 0,
-                  prefix: str = "data", force: bool = False) -> dict[str, Any]:
+                  prefix: str = "data", force: bool = False) -> SplitResult:
     """Split a dataset and write it in the NeuMF file format; an existing split is kept unless ``force``."""
     from ncf.data.writers import write_neumf
 
@@ -39,9 +58,9 @@ def split_dataset(source: str, out: PathLike, *, format: str | None = None, path
     split = make_split(dataset.interactions, protocol, negatives=negatives, seed=seed, test_fraction=test_fraction)
     write_neumf(split, target, prefix=prefix)
     counts = (split.test_negatives >= 0).sum(axis=1) if split.test_negatives is not None else np.zeros(0)
-    return {"out": str(target), "protocol": protocol, "train": len(split.train), "test": len(split.test),
-            "negatives_per_row": int(counts.max()) if counts.size else 0, "users": split.num_users,
-            "items": split.num_items}
+    return SplitResult(out=str(target), protocol=protocol, train=len(split.train), test=len(split.test),
+                       negatives_per_row=int(counts.max()) if counts.size else 0, users=int(split.num_users),
+                       items=int(split.num_items))
 
 
 def local_paths(*sources: str | None) -> list[Path]:

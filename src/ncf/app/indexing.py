@@ -65,8 +65,38 @@ def held_back_queries(run: Run, *, k: int, limit: int = 1000, seed: int = 0) -> 
     return Queries(users, vectors, seen, truth, np.ascontiguousarray(items))
 
 
+@dataclass(frozen=True)
+class IndexReport:
+    """A built index: what it is, what it was measured at, and where it was saved.
+
+    :meth:`to_dict` is ``ncf index build --json`` and ``RUN/index-info.json`` (recall under the
+    key ``recall@{k}``), which :func:`read_index_info` reads back.
+    """
+
+    model_version: str  # the saved model's weights the index was built from
+    kind: str
+    metric: str
+    params: dict[str, Any]
+    items: int
+    dim: int
+    k: int  # the cut-off recall is measured at (clamped to the catalogue)
+    queries: int  # held-back users measured
+    recall: float  # recall@k against exact search
+    p50_ms: float  # single-query latency
+    p99_ms: float
+    qps: float  # batch throughput
+    build_seconds: float
+    path: str  # the saved index directory, resolved
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_version": self.model_version, "kind": self.kind, "metric": self.metric,
+                "params": self.params, "items": self.items, "dim": self.dim, "k": self.k, "queries": self.queries,
+                f"recall@{self.k}": self.recall, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "qps": self.qps,
+                "build_seconds": self.build_seconds, "path": self.path}
+
+
 def build_index(run_dir: PathLike, kind: str, *, metric: str = "dot", params: dict[str, Any] | None = None,
-                k: int = 10, queries: int = 1000, out: PathLike | None = None) -> dict[str, Any]:
+                k: int = 10, queries: int = 1000, out: PathLike | None = None) -> IndexReport:
     """Build a ``kind`` index of the run's item vectors, measure it, and save it (atomically)."""
     from ncf.index import make_index
     from ncf.index.base import METADATA_FILE
@@ -83,13 +113,13 @@ def build_index(run_dir: PathLike, kind: str, *, metric: str = "dot", params: di
     build_seconds = time.perf_counter() - t0
     result = measure(index, q.vectors, q.truth, k, q.seen)
     index.save(target)
-    info = {"model_version": model_version(run.dir.model_dir), "kind": index.kind, "metric": index.metric,
-            "params": index.params, "items": index.size, "dim": index.dim, "k": k, "queries": int(q.users.size),
-            f"recall@{k}": result.recall, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "qps": result.qps,
-            "build_seconds": build_seconds, "path": str(target.resolve())}
+    report = IndexReport(model_version=model_version(run.dir.model_dir), kind=index.kind, metric=index.metric,
+                         params=index.params, items=index.size, dim=index.dim, k=k, queries=int(q.users.size),
+                         recall=result.recall, p50_ms=result.p50_ms, p99_ms=result.p99_ms, qps=result.qps,
+                         build_seconds=build_seconds, path=str(target.resolve()))
     if out is None:
-        write_json(run.path / INFO_FILE, info)
-    return info
+        write_json(run.path / INFO_FILE, report.to_dict())
+    return report
 
 
 def bench_indexes(run_dir: PathLike, kinds: list[str] | None = None, *, k: int = 10, queries: int = 1000,

@@ -42,8 +42,9 @@ def test_build_measures_saves_and_serving_uses_it(run_dir, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     info = build_index(run, "hnsw", params={"M": 16}, k=10, queries=200)
-    assert info["recall@10"] > 0.95 and info["queries"] == 200 and info["p99_ms"] > 0
+    assert info.recall > 0.95 and info.k == 10 and info.queries == 200 and info.p99_ms > 0
     saved = json.loads((run / "index-info.json").read_text())
+    assert saved == info.to_dict() and saved["recall@10"] == info.recall  # the file is the report
     assert saved["kind"] == "hnsw" and saved["model_version"] == Recommender.load(run, index=None).version
     rec = Recommender.load(run)
     assert rec.index is not None and rec.index.kind == "hnsw"

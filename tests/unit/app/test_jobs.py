@@ -278,3 +278,27 @@ def test_the_jobs_module_still_exports_every_job_from_its_new_home():
     import ncf.app
 
     assert ncf.app.train is train_job.train and ncf.app.evaluate_run is evaluate_job.evaluate_run
+
+
+def test_split_dataset_returns_a_typed_result_that_is_the_json_of_ncf_data_split(small_data, tmp_path):
+    from click.testing import CliRunner
+
+    from ncf.app.datasets import SplitResult, split_dataset
+    from ncf.cli import main
+
+    x = small_data.interactions
+    table = tmp_path / "log.csv"
+    table.write_text("user,item,timestamp\n" + "".join(
+        f"{u},{i},{t}\n" for u, i, t in zip(x.users, x.items, x.timestamps, strict=True)))
+    result = split_dataset(str(table), tmp_path / "a", protocol="loo", negatives=20, seed=1)
+    assert isinstance(result, SplitResult) and dataclasses.is_dataclass(result)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.train = 0  # type: ignore[misc]
+    assert (result.train, result.test, result.negatives_per_row) == (len(x) - x.num_users, x.num_users, 20)
+    assert (result.users, result.items, result.protocol) == (x.num_users, x.num_items, "loo")
+    cli = CliRunner().invoke(main, ["data", "split", str(table), "--protocol", "loo", "--negatives", "20",
+                                    "--seed", "1", "--out", str(tmp_path / "b"), "--json"])
+    assert cli.exit_code == 0, cli.output
+    line = cli.stdout.strip()
+    assert list(json.loads(line)) == ["out", "protocol", "train", "test", "negatives_per_row", "users", "items"]
+    assert line == json.dumps(dataclasses.replace(result, out=str(tmp_path / "b")).to_dict())
