@@ -87,8 +87,6 @@ ALLOW_SCAN_SHARE = 1.0 / 16.0
 #: How often a short row asks the approximate search again (with twice the fetch) before it
 #: is answered exactly.
 MAX_DOUBLINGS = 2
-#: Score-block floats for the exact scoring of allowed items (32 MiB, as in ``topk``).
-_BLOCK_FLOATS = 1 << 23
 #: Entries per step of the exact scoring of per-query allow-lists.
 _ENTRY_BLOCK = 1 << 16
 

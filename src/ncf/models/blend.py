@@ -1,8 +1,10 @@
-"""Blend: a weighted sum of factorized models, itself one factorized model.
+"""Blends: weighted sums of models' scores, saved and loaded as one model.
 
-``score = sum_k w_k s_k(u, i)`` is the dot product of the concatenated vectors
-``[w_1 u_1, w_2 u_2, ...]`` and ``[v_1, v_2, ...]``, so a blend ranks with one matrix product,
-exports to an ANN index and saves/loads like any other model.
+* :class:`Blend` sums factorized models: ``score = sum_k w_k s_k(u, i)`` is the dot product of the
+  concatenated vectors ``[w_1 u_1, w_2 u_2, ...]`` and ``[v_1, v_2, ...]``, so it ranks with one
+  matrix product and exports to an ANN index.
+* :class:`RowBlend` also takes models that score whole rows from a history (graph filters,
+  :class:`~ncf.models.base.HistoryScorer`); it is itself a history scorer, ranked row by row.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ import torch
 from torch import Tensor, nn
 
 from ncf.errors import ConfigError
-from ncf.models.base import FOLD_IN_ALPHA, FOLD_IN_L2, Factorized, Model, SequenceAware
+from ncf.models.base import (
+    FOLD_IN_ALPHA,
+    FOLD_IN_L2,
+    Factorized,
+    HistoryScorer,
+    Model,
+    SequenceAware,
+)
 
 
 class Blend(Factorized):
@@ -46,43 +55,13 @@ class Blend(Factorized):
         weights: Sequence[float],
     ) -> None:
         super().__init__(num_users, num_items)
-        if not components:
-            raise ConfigError("a blend needs at least one component")
-        if len(weights) != len(components):
-            raise ConfigError(f"a blend needs one weight per component: {len(weights)} weights, {len(components)} components")
-        self.weights = [float(w) for w in weights]
-        if not all(math.isfinite(w) for w in self.weights):
-            raise ConfigError(f"blend weights must be finite, got {list(weights)}")
-        parts = list(components)
-        for i, part in enumerate(parts):
-            if not isinstance(part, Model):
-                raise ConfigError(f"blend component {i} must be a model, got {type(part).__name__}")
-            if not isinstance(part, Factorized):
-                raise ConfigError(f"blend component {i} ({part.name!r}) is not factorized")
-            if isinstance(part, SequenceAware):
-                raise ConfigError(f"blend component {i} ({part.name!r}) ranks in a sequence context, which a blend does not pass on")
-            if (part.num_users, part.num_items) != (self.num_users, self.num_items):
-                raise ConfigError(
-                    f"blend component {i} ({part.name!r}) spans {part.num_users} x {part.num_items}, "
-                    f"the blend {self.num_users} x {self.num_items}"
-                )
-        self.parts = nn.ModuleList(parts)
+        self.weights = _checked_weights(weights, components)
+        self.parts = nn.ModuleList(_checked_parts(components, self.num_users, self.num_items, rows=False))
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], build: Callable[..., Model]) -> Blend:
         """Rebuild a saved blend: its components are ``{"model": name, "config": kwargs}`` specs."""
-        specs = config.get("components")
-        if not isinstance(specs, Sequence) or isinstance(specs, (str, bytes)):
-            raise ConfigError("a blend's components must be a list of {'model': name, 'config': {...}}")
-        parts: list[Model] = []
-        for i, spec in enumerate(specs):
-            if isinstance(spec, Model):
-                parts.append(spec)
-                continue
-            if not isinstance(spec, Mapping) or not isinstance(spec.get("model"), str) or not isinstance(spec.get("config"), Mapping):
-                raise ConfigError(f"blend component {i} must be a model or {{'model': name, 'config': {{...}}}}")
-            parts.append(build(spec["model"], **dict(spec["config"])))
-        return cls(**{**config, "components": parts})
+        return cls(**{**config, "components": _rebuild_components(config, build)})
 
     @classmethod
     def of(cls, models: Sequence[Model], weights: Sequence[float]) -> Blend:
@@ -127,13 +106,166 @@ class Blend(Factorized):
         }
 
 
-def score_spread(model: Factorized, *, seed: int = 0, users: int = 1024) -> float:
+class RowBlend(Model, HistoryScorer):
+    """Weighted sum of factorized models and history scorers (graph filters) over one universe.
+
+    ``score_rows(users) = sum_k w_k rows_k(users)``, where a factorized part's row is its user
+    vector against every item vector and a history scorer's row is its own. It is not a dot
+    product of two vectors, so it ranks (and serves) row by row like a graph filter, and
+    ``ncf index build`` refuses it. A new user's history is folded into each factorized part
+    (:meth:`~ncf.models.Factorized.fold_in`) and scored directly by each history scorer.
+
+    Parameters
+    ----------
+    num_users, num_items : int
+    components : sequence of models
+        Each factorized (without sequence context) or a :class:`~ncf.models.base.HistoryScorer`.
+    weights : sequence of float
+        One finite weight per component.
+    """
+
+    name = "row-blend"
+
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        components: Sequence[Model],
+        weights: Sequence[float],
+    ) -> None:
+        super().__init__(num_users, num_items)
+        self.weights = _checked_weights(weights, components)
+        self.parts = nn.ModuleList(_checked_parts(components, self.num_users, self.num_items, rows=True))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], build: Callable[..., Model]) -> RowBlend:
+        """Rebuild a saved blend: its components are ``{"model": name, "config": kwargs}`` specs."""
+        return cls(**{**config, "components": _rebuild_components(config, build)})
+
+    @classmethod
+    def of(cls, models: Sequence[Model], weights: Sequence[float]) -> RowBlend:
+        """A blend of already built (fitted) models; they are used as they are, not copied."""
+        if not models:
+            raise ConfigError("a blend needs at least one component")
+        return cls(models[0].num_users, models[0].num_items, list(models), weights)
+
+    def components(self) -> list[Model]:
+        """The blended models, in order."""
+        return list(cast(Sequence[Model], self.parts))
+
+    def score_rows(self, users: Tensor) -> Tensor:
+        """``(B, num_items)``: the weighted sum of every part's rows for known ``users``."""
+        out: Tensor | None = None
+        for w, part in zip(self.weights, self.components(), strict=True):
+            rows = _rows(part, users) * w
+            out = rows if out is None else out + rows.to(out.device)
+        assert out is not None
+        return out
+
+    def score_histories(self, histories: Tensor) -> Tensor:
+        """``(B, num_items)`` for histories given as 0/1 rows: factorized parts fold each row in
+        (one least-squares solve per row), history scorers score the rows directly."""
+        x = histories.float()
+        if x.dim() != 2 or x.shape[1] != self.num_items:
+            raise ConfigError(f"histories must be (B, {self.num_items}) rows, got {tuple(histories.shape)}")
+        out: Tensor | None = None
+        for w, part in zip(self.weights, self.components(), strict=True):
+            if isinstance(part, HistoryScorer):
+                rows = part.score_histories(x).float()
+            else:
+                fpart = cast(Factorized, part)
+                items = fpart.item_vectors().float()
+                vecs = [fpart.fold_in(torch.nonzero(row > 0).reshape(-1)).float() for row in x]
+                users = torch.stack(vecs) if vecs else items.new_zeros((0, items.shape[1]))
+                rows = users @ items.T
+            rows = rows * w
+            out = rows if out is None else out + rows.to(out.device)
+        assert out is not None
+        return out
+
+    def score(self, users: Tensor, items: Tensor) -> Tensor:
+        """``sum_k w_k s_k(users, items)``; arguments broadcast."""
+        out: Tensor | None = None
+        for w, part in zip(self.weights, self.components(), strict=True):
+            s = w * part.score(users, items).float()
+            out = s if out is None else out + s
+        assert out is not None
+        return out
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "num_users": self.num_users,
+            "num_items": self.num_items,
+            "components": [{"model": p.name, "config": p.get_config()} for p in self.components()],
+            "weights": list(self.weights),
+        }
+
+
+def _rows(part: Model, users: Tensor) -> Tensor:
+    """``(B, num_items)`` scores of every item for ``users``, from either kind of part."""
+    if isinstance(part, HistoryScorer):
+        return part.score_rows(users).float()
+    fpart = cast(Factorized, part)
+    items = fpart.item_vectors().float()
+    return fpart.user_vectors(users.to(items.device)).float() @ items.T
+
+
+def _checked_weights(weights: Sequence[float], components: Sequence[Model]) -> list[float]:
+    if not components:
+        raise ConfigError("a blend needs at least one component")
+    if len(weights) != len(components):
+        raise ConfigError(f"a blend needs one weight per component: {len(weights)} weights, {len(components)} components")
+    out = [float(w) for w in weights]
+    if not all(math.isfinite(w) for w in out):
+        raise ConfigError(f"blend weights must be finite, got {list(weights)}")
+    return out
+
+
+def _checked_parts(components: Sequence[Model], num_users: int, num_items: int, *, rows: bool) -> list[Model]:
+    """The components, each a model over the blend's universe that the blend can score:
+    factorized without sequence context, or (``rows``) a history scorer."""
+    parts = list(components)
+    for i, part in enumerate(parts):
+        if not isinstance(part, Model):
+            raise ConfigError(f"blend component {i} must be a model, got {type(part).__name__}")
+        if not isinstance(part, Factorized) and not (rows and isinstance(part, HistoryScorer)):
+            kinds = "factorized nor a history scorer" if rows else "factorized"
+            raise ConfigError(f"blend component {i} ({part.name!r}) is not {kinds}")
+        if isinstance(part, SequenceAware):
+            raise ConfigError(f"blend component {i} ({part.name!r}) ranks in a sequence context, which a blend does not pass on")
+        if (part.num_users, part.num_items) != (num_users, num_items):
+            raise ConfigError(
+                f"blend component {i} ({part.name!r}) spans {part.num_users} x {part.num_items}, "
+                f"the blend {num_users} x {num_items}"
+            )
+    return parts
+
+
+def _rebuild_components(config: Mapping[str, Any], build: Callable[..., Model]) -> list[Model]:
+    """A saved blend's components: each ``{"model": name, "config": kwargs}`` built by ``build``."""
+    specs = config.get("components")
+    if not isinstance(specs, Sequence) or isinstance(specs, (str, bytes)):
+        raise ConfigError("a blend's components must be a list of {'model': name, 'config': {...}}")
+    parts: list[Model] = []
+    for i, spec in enumerate(specs):
+        if isinstance(spec, Model):
+            parts.append(spec)
+            continue
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("model"), str) or not isinstance(spec.get("config"), Mapping):
+            raise ConfigError(f"blend component {i} must be a model or {{'model': name, 'config': {{...}}}}")
+        parts.append(build(spec["model"], **dict(spec["config"])))
+    return parts
+
+
+def score_spread(model: Model, *, seed: int = 0, users: int = 1024) -> float:
     """Standard deviation of ``model``'s scores over up to ``users`` seeded random users and every
-    item: the scale by which a blend normalises a part (1.0 for a model whose scores are constant)."""
+    item: the scale by which a blend normalises a part (1.0 for a model whose scores are constant).
+    ``model`` is factorized or a history scorer."""
+    if not isinstance(model, (Factorized, HistoryScorer)):
+        raise ConfigError(f"score_spread needs a factorized model or a history scorer, not {model.name!r}")
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randperm(model.num_users, generator=gen)[:users]
     with torch.no_grad():
-        items = model.item_vectors().float()
-        scores = model.user_vectors(pick.to(items.device)).float() @ items.T
+        scores = _rows(model, pick)
     spread = float(scores.std())
     return spread if math.isfinite(spread) and spread > 0 else 1.0

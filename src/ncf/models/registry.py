@@ -7,7 +7,7 @@ from typing import Any
 
 from ncf.errors import ConfigError, did_you_mean
 from ncf.models.base import Model
-from ncf.models.blend import Blend
+from ncf.models.blend import Blend, RowBlend
 from ncf.models.fpmc import FPMC
 from ncf.models.gmf import GMF
 from ncf.models.graph_filter import GraphFilter
@@ -30,6 +30,7 @@ MODELS: dict[str, type[Model]] = {
     "spectral": SpectralMF,
     "graph-filter": GraphFilter,
     "blend": Blend,
+    "row-blend": RowBlend,
 }
 
 

@@ -31,6 +31,7 @@ from ncf.models import (
     build_model,
     is_factorized,
 )
+from ncf.models.blend import RowBlend
 from ncf.nn import sparse_parameters, split_sparse_parameters
 from ncf.persistence import load_model, save_model
 
@@ -83,6 +84,10 @@ FACTORIES: dict[str, Callable[[], Model]] = {
     "blend": lambda: Blend.of(
         [MatrixFactorization(NU, NI, embedding_dim=3), SpectralMF(NU, NI, rank=3).fit(_interactions()), _popularity()],
         [1.0, 0.5, -0.25],
+    ),
+    "row-blend": lambda: RowBlend.of(
+        [MatrixFactorization(NU, NI, embedding_dim=3), GraphFilter(NU, NI, ideal_rank=3).fit(_interactions())],
+        [1.0, 0.5],
     ),
     "fpmc": lambda: FPMC(NU, NI, embedding_dim=3).set_context(
         Interactions.from_arrays([0, 0, 2, 5], [4, 1, 7, 10], timestamps=[3, 1, 2, 2], num_users=NU, num_items=NI)
@@ -214,7 +219,7 @@ def test_save_load_identical(case: tuple[str, Model], tmp_path: Path) -> None:
 
 def test_registry_is_explicit_and_complete() -> None:
     assert set(MODELS) == {"mf", "gmf", "mlp", "neumf", "two-tower", "popularity", "fpmc", "spectral", "blend",
-                           "graph-filter"}
+                           "graph-filter", "row-blend"}
     for name, cls in MODELS.items():
         assert cls.name == name
 
