@@ -13,18 +13,22 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ncf.app.console import common_options as _common_options
 from ncf.app.console import epoch_lines, show_progress, stderr_is_terminal
-from ncf.errors import ConfigError, NCFError
+from ncf.errors import ConfigError, DataError, NCFError, first_line
+
+if TYPE_CHECKING:
+    from ncf.app.spec import RunSpec
 
 logger = logging.getLogger("ncf")
 
 #: ``ncf train`` flags that are not run options.
-_TRAIN_CONTROL = ("config_file", "out", "resume", "force", "as_json", "nproc")
+_TRAIN_CONTROL = ("config_file", "out", "resume", "force", "as_json", "nproc", "spec_json")
 
 
 def _fail(exc: BaseException, code: int) -> None:
@@ -308,18 +312,26 @@ _LOSS_HELP = (
 @click.option("--nproc", type=click.IntRange(min=1), default=None,
               help="Train in N processes on this machine (DistributedDataParallel: gloo on CPU, NCCL on GPUs; "
                    "--batch-size is per process); starts them with torchrun. See docs/scale.md.")
+@click.option("--spec-json", "spec_json", default=None, hidden=True, type=click.Path(dir_okay=False),
+              help="The launch file of ncf train --nproc (how it starts its processes).")
 @_common_options
 def train_cmd(source: str | None, config_file: str | None, out: str, resume: bool, force: bool, as_json: bool,
-              nproc: int | None, **cli: Any) -> None:
+              nproc: int | None, spec_json: str | None, **cli: Any) -> None:
     """Train a model and write a run directory."""
     from ncf.app.spec import RunSpec
 
     values = {k.replace("_", "-"): v for k, v in cli.items()}
-    if source is not None:
-        if values.get("data") is not None and values["data"] != source:
-            raise click.UsageError("give the data either as an argument or with --data, not both")
-        values["data"] = source
-    spec = RunSpec.from_sources(config_file=config_file, cli=values)
+    if spec_json is not None:  # one process of `ncf train --nproc`: the launcher's resolved spec
+        if (source, config_file, nproc) != (None, None, None) or resume or force or as_json or any(
+                v is not None for v in values.values()):
+            raise click.UsageError("--spec-json is how ncf train --nproc starts its processes: it takes only --out")
+        spec, resume, force, as_json = _read_launch(spec_json)
+    else:
+        if source is not None:
+            if values.get("data") is not None and values["data"] != source:
+                raise click.UsageError("give the data either as an argument or with --data, not both")
+            values["data"] = source
+        spec = RunSpec.from_sources(config_file=config_file, cli=values)
     spec.check_given_options()
     if spec.data.source is None and not resume:
         raise click.UsageError("missing data: ncf train <dataset|path> --out RUN_DIR")
@@ -334,7 +346,14 @@ def train_cmd(source: str | None, config_file: str | None, out: str, resume: boo
 
     if nproc is not None and nproc > 1:
         run_rules.check_train_target(out, resume=resume, force=force)
-        _train_in_processes(nproc, out, _rank_args(values, config_file, out, resume, as_json) + ["--force"] * force)
+        created = not os.path.exists(out)
+        launch = _write_launch(spec, out, resume=resume, force=force, as_json=as_json)
+        try:
+            _train_in_processes(nproc, out, ["train", "--spec-json", str(launch), "--out", out, *_console_args()])
+        finally:
+            launch.unlink(missing_ok=True)
+            if created and not any(launch.parent.iterdir()):  # nothing trained: no directory left behind
+                launch.parent.rmdir()
         return
     with distributed_from_environment(run_rules.train_device(spec, out, resume=resume)) as distributed:
         if distributed is not None:
@@ -374,25 +393,45 @@ def _share_threads(processes: int) -> None:
         apply_threads(max(1, available_cpus() // processes))
 
 
-def _rank_args(values: dict[str, Any], config_file: str | None, out: str, resume: bool, as_json: bool) -> list[str]:
-    """The ``ncf train`` arguments each process of ``--nproc`` gets: these options, without ``--nproc``."""
-    from ncf.app.spec import OPTIONS
+#: The launch file's layout: ``{"version", "spec": RunSpec.to_json(), "resume", "force", "json"}``.
+LAUNCH_VERSION = 1
 
+
+def _write_launch(spec: RunSpec, out: str, *, resume: bool, force: bool, as_json: bool) -> Path:
+    """``ncf train --nproc``: the resolved spec and the run flags, written atomically into the run
+    directory as ``launch.json`` for its processes to read (``--spec-json``): nothing is turned
+    back into command-line words."""
+    from ncf._io import check_output, write_json
+    from ncf.app.datasets import local_paths
+    from ncf.app.rundir import RunDir
+
+    check_output(out, local_paths(spec.data.source, spec.data.path, spec.data.titles))
+    path = RunDir(out).launch_path
+    write_json(path, {"version": LAUNCH_VERSION, "spec": spec.to_json(), "resume": resume, "force": force,
+                      "json": as_json})
+    return path
+
+
+def _read_launch(path: str) -> tuple[RunSpec, bool, bool, bool]:
+    """(spec, resume, force, as_json) from a file :func:`_write_launch` wrote."""
+    from ncf._io import read_json
+    from ncf.app.spec import RunSpec
+
+    try:
+        obj = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read the launch file: {first_line(exc)}", path=Path(path)) from None
+    flags = ("resume", "force", "json")
+    if (not isinstance(obj, dict) or obj.get("version") != LAUNCH_VERSION or "spec" not in obj
+            or not all(isinstance(obj.get(k), bool) for k in flags)):
+        raise DataError(f"not an ncf launch file (version {LAUNCH_VERSION})", path=Path(path))
+    return RunSpec.from_json(obj["spec"], source=path), obj["resume"], obj["force"], obj["json"]
+
+
+def _console_args() -> list[str]:
+    """This process's console settings (``-q``, ``-v``, ``--threads``) for the processes of ``--nproc``."""
     state = click.get_current_context().ensure_object(dict)
-    args = ["train"]
-    for key, value in values.items():
-        if value is None:
-            continue
-        if OPTIONS[key].is_flag:
-            args.append(f"--{key}" if value else f"--no-{key}")
-        else:
-            args += [f"--{key}", str(value)]
-    if config_file is not None:
-        args += ["--config", config_file]
-    args += ["--out", out] + ["--resume"] * resume + ["--json"] * as_json
-    if state.get("quiet"):
-        args.append("--quiet")
-    args += ["-v"] * int(state.get("verbose", 0))
+    args = ["--quiet"] * bool(state.get("quiet")) + ["-v"] * int(state.get("verbose", 0))
     if _threads_given():
         args += ["--threads", str(state["threads"])]
     return args

@@ -36,6 +36,7 @@ from ncf.errors import DataError, NotFittedError
 
 FORMAT_VERSION = 2
 RUN_FILE = "run.json"
+LAUNCH_FILE = "launch.json"  # ncf train --nproc: the spec its processes read at start
 STATUS_TRAINING = "training"
 STATUS_DONE = "done"
 STATUS_FAILED = "failed"  # training diverged, or its data/options/memory failed: a plain re-run replaces it
@@ -126,12 +127,18 @@ class RunDir:
     def pretrain_dir(self, part: str) -> Path:
         return self.path / f"pretrain-{part}"
 
+    @property
+    def launch_path(self) -> Path:
+        """The resolved spec ``ncf train --nproc`` hands its processes (removed once the run starts)."""
+        return self.path / LAUNCH_FILE
+
     def owned_paths(self) -> list[Path]:
         """Every path of the layout that ncf writes and reads back (not ``index``, which
         ``ncf index build`` replaces): no command's output may be, be inside or contain one of
         them (:func:`ncf._io.check_output`)."""
         return [self.info_path, self.split_dir, self.model_dir, self.checkpoint_dir, self.refit_checkpoint_dir,
-                self.log_path, self.titles_path, self.features_dir, *sorted(self.path.glob("pretrain-*"))]
+                self.log_path, self.titles_path, self.features_dir, self.launch_path,
+                *sorted(self.path.glob("pretrain-*"))]
 
     # ------------------------------------------------------------------ state
     def exists(self) -> bool:
@@ -176,7 +183,7 @@ class RunDir:
 
     def clear(self, *, keep_foreign: bool = True) -> None:
         """Remove what ncf wrote here (a run that never trained); files ncf did not write stay."""
-        for name in (RUN_FILE, "log.jsonl", "item_titles.json", "index-info.json"):
+        for name in (RUN_FILE, "log.jsonl", "item_titles.json", "index-info.json", LAUNCH_FILE):
             (self.path / name).unlink(missing_ok=True)
         for sub in (self.split_dir, self.model_dir, self.checkpoint_dir, self.refit_checkpoint_dir,
                     self.features_dir, self.path / "index", *self.path.glob("pretrain-*")):

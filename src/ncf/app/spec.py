@@ -260,6 +260,40 @@ class RunSpec:
         """Every option key -> its value, JSON-ready (what ``run.json`` stores)."""
         return {key: _jsonable(self.value(key)) for key in OPTIONS}
 
+    def to_json(self) -> dict[str, Any]:
+        """This resolved spec as a JSON object: every option's value and the keys the user set.
+        :meth:`from_json` gives back an equal spec with the same ``explicit`` (what ``ncf train
+        --nproc`` hands its processes)."""
+        return {"options": self.to_options(), "explicit": sorted(self.explicit)}
+
+    @classmethod
+    def from_json(cls, obj: Any, *, source: str = "spec JSON") -> RunSpec:
+        """The spec :meth:`to_json` wrote: every value as it was resolved (no defaults merged
+        again), each parsed and checked like a config file's; ConfigError naming ``source`` for
+        a missing or unknown key or a bad value."""
+        if not isinstance(obj, dict) or set(obj) != {"options", "explicit"}:
+            raise ConfigError(f"{source}: expected an object with 'options' and 'explicit'")
+        options, explicit = obj["options"], obj["explicit"]
+        if not isinstance(options, dict) or not isinstance(explicit, list):
+            raise ConfigError(f"{source}: 'options' must be an object and 'explicit' a list")
+        unknown = sorted(set(options) - set(OPTIONS)) + sorted(str(k) for k in explicit if k not in OPTIONS)
+        if unknown:
+            raise ConfigError(f"{source}: unknown option {unknown[0]!r}{did_you_mean(unknown[0], OPTIONS)}")
+        missing = [k for k in OPTIONS if k not in options]
+        if missing:
+            raise ConfigError(f"{source}: option {missing[0]!r} is missing (a resolved spec holds every option)")
+        sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+        for key, opt in OPTIONS.items():
+            raw = options[key]
+            sections[opt.section][opt.field] = None if raw is None else opt.parse(raw, source=source)
+        return cls(
+            data=DataSpec(**sections["data"]),
+            split=SplitSpec(**sections["split"]),
+            model=ModelSpec(**sections["model"]),
+            train=TrainConfig(**sections["train"]),
+            explicit=frozenset(explicit),
+        )
+
     def replace(self, **changes: Any) -> RunSpec:
         """A copy with option keys changed (``spec.replace(epochs=3)``), validated again."""
         merged = {k: v for k, v in self.to_options().items() if k in self.explicit}

@@ -29,7 +29,7 @@ def _train_flags() -> dict[str, bool]:
 
 def test_train_flags_are_the_options_plus_run_control():
     flags = _train_flags()
-    run_control = {"config", "out", "resume", "force", "json", "verbose", "quiet", "threads", "nproc"}
+    run_control = {"config", "out", "resume", "force", "json", "verbose", "quiet", "threads", "nproc", "spec-json"}
     assert set(flags) == set(OPTIONS) | run_control
     for key, opt in OPTIONS.items():
         assert flags[key] == opt.is_flag, key
