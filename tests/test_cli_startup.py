@@ -61,8 +61,16 @@ def test_argument_errors_do_not_load_torch(argv):
     assert result == {"code": 2, "torch": False}
 
 
-def test_the_model_names_the_cli_offers_are_the_registry_s():
+def test_the_model_names_the_cli_offers_are_the_builder_table_s():
+    """``--model`` offers the names written out in ``BUILDABLE_MODELS`` (no torch needed): exactly the
+    builder table's, which are the registry's models but the composites (those that rebuild their
+    parts in ``from_config``), each row with its registry class."""
+    from ncf.app.model_builders import MODEL_BUILDERS
+    from ncf.app.model_spec import BUILDABLE_MODELS
+    from ncf.models.base import Model
     from ncf.models.registry import MODELS
-    from ncf.models.spec import BUILDABLE_MODELS
 
-    assert BUILDABLE_MODELS == tuple(sorted(n for n, cls in MODELS.items() if cls.spec_options is not None))
+    assert BUILDABLE_MODELS == tuple(sorted(MODEL_BUILDERS))
+    composites = {n for n, cls in MODELS.items() if cls.from_config.__func__ is not Model.from_config.__func__}
+    assert composites and set(MODEL_BUILDERS) == set(MODELS) - composites
+    assert {name: row.model_class for name, row in MODEL_BUILDERS.items()} == {n: MODELS[n] for n in MODEL_BUILDERS}

@@ -16,7 +16,7 @@ from ncf._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ncf import data, index, losses
-    from ncf.app import Recommendations, Recommender, Run, RunSpec
+    from ncf.app import ModelSpec, Recommendations, Recommender, Run, RunSpec
     from ncf.config import TrainConfig
     from ncf.data import (
         Dataset,
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
         HistoryScorer,
         MatrixFactorization,
         Model,
-        ModelSpec,
         NeuMF,
         Popularity,
         SequenceAware,
@@ -96,7 +95,7 @@ _LAZY: dict[str, str] = {
     "Interactions": "ncf.data",
     "MLP": "ncf.models",
     "MatrixFactorization": "ncf.models",
-    "ModelSpec": "ncf.models",
+    "ModelSpec": "ncf.app",
     "NCFError": "ncf.errors",
     "NegativeSampler": "ncf.sampling",
     "NeuMF": "ncf.models",

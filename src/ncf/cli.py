@@ -238,8 +238,8 @@ class _SectionedCommand(click.Command):
         return None
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from ncf.app.model_spec import buildable_models
         from ncf.app.spec import OPTIONS, model_defaults
-        from ncf.models.spec import buildable_models
 
         model, loss = self._raw_option(ctx, "model"), self._raw_option(ctx, "loss")
         own: dict[str, Any] = {}

@@ -13,6 +13,7 @@ from ncf._lazy import lazy_exports
 if TYPE_CHECKING:
     from ncf.app.artifact import Run
     from ncf.app.evaluate_job import evaluate_run
+    from ncf.app.model_spec import ModelSpec
     from ncf.app.quickstart_job import quickstart
     from ncf.app.recommend_job import recommend_run
     from ncf.app.recommender import Recommendations, Recommender
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "OPTIONS": "ncf.app.spec",
     "DataSpec": "ncf.app.spec",
+    "ModelSpec": "ncf.app.model_spec",
     "Recommendations": "ncf.app.recommender",
     "Recommender": "ncf.app.recommender",
     "Run": "ncf.app.artifact",
@@ -44,6 +46,7 @@ __getattr__ = lazy_exports(__name__, globals(), _LAZY)
 __all__ = [
     "OPTIONS",
     "DataSpec",
+    "ModelSpec",
     "Recommendations",
     "Recommender",
     "Run",

@@ -34,14 +34,14 @@ def _score_on_carve(model: Model, split: Split, metric: str) -> float:
 def choose_spectral_rank(spec: RunSpec, split: Split) -> dict[str, Any]:
     """The spectral rank with the best validation metric on the carve: one SVD at the largest
     candidate rank, each smaller rank scored by truncation (ties go to the smaller rank)."""
-    from ncf.models import SpectralMF
+    from ncf.app.model_builders import build_spectral
     from ncf.models.spectral import rank_candidates
 
     if split.valid is None:
         raise ConfigError("choosing the spectral rank needs a validation carve")
     metric = carve_metric(spec, split)
     candidates = rank_candidates(split.num_users, split.num_items)
-    top = SpectralMF.from_spec(spec.model.with_name("spectral"), spec.build_context(split.train)).fit(split.train)
+    top = build_spectral(spec.model.with_name("spectral"), spec.build_context(split.train)).fit(split.train)
     scores = {r: _score_on_carve(top.truncated(r), split, metric) for r in candidates}
     best = max(candidates, key=lambda r: (scores[r], -r))
     return {"metric": metric, "scores": {str(r): v for r, v in scores.items()}, "chosen": best, "model": top}
@@ -49,7 +49,7 @@ def choose_spectral_rank(spec: RunSpec, split: Split) -> dict[str, Any]:
 
 def spectral_on_carve(spec: RunSpec, split: Split) -> tuple[Model, Interactions, dict[str, Any]]:
     """``--model spectral`` without a rank: choose it on the carve, then fit it on train + carve."""
-    from ncf.models import SpectralMF
+    from ncf.app.model_builders import build_spectral
 
     t0 = time.perf_counter()
     chosen = choose_spectral_rank(spec, split)
@@ -62,7 +62,7 @@ def spectral_on_carve(spec: RunSpec, split: Split) -> tuple[Model, Interactions,
     full = split.train.concat(split.valid)
     fixed = spec.model.with_name("spectral")
     fixed = dataclasses.replace(fixed, spectral_rank=chosen["chosen"])
-    model = SpectralMF.from_spec(fixed, spec.build_context(full)).fit(full)
+    model = build_spectral(fixed, spec.build_context(full)).fit(full)
     return model, full, {"done": True, "rows": len(full), "carved_rows": len(split.train),
                          "seconds": time.perf_counter() - t0, "spectral_rank": chosen}
 
@@ -87,9 +87,9 @@ def choose_blend_share(spec: RunSpec, model: Model, split: Split) -> dict[str, A
         ranks = choose_spectral_rank(spec, split)
         spectral = ranks.pop("model").truncated(ranks["chosen"])
     else:
-        from ncf.models import SpectralMF
+        from ncf.app.model_builders import build_spectral
 
-        spectral = SpectralMF.from_spec(spec.model.with_name("spectral"), spec.build_context(split.train)).fit(split.train)
+        spectral = build_spectral(spec.model.with_name("spectral"), spec.build_context(split.train)).fit(split.train)
     if not isinstance(model, Factorized):
         raise ConfigError(f"a spectral blend needs a factorized model, not {model.name!r}")
     metric = carve_metric(spec, split)
@@ -109,7 +109,8 @@ def blend_spectral(spec: RunSpec, model: Model, train: Interactions, split: Spli
     ``auto`` the share chosen by :func:`choose_blend_share` (each part's scores normalised by
     their spread; share 0 keeps ``model`` alone). Without a rank, the spectral part's rank is
     chosen on the carve first (returned, else None)."""
-    from ncf.models import Blend, SpectralMF, score_spread
+    from ncf.app.model_builders import build_spectral
+    from ncf.models import Blend, score_spread
 
     sub = spec.model.with_name("spectral")
     chosen = None
@@ -121,7 +122,7 @@ def blend_spectral(spec: RunSpec, model: Model, train: Interactions, split: Spli
         chosen = choose_spectral_rank(spec, split)
         chosen.pop("model")
         sub = dataclasses.replace(sub, spectral_rank=chosen["chosen"])
-    spectral = SpectralMF.from_spec(sub, spec.build_context(train)).fit(train)
+    spectral = build_spectral(sub, spec.build_context(train)).fit(train)
     if share is None:
         weight = spec.model.spectral_weight
         assert weight is not None

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ncf.app.model_builders import build_graph_filter
 from ncf.errors import ConfigError
 from ncf.evaluation import evaluate
 from ncf.models.base import HistoryScorer, Model
@@ -139,7 +140,7 @@ def choose_filter_shape(spec: RunSpec, split: Split, metric: str) -> dict[str, A
     top_rank = max((*space.get("ideal_rank", ()), start.ideal_rank))
     top_weight = max((*space.get("ideal_weight", ()), start.ideal_weight))
     fit_spec = dataclasses.replace(spec.model, ideal_rank=top_rank, ideal_weight=top_weight)
-    base = GraphFilter.from_spec(fit_spec, spec.build_context(split.train)).fit(split.train)
+    base = build_graph_filter(fit_spec, spec.build_context(split.train)).fit(split.train)
     sample = carve_sample(base, split, seed=spec.train.seed)
     inner = {k: v for k, v in space.items() if k != "degree_power"}
     scored: dict[FilterShape, float] = {}
@@ -186,6 +187,6 @@ def filter_on_carve(spec: RunSpec, split: Split, metric: str) -> tuple[Model, In
     shape = carved.shape()
     fixed = dataclasses.replace(spec.model, filter_flatness=shape.flatness, degree_power=shape.degree_power,
                                 ideal_weight=shape.ideal_weight, ideal_rank=shape.ideal_rank)
-    model = GraphFilter.from_spec(fixed, spec.build_context(full)).fit(full)
+    model = build_graph_filter(fixed, spec.build_context(full)).fit(full)
     return model, full, {"done": True, "rows": len(full), "carved_rows": len(split.train),
                          "seconds": time.perf_counter() - t0, "filter_shape": chosen}

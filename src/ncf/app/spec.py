@@ -2,7 +2,7 @@
 file and the command line in one place.
 
 A run is four sections: :class:`DataSpec` (what to read), :class:`SplitSpec` (how to hold out
-test and validation data), :class:`~ncf.models.spec.ModelSpec` and
+test and validation data), :class:`~ncf.app.model_spec.ModelSpec` and
 :class:`~ncf.config.TrainConfig`. Every settable field carries its option metadata
 (:func:`ncf.config.option`); :data:`OPTIONS` is derived from the fields, and the ``ncf train``
 flags, the TOML keys and ``run.json``'s ``options`` all come from it, so an option is written
@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from ncf.app.model_spec import ModelSpec, buildable_models
 from ncf.config import (
     MAX_COUNT,
     OPTION,
@@ -40,11 +41,10 @@ from ncf.config import (
     option,
 )
 from ncf.errors import ConfigError, did_you_mean
-from ncf.models.spec import ModelSpec
 
 if TYPE_CHECKING:
+    from ncf.app.model_builders import BuildContext
     from ncf.data.interactions import Interactions
-    from ncf.models.base import BuildContext
 
 SPLIT_PROTOCOLS = ("loo", "temporal", "random")
 DATA_FORMATS = ("movielens", "lightgcn", "neumf", "csv", "tsv", "parquet")
@@ -303,7 +303,7 @@ class RunSpec:
     # ------------------------------------------------------------------ derived settings
     def build_context(self, train: Interactions) -> BuildContext:
         """What a closed-form model fitted on ``train`` needs besides its options: the universe and the seed."""
-        from ncf.models.base import BuildContext
+        from ncf.app.model_builders import BuildContext
 
         return BuildContext(train.num_users, train.num_items, seed=self.train.seed)
 
@@ -360,8 +360,6 @@ def model_defaults(name: str, loss: str | None = None) -> dict[str, Any]:
     file has no defaults of its own (``{}``). The values are parsed and checked like a config
     file's; the returned dict is a fresh copy.
     """
-    from ncf.models.spec import buildable_models
-
     if name not in buildable_models():
         return {}  # ModelSpec names the unknown model
     common, by_loss = _read_model_defaults(name)

@@ -3,7 +3,7 @@
 The test part of the data is dropped as soon as the split exists: every trial trains on the
 training rows minus a validation carve and is scored on that carve only. A study runs so:
 
-1. The search space follows the options a model uses (``spec_options``) and the loss, never a
+1. The search space follows the options a model uses (``ModelSpec.used_options``) and the loss, never a
    model's name: width, layers, dropout, temperature, spectral rank; learning rate, L2,
    negatives (sampled losses) and batch size (trained models). Options the user fixed on the
    command line or in ``--config`` (``RunSpec.explicit``) are not searched and keep their value.
@@ -222,7 +222,7 @@ def _with(choices: tuple[Any, ...], value: Any) -> tuple[Any, ...]:
 
 
 def _full_space(spec: RunSpec, num_items: int) -> dict[str, Param]:
-    used = spec.model.model_class.spec_options or frozenset()
+    used = spec.model.used_options
     space: dict[str, Param] = {}
     if "dim" in used:
         space["dim"] = Param("dim", 8, 256, log=True, integer=True)
@@ -351,7 +351,7 @@ def first_trials(spec: RunSpec, space: Mapping[str, Param], *,
 
 def _cost_base(spec: RunSpec) -> dict[str, Any]:
     """The cost inputs of ``spec`` itself (for the options a recipe leaves as they are)."""
-    used = spec.model.model_class.spec_options or frozenset()
+    used = spec.model.used_options
     base: dict[str, Any] = {"negatives": spec.train.num_negatives if spec.train.loss in ("bpr", "bce") else 0,
                             "batch-size": spec.train.batch_size}
     if "dim" in used:

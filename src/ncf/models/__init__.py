@@ -1,7 +1,8 @@
 """Models: one contract (:mod:`ncf.models.base`), the registry, and the implementations.
 
-Names are imported on first use (PEP 562): ``ncf.models.spec`` (what the command line reads to
-build its options) loads without the model classes, and so without torch.
+Names are imported on first use (PEP 562), so importing the package does not load torch. The
+models take typed constructor arguments and know nothing of run options: the application layer
+maps ``ncf train``'s options onto the constructors (its name -> builder table).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from ncf._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ncf.models.base import (
-        BuildContext,
         ClosedForm,
         Factorized,
         FactorizedRecommender,
@@ -30,13 +30,11 @@ if TYPE_CHECKING:
     from ncf.models.neumf import NeuMF
     from ncf.models.popularity import Popularity
     from ncf.models.registry import MODELS, build_model, get_model_class
-    from ncf.models.spec import ModelSpec
     from ncf.models.spectral import SpectralMF
     from ncf.models.two_tower import TwoTower
 
 #: Public name -> the submodule that defines it.
 _LAZY: dict[str, str] = {
-    "BuildContext": "ncf.models.base",
     "ClosedForm": "ncf.models.base",
     "Factorized": "ncf.models.base",
     "FactorizedRecommender": "ncf.models.base",
@@ -56,7 +54,6 @@ _LAZY: dict[str, str] = {
     "MODELS": "ncf.models.registry",
     "build_model": "ncf.models.registry",
     "get_model_class": "ncf.models.registry",
-    "ModelSpec": "ncf.models.spec",
     "SpectralMF": "ncf.models.spectral",
     "TwoTower": "ncf.models.two_tower",
 }
@@ -70,10 +67,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "BuildContext",
     "ClosedForm",
     "Factorized",
-    "ModelSpec",
     "SequenceAware",
     "Blend",
     "score_spread",

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from ncf._checks import positive_int
 from ncf.errors import ConfigError
-
-logger = logging.getLogger("ncf.models")
 
 
 def probability(value: float, name: str = "dropout") -> float:
@@ -31,11 +28,3 @@ def layer_widths(layers: Sequence[int], name: str = "layers") -> tuple[int, ...]
         raise ConfigError(f"{name} must name at least one hidden layer")
     return widths
 
-
-def clipped_rank(rank: int, num_users: int, num_items: int) -> int:
-    """``rank`` clipped to the universe, with a warning (a tiny dataset has few components)."""
-    clipped = max(1, min(int(rank), num_users, num_items))
-    if clipped < rank:
-        logger.warning("spectral-rank %d exceeds min(users, items); using %d (all components: no low-pass "
-                       "filtering, choose a smaller rank)", rank, clipped)
-    return clipped

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -33,9 +32,7 @@ from ncf.errors import ConfigError
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from ncf.data.features import FeatureTable
     from ncf.data.interactions import Interactions
-    from ncf.models.spec import ModelSpec
 
 
 #: Fold-in defaults: confidence of an observed item over an unobserved one, and the ridge weight.
@@ -63,22 +60,6 @@ def implicit_fold_in(vectors: Tensor, items: Tensor, *, alpha: float = FOLD_IN_A
     return out
 
 
-@dataclass(frozen=True)
-class BuildContext:
-    """What a model built from run options needs besides the options: the universe and data.
-
-    ``sparse`` asks for row-sparse embedding gradients (the optimizer wants them); models
-    without embeddings to make sparse ignore it. ``seed`` seeds closed-form fits.
-    """
-
-    num_users: int
-    num_items: int
-    seed: int = 0
-    sparse: bool = False
-    user_features: FeatureTable | None = None
-    item_features: FeatureTable | None = None
-
-
 class Model(nn.Module, abc.ABC):
     """Base of all models: scores (user, item) index pairs over a fixed universe.
 
@@ -86,14 +67,9 @@ class Model(nn.Module, abc.ABC):
     ----------------
     name : str
         The registry key (``ncf.models.MODELS``).
-    spec_options : frozenset of str, or None
-        The :class:`~ncf.models.spec.ModelSpec` fields :meth:`spec_kwargs` reads; setting any
-        other one for this model is an error, not silently ignored. ``None``: the model is not
-        built from run options (e.g. a :class:`~ncf.models.Blend` of trained models).
     """
 
     name: ClassVar[str] = ""
-    spec_options: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, num_users: int, num_items: int) -> None:
         super().__init__()
@@ -118,19 +94,6 @@ class Model(nn.Module, abc.ABC):
         """Rebuild from ``get_config()`` output; ``build(name, **config)`` builds nested models
         (composites such as :class:`~ncf.models.Blend` use it, so no model imports the registry)."""
         return cls(**config)
-
-    @classmethod
-    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
-        """Constructor kwargs (besides ``num_users``/``num_items``) from a run's model options.
-
-        Models that set ``spec_options`` override this; the others cannot be built from options.
-        """
-        raise ConfigError(f"model {cls.name!r} cannot be built from run options")
-
-    @classmethod
-    def from_spec(cls, spec: ModelSpec, context: BuildContext) -> Self:
-        """Build from the shared hyper-parameters of a run (``--dim``, ``--layers``, ...)."""
-        return cls(context.num_users, context.num_items, **cls.spec_kwargs(spec, context))
 
     @property
     def device(self) -> torch.device:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,10 +14,6 @@ from ncf.data.sequences import latest_items
 from ncf.errors import DataError
 from ncf.models.base import FOLD_IN_ALPHA, FOLD_IN_L2, Factorized, SequenceAware, implicit_fold_in
 from ncf.nn.blocks import embedding_lookup, init_embedding_
-
-if TYPE_CHECKING:
-    from ncf.models.base import BuildContext
-    from ncf.models.spec import ModelSpec
 
 
 class FPMC(Factorized, SequenceAware):
@@ -43,11 +39,6 @@ class FPMC(Factorized, SequenceAware):
     """
 
     name = "fpmc"
-    spec_options = frozenset({"dim"})
-
-    @classmethod
-    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
-        return {"embedding_dim": spec.dim}
     last_item: Tensor
 
     def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64, init_std: float = 0.05) -> None:

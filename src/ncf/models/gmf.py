@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -10,10 +10,6 @@ from torch import Tensor, nn
 from ncf._checks import positive_int
 from ncf.models.base import Factorized
 from ncf.nn.blocks import NEUMF_INIT_STD, embedding_lookup, init_embedding_, init_linear_
-
-if TYPE_CHECKING:
-    from ncf.models.base import BuildContext
-    from ncf.models.spec import ModelSpec
 
 
 class GMF(Factorized):
@@ -34,12 +30,6 @@ class GMF(Factorized):
     """
 
     name = "gmf"
-    spec_options = frozenset({"dim"})
-
-    @classmethod
-    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
-        return {"embedding_dim": spec.dim}
-
     def __init__(self, num_users: int, num_items: int, embedding_dim: int = 8) -> None:
         super().__init__(num_users, num_items)
         self.embedding_dim = positive_int("embedding_dim", embedding_dim)

@@ -23,7 +23,7 @@ scores whole rows, and a new user is scored from their history directly.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,13 +34,8 @@ from torch import Tensor
 from ncf._checks import positive_int
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError, NotFittedError
-from ncf.models._common import clipped_rank
 from ncf.models.base import ClosedForm, HistoryScorer, Model
 from ncf.models.spectral import _csr_tensor, _randomized_svd, normalized_graph
-
-if TYPE_CHECKING:
-    from ncf.models.base import BuildContext
-    from ncf.models.spec import ModelSpec
 
 #: The filters :class:`GraphFilter` applies.
 FILTERS = ("chebyshev", "linear")
@@ -105,29 +100,11 @@ class GraphFilter(Model, ClosedForm, HistoryScorer):
     """
 
     name = "graph-filter"
-    spec_options = frozenset({"filter", "filter_order", "filter_flatness", "degree_power", "degree_offset",
-                              "ideal_rank", "ideal_weight"})
-
     indptr: Tensor
     indices: Tensor
     item_degree: Tensor
     ideal: Tensor
     fitted: Tensor
-
-    @classmethod
-    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
-        shape = default_shape(context.num_users, context.num_items)
-        rank = spec.ideal_rank if spec.ideal_rank is not None else shape.ideal_rank
-        return {
-            "filter": spec.filter,
-            "order": spec.filter_order,
-            "flatness": spec.filter_flatness if spec.filter_flatness is not None else shape.flatness,
-            "degree_power": spec.degree_power if spec.degree_power is not None else shape.degree_power,
-            "ideal_rank": clipped_rank(rank, context.num_users, context.num_items),
-            "ideal_weight": spec.ideal_weight if spec.ideal_weight is not None else shape.ideal_weight,
-            "degree_offset": spec.degree_offset,
-            "seed": context.seed,
-        }
 
     def __init__(
         self,

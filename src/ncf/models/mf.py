@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -12,10 +12,6 @@ from ncf._checks import positive_int
 from ncf.errors import ConfigError
 from ncf.models.base import Factorized
 from ncf.nn.blocks import embedding_lookup, init_embedding_
-
-if TYPE_CHECKING:
-    from ncf.models.base import BuildContext
-    from ncf.models.spec import ModelSpec
 
 
 class MatrixFactorization(Factorized):
@@ -54,12 +50,6 @@ class MatrixFactorization(Factorized):
     """
 
     name = "mf"
-    spec_options = frozenset({"dim", "cosine"})
-
-    @classmethod
-    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
-        return {"embedding_dim": spec.dim, "use_bias": not spec.cosine, "normalize": spec.cosine, "sparse": context.sparse}
-
     def __init__(
         self,
         num_users: int,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -17,10 +17,6 @@ from ncf.nn.blocks import (
     init_embedding_,
     init_linear_,
 )
-
-if TYPE_CHECKING:
-    from ncf.models.base import BuildContext
-    from ncf.models.spec import ModelSpec
 
 
 class MLP(Model):
@@ -44,12 +40,6 @@ class MLP(Model):
     """
 
     name = "mlp"
-    spec_options = frozenset({"layers", "dropout"})
-
-    @classmethod
-    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
-        return {"embedding_dim": max(spec.layers[0] // 2, 1), "layers": spec.layers, "dropout": spec.dropout}
-
     def __init__(
         self,
         num_users: int,

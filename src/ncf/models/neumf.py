@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -21,10 +21,6 @@ from ncf.nn.blocks import (
     init_embedding_,
     init_linear_,
 )
-
-if TYPE_CHECKING:
-    from ncf.models.base import BuildContext
-    from ncf.models.spec import ModelSpec
 
 
 class NeuMF(Model):
@@ -49,12 +45,6 @@ class NeuMF(Model):
     """
 
     name = "neumf"
-    spec_options = frozenset({"dim", "layers", "dropout", "pretrain", "pretrain_epochs"})
-
-    @classmethod
-    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
-        return {"gmf_dim": spec.dim, "mlp_dim": max(spec.layers[0] // 2, 1), "layers": spec.layers, "dropout": spec.dropout}
-
     def __init__(
         self,
         num_users: int,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,10 +11,6 @@ from torch import Tensor
 from ncf.data.interactions import Interactions
 from ncf.errors import DataError
 from ncf.models.base import ClosedForm, Factorized
-
-if TYPE_CHECKING:
-    from ncf.models.base import BuildContext
-    from ncf.models.spec import ModelSpec
 
 
 class Popularity(Factorized, ClosedForm):
@@ -32,12 +28,6 @@ class Popularity(Factorized, ClosedForm):
     """
 
     name = "popularity"
-    spec_options = frozenset()
-
-    @classmethod
-    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
-        return {}
-
     counts: Tensor
 
     def __init__(self, num_users: int, num_items: int) -> None:

@@ -9,7 +9,7 @@ per-interaction training misses (see docs/benchmarks.md, Gowalla).
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,12 +19,7 @@ from torch import Tensor
 from ncf._checks import positive_int
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError, NotFittedError
-from ncf.models._common import clipped_rank
 from ncf.models.base import ClosedForm, Factorized
-
-if TYPE_CHECKING:
-    from ncf.models.base import BuildContext
-    from ncf.models.spec import ModelSpec
 
 #: Users sampled to measure the score scale that :meth:`SpectralMF.fit` normalises away.
 _SCALE_USERS = 2048
@@ -81,14 +76,6 @@ class SpectralMF(Factorized, ClosedForm):
     """
 
     name = "spectral"
-    spec_options = frozenset({"spectral_rank"})
-
-    @classmethod
-    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
-        rank = spec.spectral_rank
-        if rank is None:  # chosen later on a validation carve: fit the largest candidate
-            rank = max(rank_candidates(context.num_users, context.num_items))
-        return {"rank": clipped_rank(rank, context.num_users, context.num_items), "seed": context.seed}
     user_factors: Tensor
     item_factors: Tensor
     singular_values: Tensor

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -17,10 +17,6 @@ from ncf.errors import ConfigError, DataError
 from ncf.models._common import layer_widths, probability
 from ncf.models.base import Factorized
 from ncf.nn.blocks import FeedForward, init_embedding_
-
-if TYPE_CHECKING:
-    from ncf.models.base import BuildContext
-    from ncf.models.spec import ModelSpec
 
 FeatureInput = Union[FeatureTable, Tensor, "npt.NDArray[Any]", None]
 
@@ -162,20 +158,6 @@ class TwoTower(Factorized):
     """
 
     name = "two-tower"
-    spec_options = frozenset({"dim", "layers", "dropout", "temperature", "features"})
-
-    @classmethod
-    def spec_kwargs(cls, spec: ModelSpec, context: BuildContext) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"embedding_dim": spec.dim, "layers": spec.layers, "dropout": spec.dropout}
-        if spec.temperature is not None:
-            kwargs["temperature"] = spec.temperature
-        if spec.features:
-            if context.user_features is None and context.item_features is None:
-                raise ConfigError("--features: this dataset has no side features")
-            kwargs["user_features"] = context.user_features
-            kwargs["item_features"] = context.item_features
-        return kwargs
-
     user_features: Tensor
     item_features: Tensor
 

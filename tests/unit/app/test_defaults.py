@@ -7,11 +7,11 @@ from importlib import resources
 import pytest
 from click.testing import CliRunner
 
+from ncf.app.model_spec import ModelSpec, buildable_models
 from ncf.app.spec import OPTIONS, RunSpec, model_defaults, parse_model_defaults
 from ncf.cli import main
 from ncf.config import LOSSES, TrainConfig
 from ncf.errors import ConfigError
-from ncf.models.spec import ModelSpec, buildable_models
 
 DEFAULTS = resources.files("ncf.app") / "defaults"
 

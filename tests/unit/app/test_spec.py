@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from ncf.app.model_spec import ModelSpec
 from ncf.app.spec import OPTIONS, SECTIONS, RunSpec, read_toml
 from ncf.cli import main
 from ncf.config import OPTION, TrainConfig
 from ncf.errors import ConfigError
-from ncf.models.spec import ModelSpec
 
 CONFIGS = Path(__file__).resolve().parents[3] / "benchmarks" / "configs"
 

@@ -1,9 +1,12 @@
 """``ModelSpec``: which registered model a run trains, with the hyper-parameters runs share.
 
-The fields are the ``ncf train`` model options (``--model``, ``--dim``, ``--layers``, ...). Each
-model class says which of them it reads (``spec_options``) and maps them onto its constructor
-(``from_spec``), so the registry stays the only name -> class map and an option that a model
-would ignore is an error instead.
+The fields are the ``ncf train`` model options (``--model``, ``--dim``, ``--layers``, ...). The
+builder table (:mod:`ncf.app.model_builders`) says, for each model name, which of them the model
+reads and how they map onto its typed constructor, so the models know nothing of the options and
+an option that a model would ignore is an error instead.
+
+This module loads without torch (the command line lists and checks ``--model`` from it); the
+table, which imports the model classes, is imported on first use.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from ncf.config import check_choice, check_finite, check_whole, option
 from ncf.errors import ConfigError
 
 if TYPE_CHECKING:
+    from ncf.app.model_builders import ModelBuilder
     from ncf.data.features import FeatureTable
     from ncf.models.base import Model
 
 
 #: Registry names a :class:`ModelSpec` can build (every model but composites like ``blend``),
 #: written out so the command line can list and check ``--model`` without importing the models
-#: (and torch); a test holds it equal to the registry's models with ``spec_options``.
+#: (and torch); a test holds it equal to the names of the builder table
+#: (:data:`ncf.app.model_builders.MODEL_BUILDERS`).
 BUILDABLE_MODELS: tuple[str, ...] = (
     "fpmc", "gmf", "graph-filter", "mf", "mlp", "neumf", "popularity", "spectral", "two-tower",
 )
@@ -100,10 +105,20 @@ class ModelSpec:
             raise ConfigError(f"filter_flatness must be > 0, got {self.filter_flatness!r}")
 
     @property
-    def model_class(self) -> type[Model]:
-        from ncf.models.registry import get_model_class
+    def builder(self) -> ModelBuilder:
+        """This model's entry in the builder table: its class, the fields it reads, its builder."""
+        from ncf.app.model_builders import model_builder
 
-        return get_model_class(self.name)
+        return model_builder(self.name)
+
+    @property
+    def model_class(self) -> type[Model]:
+        return self.builder.model_class
+
+    @property
+    def used_options(self) -> frozenset[str]:
+        """The fields this model reads (besides ``name``); setting another one is an error."""
+        return self.builder.options
 
     @property
     def blends_spectral(self) -> bool:
@@ -128,7 +143,7 @@ class ModelSpec:
 
     def owns_temperature(self) -> bool:
         """Whether the model applies the temperature itself (else the trainer scales the logits)."""
-        return "temperature" in (self.model_class.spec_options or ())
+        return "temperature" in self.used_options
 
     def check_applies(self, explicit: set[str] | frozenset[str]) -> None:
         """ConfigError when an explicitly set field is one this model would ignore.
@@ -138,7 +153,7 @@ class ModelSpec:
         from ncf.models.base import ClosedForm, Factorized, SequenceAware
 
         cls = self.model_class
-        options = cls.spec_options or frozenset()
+        options = self.used_options
         usable = set(options) | {"name"}
         trained_factorized = issubclass(cls, Factorized) and not issubclass(cls, (ClosedForm, SequenceAware))
         if trained_factorized:
@@ -165,12 +180,12 @@ class ModelSpec:
         user_features: FeatureTable | None = None,
         item_features: FeatureTable | None = None,
     ) -> Model:
-        """The untrained model, through ``model_class.from_spec``."""
-        from ncf.models.base import BuildContext
+        """The untrained model, through this model's builder (:mod:`ncf.app.model_builders`)."""
+        from ncf.app.model_builders import BuildContext
 
         context = BuildContext(num_users, num_items, seed=seed, sparse=sparse, user_features=user_features,
                                item_features=item_features)
-        return self.model_class.from_spec(self, context)
+        return self.builder.build(self, context)
 
     def with_name(self, name: str) -> ModelSpec:
         return dataclasses.replace(self, name=name)
