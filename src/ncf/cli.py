@@ -20,6 +20,7 @@ import click
 
 from ncf.app.console import common_options as _common_options
 from ncf.app.console import epoch_lines, show_progress, stderr_is_terminal
+from ncf.data.formats import FORMATS
 from ncf.errors import ConfigError, DataError, NCFError, first_line
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ def data() -> None:
 
 @data.command("stats")
 @click.argument("source")
-@click.option("--format", "fmt", default=None, help="movielens|lightgcn|neumf|csv|tsv|parquet (auto by default).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Data format (auto by default).")
 @click.option("--path", default=None, help="A local copy of a registry dataset.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @_common_options
@@ -192,7 +193,7 @@ def data_stats(source: str, fmt: str | None, path: str | None, as_json: bool) ->
 
 @data.command("split")
 @click.argument("source")
-@click.option("--format", "fmt", default=None)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Data format (auto by default).")
 @click.option("--path", default=None, help="A local copy of a registry dataset.")
 @click.option("--protocol", type=click.Choice(["loo", "temporal", "random"]), default="loo", show_default=True)
 @click.option("--negatives", type=click.IntRange(min=0), default=99, show_default=True)
@@ -545,7 +546,7 @@ def _cutoffs(k: tuple[str, ...], more_k: tuple[int, ...]) -> list[int]:
 @click.argument("run_dir", type=click.Path())
 @click.argument("more_k", nargs=-1, type=int)
 @click.option("--data", default=None, help="Evaluate on another copy of the data (must match the id maps).")
-@click.option("--format", "fmt", default=None)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Data format of --data (auto by default).")
 @click.option("--protocol", type=click.Choice(["sampled", "full"]), default=None,
               help="Default: sampled when the split has negatives, else full.")
 @click.option("--k", "k", multiple=True, help="Cut-offs: --k 10 20 or --k 10,20.")

@@ -40,6 +40,7 @@ from ncf.config import (
     check_whole,
     option,
 )
+from ncf.data.formats import FORMATS
 from ncf.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     from ncf.data.interactions import Interactions
 
 SPLIT_PROTOCOLS = ("loo", "temporal", "random")
-DATA_FORMATS = ("movielens", "lightgcn", "neumf", "csv", "tsv", "parquet")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class DataSpec:
 
     source: str | None = option(None, "Dataset: a registry name or a path (same as the positional argument).",
                                 name="data")
-    format: str | None = option(None, "Data format (auto-detected by default).", choices=DATA_FORMATS)
+    format: str | None = option(None, "Data format (auto-detected by default).", choices=FORMATS)
     path: str | None = option(None, "A local copy of a registry dataset (used instead of downloading).")
     titles: str | None = option(None, "Item titles to keep with the run (shown by recommend, similar and the "
                                       "server): MovieLens u.item, movies.dat or movies.csv, or a CSV/TSV with an "
@@ -66,7 +66,7 @@ class DataSpec:
 
     def __post_init__(self) -> None:
         if self.format is not None:
-            check_choice(self.format, DATA_FORMATS, "format")
+            check_choice(self.format, FORMATS, "format")
         check_whole("titles-offset", self.titles_offset, lo=-MAX_COUNT, hi=MAX_COUNT)
         if self.titles_offset != 0 and self.titles is None:
             raise ConfigError("titles-offset needs titles: add --titles FILE (the file whose ids it shifts)")

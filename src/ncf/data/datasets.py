@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 
 from ncf._io import atomic_directory
 from ncf._types import PathLike
-from ncf.data.formats import DIRECTORY_READERS
+from ncf.data.formats.readers import DIRECTORY_READERS
 from ncf.errors import ConfigError, DataError, DownloadError, did_you_mean
 
 logger = logging.getLogger(__name__)

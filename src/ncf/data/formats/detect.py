@@ -18,16 +18,15 @@ from pathlib import Path
 from ncf._types import PathLike
 from ncf.data import datasets
 from ncf.data.dataset import Dataset
-from ncf.data.formats import DIRECTORY_READERS
+from ncf.data.formats import FORMATS
 from ncf.data.formats._text import base_suffix
 from ncf.data.formats.movielens import movielens_version
 from ncf.data.formats.neumf import NEUMF_SUFFIXES
+from ncf.data.formats.readers import DIRECTORY_READERS
 from ncf.data.formats.table import PARQUET_SUFFIXES, read_table_auto
 from ncf.errors import ConfigError, DataError, did_you_mean
 
 __all__ = ["FORMATS", "detect_format", "load_dataset"]
-
-FORMATS: tuple[str, ...] = ("movielens", "lightgcn", "neumf", "csv", "tsv", "parquet")
 
 
 def detect_format(path: PathLike) -> str | None:
@@ -71,7 +70,7 @@ def load_dataset(
         ``movieId``, ``rating``, ``timestamp``) or else by position (user, item[, rating[,
         timestamp]]).
     format : {None, "movielens", "lightgcn", "neumf", "csv", "tsv", "parquet"}
-        Skip auto-detection.
+        Skip auto-detection (:data:`ncf.data.formats.FORMATS`).
     path : path-like, optional
         A local copy of the registry dataset ``name_or_path`` (the CLI's ``--path``): used
         instead of the cache, and checked to hold that dataset's files, so that
