@@ -41,7 +41,8 @@ TABLES = {
         "data": "gowalla",
         "protocol": "full",
         "k": ["20"],
-        "rows": ["gowalla-spectral", "gowalla-best", "chebycf", "chebycf-offset3", "graph-filter"],
+        "rows": ["gowalla-spectral", "gowalla-best", "chebycf", "chebycf-offset3", "graph-filter",
+                 "gowalla-filter-blend"],
     },
     # DiffNet's Yelp in the LightGCN layout (../shared/data/yelp): the same dataset-agnostic rows
     "yelp": {

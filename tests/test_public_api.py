@@ -12,7 +12,7 @@ PUBLIC = {
     "load_dataset", "random_split", "synthetic", "temporal_split", "validation_split",
     # models and their capabilities
     "Blend", "ClosedForm", "FPMC", "Factorized", "GMF", "MLP", "MatrixFactorization", "ModelSpec", "NeuMF",
-    "Popularity", "Model", "SequenceAware", "SpectralMF", "TwoTower", "build_model", "GraphFilter",
+    "Popularity", "Model", "RowBlend", "SequenceAware", "SpectralMF", "TwoTower", "build_model", "GraphFilter",
     "HistoryScorer",
     # training
     "EpochLog", "HardNegativeSampler", "History", "NegativeSampler", "PopularitySampler", "TrainConfig",

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         Model,
         NeuMF,
         Popularity,
+        RowBlend,
         SequenceAware,
         SpectralMF,
         TwoTower,
@@ -78,6 +79,7 @@ _MODULES = ("data", "index", "losses")
 #: and the command line's start-up do not load torch before they have chosen its threads.
 _LAZY: dict[str, str] = {
     "Blend": "ncf.models",
+    "RowBlend": "ncf.models",
     "ClosedForm": "ncf.models",
     "ConfigError": "ncf.errors",
     "DataError": "ncf.errors",
@@ -179,6 +181,7 @@ __all__ = [
     "PopularitySampler",
     "Recommendations",
     "Recommender",
+    "RowBlend",
     "Run",
     "RunSpec",
     "SavedModel",

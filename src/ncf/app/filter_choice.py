@@ -68,7 +68,7 @@ def start_shape(spec: RunSpec, num_users: int, num_items: int) -> FilterShape:
                        ideal_rank=d.ideal_rank if m.ideal_rank is None else m.ideal_rank)
 
 
-class _Rows(Model, HistoryScorer):
+class ScoreRows(Model, HistoryScorer):
     """Precomputed score rows of a few users, ranked through the standard evaluation."""
 
     name = "graph-filter-rows"
@@ -121,7 +121,7 @@ def carve_sample(model: GraphFilter, split: Split, *, seed: int = 0, users: int 
 
 def carve_metric(model: GraphFilter, sample: _CarveSample, scores: Tensor, metric: str) -> float:
     """``metric`` of precomputed score rows on the sampled carve rows, through :func:`evaluate`."""
-    report = evaluate(_Rows(model.num_users, scores, sample.users), sample.valid, exclude=sample.exclude,
+    report = evaluate(ScoreRows(model.num_users, scores, sample.users), sample.valid, exclude=sample.exclude,
                       k=(int(metric.split("@")[1]),), protocol="full" if sample.negatives is None else "sampled",
                       negatives=sample.negatives)
     return float(report.metrics[metric])

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from ncf.app.blend import blend_spectral, carve_metric, choose_blend_share, spectral_on_carve
+from ncf.app.filter_blend import blend_filter, choose_filter_share
 from ncf.app.filter_choice import filter_on_carve
 from ncf.app.rundir import RunDir
 from ncf.app.spec import RunSpec
@@ -49,6 +50,7 @@ def fit_model(spec: RunSpec, cfg: TrainConfig, model: Model, split: Split, run: 
     history = None
     refit: dict[str, Any] | None = None
     share: dict[str, Any] | None = None  # the spectral blend share chosen on the carve (auto)
+    filter_share: dict[str, Any] | None = None  # the graph filter's share chosen on the carve (auto)
     trained_on = split.train
     if isinstance(model, ClosedForm) and spec.model.chooses_spectral_rank:
         model, trained_on, refit = spectral_on_carve(spec, split)
@@ -66,14 +68,21 @@ def fit_model(spec: RunSpec, cfg: TrainConfig, model: Model, split: Split, run: 
         refit = _refit_plan(spec, cfg, split, history)
         if spec.model.chooses_spectral_weight and strategy.is_main:
             share = choose_blend_share(spec, model, split)  # on the carved model, before any refit
+        if spec.model.chooses_filter_weight and strategy.is_main:  # on the carved model and its spectral part
+            carved = blend_spectral(spec, model, split.train, split, share)[0] if spec.model.blends_spectral else model
+            filter_share = choose_filter_share(spec, carved, split, carve_metric(spec, split))
         if refit is not None and refit["done"]:
             model, trained_on = _refit(spec, cfg, split, run, resume, strategy, features, refit)
         if share is not None:
             refit = {**(refit or {}), "blend": {k: v for k, v in share.items() if k != "spectral"}}
+        if filter_share is not None:
+            refit = {**(refit or {}), "filter_blend": filter_share}
     if spec.model.blends_spectral and strategy.is_main:
         model, chosen = blend_spectral(spec, model, trained_on, split, share)
         if chosen is not None:
             refit = {**(refit or {}), "spectral_rank": chosen}
+    if spec.model.blends_filter and strategy.is_main:
+        model = blend_filter(spec, model, trained_on, filter_share)
     return model, history, time.perf_counter() - t0, refit
 
 
@@ -101,7 +110,8 @@ def _refit_plan(spec: RunSpec, cfg: TrainConfig, split: Split, history: History)
     early stopping on a carve (nothing was chosen on held-out rows)."""
     from ncf.app.refit import DEFAULT_REFIT_RULE, refit_epochs
 
-    if split.valid is None or (cfg.epochs is not None and not spec.model.chooses_spectral_weight):
+    if split.valid is None or (cfg.epochs is not None and not spec.model.chooses_spectral_weight
+                               and not spec.model.chooses_filter_weight):
         return None  # nothing was chosen on the carve
     if not spec.split.refit:
         return {"done": False, "reason": "--no-refit: the model trained on the carved training rows is kept"}
@@ -109,7 +119,7 @@ def _refit_plan(spec: RunSpec, cfg: TrainConfig, split: Split, history: History)
         return {"done": False, "reason": "NeuMF pre-training has no refit (each part would need its own epoch "
                                          "count): the model trained on the carved rows is kept"}
     full = len(split.train) + len(split.valid)
-    if cfg.epochs is not None:  # fixed epochs, the blend share chosen on the carve: the same count
+    if cfg.epochs is not None:  # fixed epochs, a blend share chosen on the carve: the same count
         return {"done": True, "epochs": cfg.epochs, "chosen_epoch": None, "rule": "fixed",
                 "rows": full, "carved_rows": len(split.train), "seconds": 0.0}
     if history.best_epoch is None:

@@ -136,6 +136,11 @@ def build_graph_filter(spec: ModelSpec, context: BuildContext) -> GraphFilter:
     )
 
 
+#: The graph filter's shape options: a graph-filter model reads them, and so does the filter part of
+#: a ``filter_weight`` blend.
+FILTER_OPTIONS = frozenset({"filter", "filter_order", "filter_flatness", "degree_power", "degree_offset",
+                            "ideal_rank", "ideal_weight"})
+
 #: Model name (the registry key) -> its builder. Composites (``blend``) are not built from options.
 MODEL_BUILDERS: Mapping[str, ModelBuilder] = {
     "mf": ModelBuilder(MatrixFactorization, frozenset({"dim", "cosine"}), build_mf),
@@ -147,9 +152,7 @@ MODEL_BUILDERS: Mapping[str, ModelBuilder] = {
     "fpmc": ModelBuilder(FPMC, frozenset({"dim"}), build_fpmc),
     "popularity": ModelBuilder(Popularity, frozenset(), build_popularity),
     "spectral": ModelBuilder(SpectralMF, frozenset({"spectral_rank"}), build_spectral),
-    "graph-filter": ModelBuilder(GraphFilter, frozenset({"filter", "filter_order", "filter_flatness", "degree_power",
-                                                         "degree_offset", "ideal_rank", "ideal_weight"}),
-                                 build_graph_filter),
+    "graph-filter": ModelBuilder(GraphFilter, FILTER_OPTIONS, build_graph_filter),
 }
 
 

@@ -44,7 +44,9 @@ class ModelSpec:
 
     ``spectral_weight > 0`` blends the trained (factorized) model with a :class:`SpectralMF`
     of rank ``spectral_rank`` fitted on the same training data, saved as one :class:`Blend`.
-    ``pretrain`` trains NeuMF's GMF and MLP parts first (He et al. 2017).
+    ``filter_weight > 0`` blends it (after any spectral blend) with a :class:`GraphFilter` fitted on the
+    same data, saved as one :class:`RowBlend`, the filter's share ``filter_weight`` of the normalised
+    scores. ``pretrain`` trains NeuMF's GMF and MLP parts first (He et al. 2017).
     """
 
     name: str = option("mf", "Model to train.", name="model", choices=buildable_models)
@@ -61,6 +63,10 @@ class ModelSpec:
     spectral_weight: float | None = option(
         0.0, "Blend the trained model with w x a spectral model fitted on train (0 = off; auto = the share "
              "chosen on the validation carve, scores of both parts normalised).")
+    filter_weight: float | None = option(
+        0.0, "Blend the trained model with a graph filter fitted on train: the filter's share in [0, 1] of "
+             "the two parts' normalised scores (0 = off; auto = chosen on the validation carve). The filter "
+             "takes the graph-filter options, ChebyCF's published shape for those not set.")
     filter: str = option("chebyshev", "Graph filter: chebyshev (ChebyCF's plateau low-pass) or linear (GF-CF's).",
                          choices=("chebyshev", "linear"))
     filter_order: int = option(8, "Graph filter: order of the Chebyshev polynomial (sparse products per score).")
@@ -81,6 +87,7 @@ class ModelSpec:
         check_choice(self.name, buildable_models(), "model")
         object.__setattr__(self, "layers", _layers(self.layers))
         check_finite({"dropout": self.dropout, "temperature": self.temperature, "spectral_weight": self.spectral_weight,
+                      "filter_weight": self.filter_weight,
                       "filter_flatness": self.filter_flatness, "degree_power": self.degree_power,
                       "degree_offset": self.degree_offset,
                       "ideal_weight": self.ideal_weight})
@@ -98,6 +105,8 @@ class ModelSpec:
             raise ConfigError(f"temperature must be positive, got {self.temperature!r}")
         if self.spectral_weight is not None and self.spectral_weight < 0:
             raise ConfigError(f"spectral_weight must be >= 0, got {self.spectral_weight!r}")
+        if self.filter_weight is not None and not 0.0 <= self.filter_weight <= 1.0:
+            raise ConfigError(f"filter_weight is the graph filter's share, in [0, 1]; got {self.filter_weight!r}")
         for key in ("degree_power", "ideal_weight", "degree_offset"):
             if getattr(self, key) is not None and getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)!r}")
@@ -127,6 +136,15 @@ class ModelSpec:
         return self.spectral_weight is None or self.spectral_weight > 0
 
     @property
+    def blends_filter(self) -> bool:
+        """Whether the trained model is blended with a graph filter (a share given, or ``auto``)."""
+        return self.filter_weight is None or self.filter_weight > 0
+
+    @property
+    def chooses_filter_weight(self) -> bool:
+        return self.filter_weight is None
+
+    @property
     def chooses_filter_shape(self) -> bool:
         """Whether a graph filter run picks its flatness, degree power or ideal part on the carve."""
         return self.name == "graph-filter" and None in (self.filter_flatness, self.degree_power, self.ideal_rank,
@@ -150,6 +168,7 @@ class ModelSpec:
 
         ``explicit`` holds the field names the user set (by flag or config file).
         """
+        from ncf.app.model_builders import FILTER_OPTIONS
         from ncf.models.base import ClosedForm, Factorized, SequenceAware
 
         cls = self.model_class
@@ -158,12 +177,13 @@ class ModelSpec:
         trained_factorized = issubclass(cls, Factorized) and not issubclass(cls, (ClosedForm, SequenceAware))
         if trained_factorized:
             usable |= {"spectral_weight", "spectral_rank"} if self.blends_spectral else {"spectral_weight"}
+            usable |= {"filter_weight", *FILTER_OPTIONS} if self.blends_filter else {"filter_weight"}
         if not issubclass(cls, ClosedForm):
             usable.add("temperature")  # scales the softmax logits of any trained model
         for key in sorted(explicit):
             if key not in usable:
                 opt = key.replace("_", "-")
-                if key == "spectral_weight":
+                if key in ("spectral_weight", "filter_weight"):
                     raise ConfigError(f"--{opt} needs a trained factorized model without sequence context, "
                                       f"not {self.name!r}")
                 raise ConfigError(f"--{opt} does not apply to model {self.name!r} (it uses: "

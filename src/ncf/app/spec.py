@@ -104,10 +104,10 @@ _LEGACY_DEFAULTS: dict[str, Any] = {"spectral-rank": 1024, "spectral-weight": 0.
 
 
 #: Options whose None means "chosen by ncf": ``auto`` in a file or on the command line sets None
-#: (``--epochs auto``: early stopping; ``--spectral-rank auto``, ``--spectral-weight auto``: chosen
-#: on the validation carve), also over a config file or a model's defaults.
-AUTO_OPTIONS = frozenset({"epochs", "spectral-rank", "spectral-weight", "filter-flatness", "degree-power",
-                          "ideal-rank", "ideal-weight"})
+#: (``--epochs auto``: early stopping; ``--spectral-rank auto``, ``--spectral-weight auto``,
+#: ``--filter-weight auto``: chosen on the validation carve), also over a config file or a model's defaults.
+AUTO_OPTIONS = frozenset({"epochs", "spectral-rank", "spectral-weight", "filter-weight", "filter-flatness",
+                          "degree-power", "ideal-rank", "ideal-weight"})
 _NO_OVERRIDE: Any = object()
 #: The training options a closed-form model (popularity, spectral) reads: its fit has no loss,
 #: epochs, batches or optimiser; the seed, the device and the validation carve's metric apply.
@@ -320,7 +320,8 @@ class RunSpec:
             return self.split.valid
         if self.closed_form:
             return self.model.chooses_spectral_rank or self.model.chooses_filter_shape  # chosen on the carve
-        return self.train.epochs is None or self.model.chooses_spectral_rank or self.model.chooses_spectral_weight
+        return (self.train.epochs is None or self.model.chooses_spectral_rank or self.model.chooses_spectral_weight
+                or self.model.chooses_filter_weight)
 
     def trainer_config(self, *, show_progress: bool = True) -> TrainConfig:
         """The trainer's config: the temperature goes to the trainer unless the model owns it."""

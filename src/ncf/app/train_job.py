@@ -47,6 +47,8 @@ class TrainResult:
         loss = "" if self.spec.closed_form else f" ({self.spec.train.loss})"
         if model.blends_spectral:
             loss += f" + {'auto' if model.spectral_weight is None else model.spectral_weight} x spectral"
+        if model.blends_filter:
+            loss += f" + graph filter (share {'auto' if model.filter_weight is None else model.filter_weight})"
         lines = [f"trained {model.name}{loss} in {self.seconds:.1f}s -> {self.run_dir}"]
         h = self.history
         if h is not None and h.best_metric is not None:
@@ -56,6 +58,11 @@ class TrainResult:
         if blend is not None:
             lines.append(f"spectral share {blend['share']} chosen on the validation carve ({blend['metric']} "
                          f"{blend['scores'][str(blend['share'])]:.4f}; alone {blend['scores']['0.0']:.4f})")
+        fblend = r.get("filter_blend")
+        if fblend is not None:
+            lines.append(f"graph filter share {fblend['share']} chosen on the validation carve ({fblend['metric']} "
+                         f"{fblend['scores'][str(fblend['share'])]:.4f}; without the filter "
+                         f"{fblend['scores']['0.0']:.4f})")
         shape = r.get("filter_shape")
         if shape is not None:
             chosen = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shape["chosen"].items())

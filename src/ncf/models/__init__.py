@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         SequenceAware,
         is_factorized,
     )
-    from ncf.models.blend import Blend, score_spread
+    from ncf.models.blend import Blend, RowBlend, score_spread
     from ncf.models.fpmc import FPMC
     from ncf.models.gmf import GMF
     from ncf.models.graph_filter import GraphFilter
@@ -43,6 +43,7 @@ _LAZY: dict[str, str] = {
     "SequenceAware": "ncf.models.base",
     "is_factorized": "ncf.models.base",
     "Blend": "ncf.models.blend",
+    "RowBlend": "ncf.models.blend",
     "score_spread": "ncf.models.blend",
     "FPMC": "ncf.models.fpmc",
     "GMF": "ncf.models.gmf",
@@ -71,6 +72,7 @@ __all__ = [
     "Factorized",
     "SequenceAware",
     "Blend",
+    "RowBlend",
     "score_spread",
     "FPMC",
     "GMF",

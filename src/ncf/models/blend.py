@@ -157,7 +157,7 @@ class RowBlend(Model, HistoryScorer):
         """``(B, num_items)``: the weighted sum of every part's rows for known ``users``."""
         out: Tensor | None = None
         for w, part in zip(self.weights, self.components(), strict=True):
-            rows = _rows(part, users) * w
+            rows = row_scores(part, users) * w
             out = rows if out is None else out + rows.to(out.device)
         assert out is not None
         return out
@@ -201,8 +201,9 @@ class RowBlend(Model, HistoryScorer):
         }
 
 
-def _rows(part: Model, users: Tensor) -> Tensor:
-    """``(B, num_items)`` scores of every item for ``users``, from either kind of part."""
+def row_scores(part: Model, users: Tensor) -> Tensor:
+    """``(B, num_items)`` scores of every item for known ``users``: a factorized model's user
+    vectors against all its item vectors, or a history scorer's own rows."""
     if isinstance(part, HistoryScorer):
         return part.score_rows(users).float()
     fpart = cast(Factorized, part)
@@ -266,6 +267,6 @@ def score_spread(model: Model, *, seed: int = 0, users: int = 1024) -> float:
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randperm(model.num_users, generator=gen)[:users]
     with torch.no_grad():
-        scores = _rows(model, pick)
+        scores = row_scores(model, pick)
     spread = float(scores.std())
     return spread if math.isfinite(spread) and spread > 0 else 1.0

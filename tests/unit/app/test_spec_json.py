@@ -32,6 +32,7 @@ NON_DEFAULT: dict[str, tuple[object, dict[str, object]]] = {
     "features": (True, {"model": "two-tower"}),
     "spectral-rank": (16, {"model": "spectral"}),
     "spectral-weight": (0.3, {"model": "mf"}),
+    "filter-weight": (0.3, {"model": "mf"}),
     "filter": ("linear", {"model": "graph-filter"}),
     "filter-order": (4, {"model": "graph-filter"}),
     "filter-flatness": (0.5, {"model": "graph-filter"}),
