@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -26,8 +26,58 @@ from ncf.models.base import (
     SequenceAware,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
-class Blend(Factorized):
+
+
+class _WeightedSum:
+    """What both blends share: checked parts and weights, pair scores, the saved config, rebuilding."""
+
+    #: Whether history scorers (graph filters) may be parts, next to factorized models.
+    takes_history_scorers: ClassVar[bool] = False
+    num_users: int
+    num_items: int
+    weights: list[float]
+    parts: nn.ModuleList
+
+    def __init__(self, num_users: int, num_items: int, components: Sequence[Model], weights: Sequence[float]) -> None:
+        super().__init__(num_users, num_items)  # type: ignore[call-arg]  # the Model next in the MRO
+        self.weights = _checked_weights(weights, components)
+        self.parts = nn.ModuleList(_checked_parts(components, self.num_users, self.num_items,
+                                                  rows=self.takes_history_scorers))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], build: Callable[..., Model]) -> Self:
+        """Rebuild a saved blend: its components are ``{"model": name, "config": kwargs}`` specs."""
+        return cls(**{**config, "components": _rebuild_components(config, build)})
+
+    @classmethod
+    def of(cls, models: Sequence[Model], weights: Sequence[float]) -> Self:
+        """A blend of already built (trained) models; they are used as they are, not copied."""
+        if not models:
+            raise ConfigError("a blend needs at least one component")
+        return cls(models[0].num_users, models[0].num_items, list(models), weights)
+
+    def score(self, users: Tensor, items: Tensor) -> Tensor:
+        """``sum_k w_k s_k(users, items)``; arguments broadcast."""
+        out: Tensor | None = None
+        for w, part in zip(self.weights, self.parts, strict=True):
+            s = w * cast(Model, part).score(users, items).float()
+            out = s if out is None else out + s
+        assert out is not None
+        return out
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "num_users": self.num_users,
+            "num_items": self.num_items,
+            "components": [{"model": p.name, "config": p.get_config()} for p in cast(Sequence[Model], self.parts)],
+            "weights": list(self.weights),
+        }
+
+
+class Blend(_WeightedSum, Factorized):
     """Weighted sum of factorized models over one universe.
 
     Parameters
@@ -47,29 +97,6 @@ class Blend(Factorized):
 
     name = "blend"
 
-    def __init__(
-        self,
-        num_users: int,
-        num_items: int,
-        components: Sequence[Model],
-        weights: Sequence[float],
-    ) -> None:
-        super().__init__(num_users, num_items)
-        self.weights = _checked_weights(weights, components)
-        self.parts = nn.ModuleList(_checked_parts(components, self.num_users, self.num_items, rows=False))
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any], build: Callable[..., Model]) -> Blend:
-        """Rebuild a saved blend: its components are ``{"model": name, "config": kwargs}`` specs."""
-        return cls(**{**config, "components": _rebuild_components(config, build)})
-
-    @classmethod
-    def of(cls, models: Sequence[Model], weights: Sequence[float]) -> Blend:
-        """A blend of already built (trained) models; they are used as they are, not copied."""
-        if not models:
-            raise ConfigError("a blend needs at least one component")
-        return cls(models[0].num_users, models[0].num_items, list(models), weights)
-
     def components(self) -> list[Factorized]:
         """The blended models, in order."""
         return [cast(Factorized, p) for p in self.parts]
@@ -88,25 +115,8 @@ class Blend(Factorized):
         return torch.cat([w * part.fold_in(items, alpha=alpha, l2=l2).float()
                           for w, part in zip(self.weights, self.components(), strict=True)])
 
-    def score(self, users: Tensor, items: Tensor) -> Tensor:
-        """``sum_k w_k s_k(users, items)``; arguments broadcast."""
-        out: Tensor | None = None
-        for w, part in zip(self.weights, self.components(), strict=True):
-            s = w * part.score(users, items).float()
-            out = s if out is None else out + s
-        assert out is not None
-        return out
 
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "num_users": self.num_users,
-            "num_items": self.num_items,
-            "components": [{"model": p.name, "config": p.get_config()} for p in self.components()],
-            "weights": list(self.weights),
-        }
-
-
-class RowBlend(Model, HistoryScorer):
+class RowBlend(_WeightedSum, Model, HistoryScorer):
     """Weighted sum of factorized models and history scorers (graph filters) over one universe.
 
     ``score_rows(users) = sum_k w_k rows_k(users)``, where a factorized part's row is its user
@@ -125,29 +135,7 @@ class RowBlend(Model, HistoryScorer):
     """
 
     name = "row-blend"
-
-    def __init__(
-        self,
-        num_users: int,
-        num_items: int,
-        components: Sequence[Model],
-        weights: Sequence[float],
-    ) -> None:
-        super().__init__(num_users, num_items)
-        self.weights = _checked_weights(weights, components)
-        self.parts = nn.ModuleList(_checked_parts(components, self.num_users, self.num_items, rows=True))
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any], build: Callable[..., Model]) -> RowBlend:
-        """Rebuild a saved blend: its components are ``{"model": name, "config": kwargs}`` specs."""
-        return cls(**{**config, "components": _rebuild_components(config, build)})
-
-    @classmethod
-    def of(cls, models: Sequence[Model], weights: Sequence[float]) -> RowBlend:
-        """A blend of already built (fitted) models; they are used as they are, not copied."""
-        if not models:
-            raise ConfigError("a blend needs at least one component")
-        return cls(models[0].num_users, models[0].num_items, list(models), weights)
+    takes_history_scorers = True
 
     def components(self) -> list[Model]:
         """The blended models, in order."""
@@ -183,22 +171,6 @@ class RowBlend(Model, HistoryScorer):
         assert out is not None
         return out
 
-    def score(self, users: Tensor, items: Tensor) -> Tensor:
-        """``sum_k w_k s_k(users, items)``; arguments broadcast."""
-        out: Tensor | None = None
-        for w, part in zip(self.weights, self.components(), strict=True):
-            s = w * part.score(users, items).float()
-            out = s if out is None else out + s
-        assert out is not None
-        return out
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "num_users": self.num_users,
-            "num_items": self.num_items,
-            "components": [{"model": p.name, "config": p.get_config()} for p in self.components()],
-            "weights": list(self.weights),
-        }
 
 
 def row_scores(part: Model, users: Tensor) -> Tensor:
