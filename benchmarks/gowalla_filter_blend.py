@@ -16,7 +16,9 @@ Each part's scores are divided by their spread (``score_spread``: the standard d
 MF + spectral + filter with the MF : spectral ratio of ``gowalla-best`` (1 : 0.25 in raw units,
 converted to shares) times ``1 - s`` and the filter at share ``s``. All combinations are scored in
 one pass over user chunks (each part's rows computed once per chunk); one combination is also
-scored by ``ncf.evaluate`` on a ``RowBlend`` of the library, and the two must agree.
+scored by ``ncf.evaluate`` on a ``RowBlend`` of the library, and the two must agree. For a few
+pairs (the chosen filter blend, the filter alone, ``gowalla-best``'s MF + spectral blend, the MF
+alone) the mean paired difference over the carve users and its standard error are written too.
 
 Run: ``python benchmarks/gowalla_filter_blend.py`` (``--cache DIR`` keeps the trained MF, so a
 re-run only scores); writes ``benchmarks/results/gowalla-filter-blend.json``.
@@ -137,6 +139,23 @@ def main() -> None:
         rows_out.append(row)
         print(json.dumps(row), flush=True)
 
+    # paired differences over the carve users, as benchmarks/gowalla_paired_test.py does on the test split
+    def find(grid: str, share: float) -> int:
+        return next(i for i, c in enumerate(combos) if c["grid"] == grid and c["filter_share"] == share)
+
+    named = {"mf+filter@0.3": find("mf+filter", 0.3), "filter": find("mf+filter", 1.0),
+             "gowalla-best (mf+spectral)": find("mf+spectral+filter", 0.0), "mf": find("mf+filter", 0.0)}
+    paired = []
+    for a, b in (("mf+filter@0.3", "gowalla-best (mf+spectral)"), ("filter", "gowalla-best (mf+spectral)"),
+                 ("mf+filter@0.3", "filter"), ("filter", "mf")):
+        row: dict[str, Any] = {"a": a, "b": b}
+        for m, arr in (("recall@20", rec), ("ndcg@20", nd)):
+            d = arr[named[a]] - arr[named[b]]
+            se = float(d.std(ddof=1) / np.sqrt(d.size))
+            row[m] = {"a_minus_b": float(d.mean()), "paired_se": se, "z": float(d.mean() / se)}
+        paired.append(row)
+        print(json.dumps(row), flush=True)
+
     # the one-pass scorer against the library: the MF + filter blend at share 0.5 through ncf.evaluate
     check_share = 0.5
     blend = RowBlend.of([mf, filt], [(1 - check_share) / spreads["mf"], check_share / spreads["filter"]])
@@ -165,6 +184,7 @@ def main() -> None:
         "spreads": spreads,
         "gowalla_best_ratio_as_shares": [float(x) for x in best_ratio],
         "rows": rows_out,
+        "paired_on_carve": paired,
         "library_check": {"share": check_share, "recall@20": float(lib["recall@20"]), "ndcg@20": float(lib["ndcg@20"])},
         "chosen": {grid: {"by_recall": best(grid, "recall@20"), "by_ndcg": best(grid, "ndcg@20")}
                    for grid in ("mf+filter", "mf+spectral+filter")},
