@@ -622,10 +622,12 @@ def _titles_of(run: Any, titles: str | None, offset: int) -> list[str] | None:
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--index", "index", default="auto", show_default=True,
               help="auto (RUN_DIR/index when built), none (exact ranking) or an index directory; as ncf serve.")
+@click.option("--exact", is_flag=True, help="Rank by the exact scan even when the run has an index (--index none).")
 @_titles_options
 @_common_options
 def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, all_users: bool, k: int,
-                  out: str | None, as_json: bool, index: str, titles: str | None, titles_offset: int) -> None:
+                  out: str | None, as_json: bool, index: str, exact: bool, titles: str | None,
+                  titles_offset: int) -> None:
     """Top-K items for users, excluding what they already interacted with (the server's ranking)."""
     from ncf._io import check_output
     from ncf.app import recommend_job
@@ -654,7 +656,12 @@ def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, 
         wanted.extend(run.decode_users(np.arange(run.model.num_users)))
     if not wanted:
         raise click.UsageError("name users with --user, --users-file or --all-users")
-    result = recommend_job.recommend_run(run, wanted, k=k, titles=names, index=None if index == "none" else index)
+    quiet = bool(click.get_current_context().ensure_object(dict).get("quiet"))
+    if exact and index not in ("auto", "none"):
+        raise click.UsageError("--exact ranks without an index: leave out --index")
+    result = recommend_job.recommend_run(run, wanted, k=k, titles=names,
+                                         index=None if exact or index == "none" else index,
+                                         announce=None if quiet else lambda line: click.echo(line, err=True))
     if out is not None:
         recommend_job.write_recommendations(out, result)
         click.echo(f"wrote top-{k} for {len(result):,} users to {out}")

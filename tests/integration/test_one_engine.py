@@ -77,3 +77,21 @@ def test_recommend_run_is_the_recommender(run_dir):
     for user, res in zip(users, want, strict=True):
         assert [r["item"] for r in got[user]] == list(res.items)
         assert [r["score"] for r in got[user]] == pytest.approx(list(res.scores))
+
+
+def test_ncf_recommend_says_how_it_ranked_and_exact_forces_the_scan(indexed_run, run_dir):
+    user = str(ncf.Run.load(indexed_run).decode_users(np.arange(1))[0])
+    args = ["recommend", str(indexed_run), "--user", user, "--k", "5", "--json"]
+    by_index = CliRunner().invoke(main, args)
+    exact = CliRunner().invoke(main, [*args, "--exact"])
+    none = CliRunner().invoke(main, [*args, "--index", "none"])
+    assert by_index.exit_code == exact.exit_code == none.exit_code == 0, by_index.output
+    assert "ranking: ivf index" in by_index.stderr and str(indexed_run / "index") in by_index.stderr
+    assert "ranking: exact search over the item vectors" in exact.stderr
+    assert json.loads(exact.stdout) == json.loads(none.stdout)  # --exact is --index none
+    built = CliRunner().invoke(main, ["recommend", str(run_dir), "--user", user, "--k", "5"])
+    assert "exact search over the item vectors (no " in built.stderr and "ncf index build" in built.stderr
+    quiet = CliRunner().invoke(main, [*args, "-q"])
+    assert "ranking:" not in quiet.stderr
+    refused = CliRunner().invoke(main, [*args, "--exact", "--index", str(indexed_run / "index")])
+    assert refused.exit_code == 2 and "--exact ranks without an index" in refused.stderr

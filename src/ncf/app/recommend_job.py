@@ -3,6 +3,7 @@ lists as TSV."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ncf._io import atomic_write
@@ -12,14 +13,16 @@ from ncf.errors import ConfigError
 
 
 def recommend_run(run: Run | PathLike, raw_users: list[str], *, k: int = 10, titles: list[str] | None = None,
-                  index: str | None = "auto", chunk: int = 1024) -> dict[str, list[dict[str, Any]]]:
+                  index: str | None = "auto", chunk: int = 1024,
+                  announce: Callable[[str], None] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Top-``k`` unseen items per raw user id, with titles when the run has them (``titles``, by
     item index, replaces them: :meth:`Run.titles_from` a file).
 
     Ranks through :meth:`Recommender.from_run`, the engine the server and the library use, so
     ``ncf recommend`` and ``GET /recommend`` give the same lists; ``index`` as in
     :meth:`Recommender.load` (``"auto"``: the run's index when ``ncf index build`` made one).
-    Users are ranked ``chunk`` at a time, which bounds memory for ``--all-users``.
+    Users are ranked ``chunk`` at a time, which bounds memory for ``--all-users``. ``announce``
+    gets one line on how the users are ranked (:meth:`Recommender.describe_ranking`).
     """
     from ncf.app.recommender import Recommender
 
@@ -27,6 +30,8 @@ def recommend_run(run: Run | PathLike, raw_users: list[str], *, k: int = 10, tit
     if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
         raise ConfigError(f"k must be positive, got {k}")
     rec = Recommender.from_run(run, index=index, titles=titles)
+    if announce is not None:
+        announce(f"ranking: {rec.describe_ranking(index)}")
     out: dict[str, list[dict[str, Any]]] = {}
     for start in range(0, len(raw_users), chunk):
         part = raw_users[start:start + chunk]

@@ -159,6 +159,20 @@ class Recommender:
         return cls(run.model, catalogue, version=version, path=root, index=loaded_index)
 
     # ------------------------------------------------------------------ facts
+    def describe_ranking(self, index: str | None) -> str:
+        """How this recommender ranks users, asked for with ``index`` as in :meth:`load` (which
+        index, or the exact scan and why), for ``ncf serve``'s and ``ncf recommend``'s first line."""
+        found = None if index is None or self.path is None else (
+            self.path / "index" if index == "auto" else Path(index))
+        if self.index is None:
+            how = "rows scored from each user's history" if isinstance(self.model, HistoryScorer) else "pair scores"
+            return f"each item scored by the model ({how}; not a factorized model: no index)"
+        if found is not None and found.exists():
+            return f"{self.index.kind} index {found} ({self.index.size:,} vectors, metric {self.index.metric})"
+        if index is None:
+            return "exact search over the item vectors (--index none)"
+        return f"exact search over the item vectors (no {found}: ncf index build {self.path} makes one)"
+
     @property
     def num_users(self) -> int:
         return self.model.num_users

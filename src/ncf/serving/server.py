@@ -33,16 +33,7 @@ def describe(rec: Recommender, path: str | os.PathLike[str], index: str | None) 
     """One line on what is served: the bundle, its size and how items are ranked (which index)."""
     model = getattr(rec.model, "name", "") or type(rec.model).__name__
     head = f"serving {path}: {model} model {rec.version}, {rec.num_users:,} users x {rec.num_items:,} items"
-    found = None if index is None else (Path(path) / "index" if index == "auto" else Path(index))
-    if rec.index is None:
-        ranking = "each item scored by the model (not a factorized model: no index)"
-    elif found is not None and found.exists():
-        ranking = f"{rec.index.kind} index {found} ({rec.index.size:,} vectors, metric {rec.index.metric})"
-    elif index is None:
-        ranking = "exact search over the item vectors (--index none)"
-    else:
-        ranking = f"exact search over the item vectors (no {found}: ncf index build {path} makes one)"
-    return f"{head}; ranking: {ranking}"
+    return f"{head}; ranking: {rec.describe_ranking(index)}"
 
 
 def serve(path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
