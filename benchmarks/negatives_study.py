@@ -147,6 +147,7 @@ class StudyTrainer(Trainer):
             assert isinstance(base, Softmax)
             run.objective = SoftmaxPlusHard(base.item_probs, temperature=base.temperature, logq=base.logq,
                                             logq_weight=base.logq_weight, positives=base.positives)
+            run.fused = None  # the fused step was built for the plain softmax; this objective has none
         return run
 
     def _refresh_hard_candidates(self, model: Model, train: Interactions, sampler: HardNegativeSampler) -> None:
@@ -200,7 +201,7 @@ def build(model_name: str, data: Data, seed: int) -> Model:
 
 
 def run_arm(arm: Arm, model_name: str, data: Data, *, seed: int, lr: float, max_epochs: int,
-            patience: int) -> dict[str, Any]:
+            patience: int, trained: dict[tuple[str, str, int, float], Model] | None = None) -> dict[str, Any]:
     model = build(model_name, data, seed)
     cfg = TrainConfig(
         loss=arm.loss, sampler=arm.sampler, num_negatives=NUM_NEGATIVES, hard_negatives=arm.hard,
@@ -212,6 +213,8 @@ def run_arm(arm: Arm, model_name: str, data: Data, *, seed: int, lr: float, max_
     t0 = time.perf_counter()
     history = trainer.fit(model, data.train, valid=data.valid, valid_negatives=data.valid_negatives)
     wall = time.perf_counter() - t0
+    if trained is not None:
+        trained[(model_name, arm.name, seed, lr)] = model
     curve = [{"epoch": e.epoch, "valid": e.metrics.get(data.metric), "train_s": e.seconds,
               "eval_s": e.eval_seconds, "loss": e.loss} for e in history]
     test: dict[str, float] = {}
@@ -233,7 +236,8 @@ def run_arm(arm: Arm, model_name: str, data: Data, *, seed: int, lr: float, max_
     }
 
 
-def false_negative_probe(data: Data, *, lr: float, max_epochs: int, patience: int) -> dict[str, Any]:
+def false_negative_probe(data: Data, *, lr: float, max_epochs: int, patience: int,
+                         model: Model | None = None) -> dict[str, Any]:
     """How often a mined top-50 holds an item the user will interact with.
 
     The uniform-negative MF (seed 0, early stopped) scores every unseen item as the miner does;
@@ -243,11 +247,13 @@ def false_negative_probe(data: Data, *, lr: float, max_epochs: int, patience: in
     """
     from ncf.retrieval import topk
 
-    arm = next(a for a in ARMS if a.name == "uniform")
-    model = build("mf", data, 0)
-    cfg = TrainConfig(loss="bpr", num_negatives=NUM_NEGATIVES, lr=lr, batch_size=1024, max_epochs=max_epochs,
-                      patience=patience, metric=data.metric, seed=0, show_progress=False)
-    StudyTrainer(cfg, warmup=arm.warmup).fit(model, data.train, valid=data.valid, valid_negatives=data.valid_negatives)
+    if model is None:  # else: the uniform arm's seed-0 model of this run, trained the same way
+        arm = next(a for a in ARMS if a.name == "uniform")
+        model = build("mf", data, 0)
+        cfg = TrainConfig(loss="bpr", num_negatives=NUM_NEGATIVES, lr=lr, batch_size=1024, max_epochs=max_epochs,
+                          patience=patience, metric=data.metric, seed=0, show_progress=False)
+        StudyTrainer(cfg, warmup=arm.warmup).fit(model, data.train, valid=data.valid,
+                                                 valid_negatives=data.valid_negatives)
     rep = evaluate(model, data.valid, exclude=data.train, k=(CANDIDATES,), protocol="full")
     t0 = time.perf_counter()
     topk(model, np.arange(data.train.num_users, dtype=np.int64), k=CANDIDATES, exclude=data.train.to_csr())
@@ -358,16 +364,28 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=None, help="Default: 40 on ML-100K, 100 on Gowalla")
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--two-tower", default="yes", choices=("yes", "no"))
+    parser.add_argument("--seeds", default=None, help="Comma-separated seeds (default 0,1,2; the first picks the lr)")
+    parser.add_argument("--lrs", default=None, help="Comma-separated MF learning rates to choose from (default 2e-3,1e-2)")
+    parser.add_argument("--arms", default=None,
+                        help="Comma-separated MF arms (default: all; uniform and inbatch always run, they pick the lr)")
+    parser.add_argument("--probe", default="yes", choices=("yes", "no"),
+                        help="Train one more uniform MF to count validation items inside the mined top-50")
     parser.add_argument("--reuse", action="store_true",
                         help="Take the runs already in this dataset's results JSON (same epochs and patience) "
                              "instead of training them again; only the missing ones are trained")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     max_epochs = args.max_epochs or (3 if args.quick else 40 if args.dataset == "ml-100k" else 100)
-    seeds = SEEDS[:1] if args.quick else SEEDS
-    lrs = LRS[:1] if args.quick else LRS
+    seeds = tuple(int(x) for x in args.seeds.split(",")) if args.seeds else SEEDS[:1] if args.quick else SEEDS
+    lrs = tuple(float(x) for x in args.lrs.split(",")) if args.lrs else LRS[:1] if args.quick else LRS
     arms = ARMS if not args.quick else tuple(a for a in ARMS if a.name in (
         "uniform", "popularity", "inbatch", "inbatch-plain", "hard-0.5", "hard-0.5-warm", "inbatch+hard"))
+    if args.arms:
+        wanted = set(args.arms.split(",")) | {"uniform", "inbatch"}
+        unknown = wanted - {a.name for a in ARMS}
+        if unknown:
+            raise SystemExit(f"unknown arms: {sorted(unknown)} (known: {', '.join(a.name for a in ARMS)})")
+        arms = tuple(a for a in ARMS if a.name in wanted)
     data = load(args.dataset, quick=args.quick)
     t_all = time.perf_counter()
     print(f"{args.dataset}: {len(data.train):,} training rows, {len(data.valid):,} validation, "
@@ -375,12 +393,14 @@ def main() -> None:
 
     out = f"negatives-{args.dataset}" + ("-quick" if args.quick else "")
     cache = reusable_runs(out, max_epochs=max_epochs, patience=args.patience) if args.reuse else {}
+    trained: dict[tuple[str, str, int, float], Model] = {}
 
     def go(arm: Arm, model_name: str, seed: int, lr: float) -> dict[str, Any]:
         if (model_name, arm.name, seed, lr) in cache:
             print(f"  {model_name:9s} {arm.name:16s} seed {seed} lr {lr:g}: reused from results/{out}.json")
             return cache[(model_name, arm.name, seed, lr)]
-        r = run_arm(arm, model_name, data, seed=seed, lr=lr, max_epochs=max_epochs, patience=args.patience)
+        r = run_arm(arm, model_name, data, seed=seed, lr=lr, max_epochs=max_epochs, patience=args.patience,
+                    trained=trained)
         print(f"  {model_name:9s} {arm.name:16s} seed {seed} lr {lr:g}: valid {r['valid']:.4f} @ {r['best_epoch']}"
               f" | test {' '.join(f'{k} {v:.4f}' for k, v in r['test'].items())} | {r['train_s_per_epoch']:.2f}"
               f" s/epoch (mining {r['mining_s_per_pass']:.2f} s), {r['wall_s']:.0f}s", flush=True)
@@ -412,7 +432,8 @@ def main() -> None:
     chosen = {}
     for fam in ("sampled", "in-batch", "hard", "in-batch+hard"):
         names = [n for n, a in mf_arms.items() if a["family"] == fam]
-        chosen[fam] = max(names, key=lambda n: mf_arms[n]["valid"]["mean"])
+        if names:
+            chosen[fam] = max(names, key=lambda n: mf_arms[n]["valid"]["mean"])
     result["models"]["mf"] = {"arms": mf_arms, "chosen_per_family": chosen,
                               "chosen_overall": max(chosen.values(), key=lambda n: mf_arms[n]["valid"]["mean"])}
     print(f"MF chosen on validation: {chosen}", flush=True)
@@ -421,7 +442,7 @@ def main() -> None:
     #    (lr 1e-3, temperature 0.1)
     if args.two_tower == "yes":
         tt_arms: dict[str, Any] = {}
-        hard = chosen["hard"]
+        hard = chosen.get("hard", "hard-0.25-warm")
         twin = hard[: -len("-warm")] if hard.endswith("-warm") else f"{hard}-warm"
         for name in ("uniform", "inbatch", hard, twin, "inbatch+hard"):
             arm = next(a for a in ARMS if a.name == name)
@@ -430,12 +451,16 @@ def main() -> None:
         tt_chosen = max(tt_arms, key=lambda n: tt_arms[n]["valid"]["mean"])
         result["models"]["two-tower"] = {"arms": tt_arms, "chosen_overall": tt_chosen}
 
-    result["false_negative_probe"] = false_negative_probe(data, lr=lr_pick["bpr"]["chosen"], max_epochs=max_epochs,
-                                                          patience=args.patience)
-    print(f"false-negative probe: {result['false_negative_probe']}", flush=True)
+    if args.probe == "yes":
+        lr = lr_pick["bpr"]["chosen"]
+        result["false_negative_probe"] = false_negative_probe(data, lr=lr, max_epochs=max_epochs,
+                                                              patience=args.patience,
+                                                              model=trained.get(("mf", "uniform", 0, lr)))
+        print(f"false-negative probe: {result['false_negative_probe']}", flush=True)
     result["settings"] = {"num_negatives": NUM_NEGATIVES, "hard_candidates": CANDIDATES, "warmup_epochs": WARMUP,
                           "dim": DIM, "batch_size": 1024, "max_epochs": max_epochs, "patience": args.patience,
-                          "threads": args.threads, "lrs": list(lrs)}
+                          "threads": args.threads, "lrs": list(lrs), "arms": [a.name for a in arms],
+                          "command": "python benchmarks/negatives_study.py " + " ".join(__import__("sys").argv[1:])}
     result["seconds"] = time.perf_counter() - t_all
     result["run_seconds_total"] = float(sum(r["wall_s"] for m in result["models"].values() for a in m["arms"].values()
                                             for r in a["runs"]))
