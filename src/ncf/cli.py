@@ -661,7 +661,7 @@ def recommend_cmd(run_dir: str, users: tuple[str, ...], users_file: str | None, 
         raise click.UsageError("--exact ranks without an index: leave out --index")
     result = recommend_job.recommend_run(run, wanted, k=k, titles=names,
                                          index=None if exact or index == "none" else index,
-                                         announce=None if quiet else lambda line: click.echo(line, err=True))
+                                         announce=None if quiet or as_json else lambda line: click.echo(line, err=True))
     if out is not None:
         recommend_job.write_recommendations(out, result)
         click.echo(f"wrote top-{k} for {len(result):,} users to {out}")

@@ -81,17 +81,21 @@ def test_recommend_run_is_the_recommender(run_dir):
 
 def test_ncf_recommend_says_how_it_ranked_and_exact_forces_the_scan(indexed_run, run_dir):
     user = str(ncf.Run.load(indexed_run).decode_users(np.arange(1))[0])
-    args = ["recommend", str(indexed_run), "--user", user, "--k", "5", "--json"]
+    args = ["recommend", str(indexed_run), "--user", user, "--k", "5"]
     by_index = CliRunner().invoke(main, args)
     exact = CliRunner().invoke(main, [*args, "--exact"])
-    none = CliRunner().invoke(main, [*args, "--index", "none"])
-    assert by_index.exit_code == exact.exit_code == none.exit_code == 0, by_index.output
+    assert by_index.exit_code == exact.exit_code == 0, by_index.output
     assert "ranking: ivf index" in by_index.stderr and str(indexed_run / "index") in by_index.stderr
     assert "ranking: exact search over the item vectors" in exact.stderr
-    assert json.loads(exact.stdout) == json.loads(none.stdout)  # --exact is --index none
+    # --exact is --index none; --json keeps stderr quiet
+    as_json = [*args, "--json"]
+    exact_json = CliRunner().invoke(main, [*as_json, "--exact"])
+    none_json = CliRunner().invoke(main, [*as_json, "--index", "none"])
+    assert json.loads(exact_json.stdout) == json.loads(none_json.stdout) and exact_json.stderr == ""
     built = CliRunner().invoke(main, ["recommend", str(run_dir), "--user", user, "--k", "5"])
     assert "exact search over the item vectors (no " in built.stderr and "ncf index build" in built.stderr
-    quiet = CliRunner().invoke(main, [*args, "-q"])
-    assert "ranking:" not in quiet.stderr
+    assert "ranking:" not in CliRunner().invoke(main, [*args, "-q"]).stderr
+    unknown = CliRunner().invoke(main, ["recommend", str(indexed_run), "--user", "no-such-user"])
+    assert unknown.exit_code == 1 and "ranking:" not in unknown.stderr  # the error is the only line
     refused = CliRunner().invoke(main, [*args, "--exact", "--index", str(indexed_run / "index")])
     assert refused.exit_code == 2 and "--exact ranks without an index" in refused.stderr

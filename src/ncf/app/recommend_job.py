@@ -22,7 +22,7 @@ def recommend_run(run: Run | PathLike, raw_users: list[str], *, k: int = 10, tit
     ``ncf recommend`` and ``GET /recommend`` give the same lists; ``index`` as in
     :meth:`Recommender.load` (``"auto"``: the run's index when ``ncf index build`` made one).
     Users are ranked ``chunk`` at a time, which bounds memory for ``--all-users``. ``announce``
-    gets one line on how the users are ranked (:meth:`Recommender.describe_ranking`).
+    gets one line on how they were ranked (:meth:`Recommender.describe_ranking`), after the last.
     """
     from ncf.app.recommender import Recommender
 
@@ -30,13 +30,13 @@ def recommend_run(run: Run | PathLike, raw_users: list[str], *, k: int = 10, tit
     if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
         raise ConfigError(f"k must be positive, got {k}")
     rec = Recommender.from_run(run, index=index, titles=titles)
-    if announce is not None:
-        announce(f"ranking: {rec.describe_ranking(index)}")
     out: dict[str, list[dict[str, Any]]] = {}
     for start in range(0, len(raw_users), chunk):
         part = raw_users[start:start + chunk]
         for raw, res in zip(part, rec.recommend(part, k), strict=True):
             out[str(raw)] = res.to_dict()["items"]
+    if announce is not None:  # once every user was ranked: an error stays the only line
+        announce(f"ranking: {rec.describe_ranking(index)}")
     return out
 
 
