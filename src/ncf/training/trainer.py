@@ -207,6 +207,9 @@ class Trainer:
             check_type(valid, Interactions, "valid")
         config = self._check(model, train, valid, valid_negatives)
         run = self._prepare(config, model, train, valid, valid_negatives, checkpoint_dir)
+        if run.fused is not None and run.fused.objective is not run.objective:
+            # a subclass's _prepare swapped the objective: the fused step would train the old one
+            run.fused = make_fused_step(model, run.objective, run.optimizers, config)
         state = self._restore(run, resume)
         run.module = run.strategy.wrap(model, run.objective)  # after the restore: DDP starts from rank 0's weights
         callbacks = self._callback_list(log_path)

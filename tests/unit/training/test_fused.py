@@ -240,3 +240,29 @@ def test_fused_step_follows_the_learning_rate_after_the_optimizer_state_is_reloa
         _ordinary_step(ref, BPR(), ref_opts, batch)
         step(batch)
     _assert_same(ref, ours)
+
+
+def test_an_objective_swapped_by_a_subclass_is_the_one_trained(data) -> None:
+    """A Trainer subclass whose _prepare replaces the objective (benchmarks/negatives_study.py does)
+    trains that objective, not the fused step built for the one it replaced."""
+    seen: list[int] = []
+
+    class Counted(Softmax):  # a subclass: no fused step knows it
+        def __call__(self, model, batch):  # type: ignore[no-untyped-def]
+            seen.append(len(batch.items))
+            return super().__call__(model, batch)
+
+    class Swapping(Trainer):
+        def _prepare(self, cfg, *args):  # type: ignore[no-untyped-def]
+            run = super()._prepare(cfg, *args)
+            base = run.objective
+            run.objective = Counted(base.item_probs, temperature=base.temperature, logq=base.logq,
+                                    logq_weight=base.logq_weight, positives=base.positives)
+            return run
+
+    cfg = TrainConfig(loss="softmax", optimizer="sparse_adam", batch_size=256, epochs=1, show_progress=False)
+    model = MatrixFactorization(data.train.num_users, data.train.num_items, embedding_dim=8, use_bias=False,
+                                sparse=True)
+    assert make_fused_step(model, make_objective(cfg, data.train), make_optimizers(model, cfg), cfg) is not None
+    Swapping(cfg).fit(model, data.train)
+    assert sum(seen) == len(data.train)  # every row went through the swapped objective
