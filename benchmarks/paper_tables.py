@@ -49,7 +49,7 @@ TABLES = {
         "data": "yelp",
         "protocol": "full",
         "k": ["20"],
-        "rows": ["spectral", "chebycf", "chebycf-offset3", "graph-filter"],
+        "rows": ["spectral", "chebycf", "chebycf-offset3", "graph-filter", "yelp-filter-blend"],
     },
 }
 
