@@ -70,16 +70,17 @@ def choose_filter_share(spec: RunSpec, model: Model, split: Split, metric: str) 
     for c0 in range(0, users.size, CHUNK_USERS):
         chunk = users[c0:c0 + CHUNK_USERS]
         keep = np.isin(valid.users, chunk)
+        rows_of_chunk = valid.select(keep)
+        chunk_negatives = None if negatives is None else negatives[keep]
         with torch.inference_mode():
             u = torch.from_numpy(chunk)
             parts = row_scores(model, u) / spreads[0], row_scores(filt, u) / spreads[1]
         for share in FILTER_SHARES:
             rows = ScoreRows(model.num_users, (1 - share) * parts[0] + share * parts[1], chunk)
-            report = evaluate(rows, valid.select(keep), exclude=exclude, k=(k,),
-                              protocol="full" if negatives is None else "sampled",
-                              negatives=None if negatives is None else negatives[keep])
+            report = evaluate(rows, rows_of_chunk, exclude=exclude, k=(k,),
+                              protocol="full" if negatives is None else "sampled", negatives=chunk_negatives)
             totals[share] += float(report.metrics[metric]) * report.users
-        counted += report.users
+        counted += report.users  # the same users for every share of this chunk
     scores = {str(s): totals[s] / max(counted, 1) for s in FILTER_SHARES}
     best = max(FILTER_SHARES, key=lambda s: (scores[str(s)], -s))
     return {"metric": metric, "scores": scores, "share": best, "users": counted}
