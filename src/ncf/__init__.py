@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 from typing import TYPE_CHECKING
 
-from ncf._lazy import lazy_exports
+from ncf._lazy import lazy_dir, lazy_exports
 
 if TYPE_CHECKING:
     from ncf import data, index, losses
@@ -144,9 +144,7 @@ _LAZY: dict[str, str] = {
 
 __getattr__ = lazy_exports(__name__, globals(), _LAZY, modules=_MODULES)
 
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__dir__ = lazy_dir(globals())
 
 
 __all__ = [

@@ -24,3 +24,13 @@ def lazy_exports(package: str, namespace: MutableMapping[str, Any], table: Mappi
         return value
 
     return __getattr__
+
+
+def lazy_dir(namespace: Mapping[str, Any]) -> Callable[[], list[str]]:
+    """A module ``__dir__`` for a lazy package: its loaded globals and every name of its ``__all__``
+    (read when called, so ``__all__`` may be defined below)."""
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(namespace.get("__all__", ())))
+
+    return __dir__

@@ -18,7 +18,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from ncf._lazy import lazy_exports
+from ncf._lazy import lazy_dir, lazy_exports
 
 if TYPE_CHECKING:
     from ncf.data.dataset import Dataset
@@ -68,9 +68,7 @@ _LAZY: dict[str, str] = {
 
 __getattr__ = lazy_exports(__name__, globals(), _LAZY)
 
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__dir__ = lazy_dir(globals())
 
 
 class _Package(types.ModuleType):

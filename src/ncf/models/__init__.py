@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ncf._lazy import lazy_exports
+from ncf._lazy import lazy_dir, lazy_exports
 
 if TYPE_CHECKING:
     from ncf.models.base import (
@@ -62,9 +62,7 @@ _LAZY: dict[str, str] = {
 
 __getattr__ = lazy_exports(__name__, globals(), _LAZY)
 
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__dir__ = lazy_dir(globals())
 
 
 __all__ = [

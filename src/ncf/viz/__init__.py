@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ncf._lazy import lazy_exports
+from ncf._lazy import lazy_dir, lazy_exports
 from ncf.viz.constants import DEFAULT_SAMPLE, METHODS
 
 if TYPE_CHECKING:
@@ -53,9 +53,7 @@ _LAZY = {
 
 __getattr__ = lazy_exports(__name__, globals(), _LAZY)
 
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__dir__ = lazy_dir(globals())
 
 
 __all__ = [

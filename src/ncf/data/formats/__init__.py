@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ncf._lazy import lazy_exports
+from ncf._lazy import lazy_dir, lazy_exports
 
 if TYPE_CHECKING:
     from ncf.data.formats.lightgcn import read_lightgcn
@@ -46,9 +46,7 @@ _LAZY: dict[str, str] = {
 
 __getattr__ = lazy_exports(__name__, globals(), _LAZY)
 
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__dir__ = lazy_dir(globals())
 
 
 __all__ = ["DIRECTORY_FORMATS", "DIRECTORY_READERS", "FORMATS", "TABLE_FORMATS", "read_lightgcn", "read_movielens",
