@@ -122,7 +122,10 @@ def blend_spectral(spec: RunSpec, model: Model, train: Interactions, split: Spli
         chosen = choose_spectral_rank(spec, split)
         chosen.pop("model")
         sub = dataclasses.replace(sub, spectral_rank=chosen["chosen"])
-    spectral = build_spectral(sub, spec.build_context(train)).fit(train)
+    if share is not None and train is split.train and "spectral" in share:
+        spectral = share["spectral"]  # the carve's fit the share was chosen with: no second SVD
+    else:
+        spectral = build_spectral(sub, spec.build_context(train)).fit(train)
     if share is None:
         weight = spec.model.spectral_weight
         assert weight is not None

@@ -114,3 +114,23 @@ def test_options_that_do_not_apply_are_refused(neumf_dir, tmp_path):
     # the filter's shape options apply once the run blends a filter
     spec = _spec(neumf_dir, **{"filter-weight": 0.2, "degree-power": 0.3})
     assert spec.model.degree_power == 0.3
+
+
+def test_auto_spectral_and_auto_filter_choose_on_the_same_carve(neumf_dir, tmp_path, monkeypatch):
+    import ncf.app.model_builders as builders
+
+    fits: list[int] = []
+    original = builders.build_spectral
+
+    def counted(spec, context):  # type: ignore[no-untyped-def]
+        fits.append(context.num_users)
+        return original(spec, context)
+
+    monkeypatch.setattr(builders, "build_spectral", counted)
+    out = tmp_path / "both"
+    train(_spec(neumf_dir, **{"spectral-weight": "auto", "spectral-rank": 8, "filter-weight": "auto"}), out,
+          show_progress=False)
+    refit = json.loads((out / "run.json").read_text())["history"]["refit"]
+    assert "blend" in refit and [float(s) for s in refit["filter_blend"]["scores"]] == list(FILTER_SHARES)
+    # one spectral fit on the carve (the share and the filter's share are chosen with it), one on all rows
+    assert len(fits) == 2
