@@ -38,7 +38,8 @@ drawn per epoch at each share.
 Run: ``python benchmarks/negatives_study.py --dataset ml-100k`` (at most 40 epochs, patience 3;
 about 25 minutes on 2 shared cores) or ``--dataset gowalla`` (at most 100 epochs; many hours on 2
 cores, the in-batch arms most). ``--two-tower no`` leaves the two-tower runs out; ``--reuse`` takes
-the finished runs of an earlier results JSON with the same limits and trains only the missing ones;
+the finished runs of an earlier results JSON, or of ``benchmarks/runs/negatives-<dataset>-runs.jsonl`` (every
+run is appended there as it ends), with the same limits, and trains only the missing ones;
 ``--quick`` runs one seed, 3 epochs and, on Gowalla, 2,000 users, to prove the code path. Writes
 ``benchmarks/results/negatives-<dataset>[-quick].json`` and ``docs/negatives-<dataset>.png`` (not
 with ``--quick``).
@@ -66,6 +67,7 @@ from ncf.sampling import HardNegativeSampler
 from ncf.training.objectives import Softmax, make_objective
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+RUNS = Path(__file__).resolve().parent / "runs"  # ignored by git: each run's checkpoint line
 SEEDS = (0, 1, 2)
 LRS = (2e-3, 1e-2)
 NUM_NEGATIVES = 4
@@ -297,26 +299,51 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def checkpoint_path(out: str) -> Path:
+    """Where each finished run is appended as one JSON line, so an interrupted study loses at most one run."""
+    return RUNS / f"{out}-runs.jsonl"
+
+
+def save_checkpoint(out: str, run: dict[str, Any], *, max_epochs: int, patience: int, threads: int) -> None:
+    import json
+
+    path = checkpoint_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"max_epochs": max_epochs, "patience": patience, "threads": threads, "run": run})
+    with path.open("a") as fh:  # one line per run; a torn last line is skipped when read back
+        fh.write(line + "\n")
+
+
 def reusable_runs(out: str, *, max_epochs: int, patience: int) -> dict[tuple[str, str, int, float], Any]:
-    """The finished runs of an earlier ``results/OUT.json`` with the same epoch limit and patience."""
+    """The finished runs of an earlier ``results/OUT.json`` or of this study's checkpoint, same limits."""
     import json
     import os
 
+    cache: dict[tuple[str, str, int, float], Any] = {}
+    ckpt = checkpoint_path(out)
+    if ckpt.is_file():
+        for line in ckpt.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if entry["max_epochs"] == max_epochs and entry["patience"] == patience:
+                r = entry["run"]
+                cache[(r["model"], r["arm"], r["seed"], r["lr"])] = r
     path = Path(os.environ.get("NCF_RESULTS_DIR") or Path(__file__).resolve().parent / "results") / f"{out}.json"
     if not path.is_file():
-        return {}
+        return cache
     old = json.loads(path.read_text())
     settings = old.get("settings", {})
     if settings.get("max_epochs") != max_epochs or settings.get("patience") != patience:
-        return {}
-    cache = {}
+        return cache
     for model_name, m in old.get("models", {}).items():
         for arm in m["arms"].values():
             for r in arm["runs"]:
-                cache[(model_name, r["arm"], r["seed"], r["lr"])] = r
+                cache.setdefault((model_name, r["arm"], r["seed"], r["lr"]), r)
     for pick in old.get("lr_pick", {}).values():  # the learning-rate runs, kept as arms or not
         for r in pick.get("runs", []):
-            cache[("mf", r["arm"], r["seed"], r["lr"])] = r
+            cache.setdefault(("mf", r["arm"], r["seed"], r["lr"]), r)
     return cache
 
 
@@ -371,7 +398,7 @@ def main() -> None:
     parser.add_argument("--probe", default="yes", choices=("yes", "no"),
                         help="Train one more uniform MF to count validation items inside the mined top-50")
     parser.add_argument("--reuse", action="store_true",
-                        help="Take the runs already in this dataset's results JSON (same epochs and patience) "
+                        help="Take the runs already in this dataset's results JSON or run checkpoint (same epochs and patience) "
                              "instead of training them again; only the missing ones are trained")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -401,6 +428,7 @@ def main() -> None:
             return cache[(model_name, arm.name, seed, lr)]
         r = run_arm(arm, model_name, data, seed=seed, lr=lr, max_epochs=max_epochs, patience=args.patience,
                     trained=trained)
+        save_checkpoint(out, r, max_epochs=max_epochs, patience=args.patience, threads=args.threads)
         print(f"  {model_name:9s} {arm.name:16s} seed {seed} lr {lr:g}: valid {r['valid']:.4f} @ {r['best_epoch']}"
               f" | test {' '.join(f'{k} {v:.4f}' for k, v in r['test'].items())} | {r['train_s_per_epoch']:.2f}"
               f" s/epoch (mining {r['mining_s_per_pass']:.2f} s), {r['wall_s']:.0f}s", flush=True)

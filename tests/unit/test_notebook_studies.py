@@ -108,3 +108,18 @@ def test_map_measures(studies) -> None:
     nb = ms.neighbours(coords, 10, cosine=False)
     rho, base = ms.popularity_neighbourhood(nb, coords[:, 0].astype(np.float64), 0)
     assert rho > 0.9 and abs(base) < 0.1
+
+
+def test_finished_runs_are_checkpointed_and_reused_with_the_same_limits(studies, tmp_path, monkeypatch) -> None:
+    ns = studies["negatives_study"]
+    monkeypatch.setattr(ns, "RUNS", tmp_path / "runs")
+    monkeypatch.setenv("NCF_RESULTS_DIR", str(tmp_path / "results"))
+    run = {"arm": "uniform", "model": "mf", "seed": 1, "lr": 0.002, "valid": 0.5, "curve": []}
+    ns.save_checkpoint("negatives-x", run, max_epochs=40, patience=3, threads=2)
+    ns.save_checkpoint("negatives-x", {**run, "seed": 2, "valid": 0.25}, max_epochs=10, patience=3, threads=2)
+    with ns.checkpoint_path("negatives-x").open("a") as fh:
+        fh.write('{"max_epochs": 40, "patience": 3, "run": {"arm": "inb')  # a run killed mid-write
+    cache = ns.reusable_runs("negatives-x", max_epochs=40, patience=3)
+    assert cache == {("mf", "uniform", 1, 0.002): run}  # the other limit and the torn line are not taken
+    assert ns.reusable_runs("negatives-x", max_epochs=10, patience=3)[("mf", "uniform", 2, 0.002)]["valid"] == 0.25
+    assert ns.reusable_runs("negatives-y", max_epochs=40, patience=3) == {}
