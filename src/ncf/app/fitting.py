@@ -61,7 +61,8 @@ def fit_model(spec: RunSpec, cfg: TrainConfig, model: Model, split: Split, run: 
     else:
         if spec.model.pretrain:
             model = _pretrain_neumf(spec, cfg, split, run, resume, strategy)
-        history = Trainer(cfg, distributed=strategy, callbacks=_carve_line(cfg, run, split, strategy)).fit(
+        history = Trainer(cfg, distributed=strategy, callbacks=_carve_line(cfg, run, split, strategy),
+                          cost_model=True).fit(
             model, split.train, valid=split.valid, valid_negatives=split.valid_negatives,
             checkpoint_dir=run.checkpoint_dir, resume=resume, log_path=run.log_path,
         )
@@ -138,7 +139,7 @@ def _refit(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, resume: b
     full = split.train.concat(split.valid)
     model = build_model(spec, split, features)
     refit_cfg = dataclasses.replace(cfg, epochs=int(plan["epochs"]))
-    Trainer(refit_cfg, distributed=strategy).fit(
+    Trainer(refit_cfg, distributed=strategy, cost_model=True).fit(
         model, full, checkpoint_dir=run.refit_checkpoint_dir, resume=resume)
     plan["seconds"] = time.perf_counter() - t0
     return model, full
@@ -154,7 +155,7 @@ def _pretrain_neumf(spec: RunSpec, cfg: TrainConfig, split: Split, run: RunDir, 
         sub = dataclasses.replace(spec.model, name=name, pretrain=False, pretrain_epochs=None)
         part = sub.build(split.num_users, split.num_items, seed=spec.train.seed)
         sub_cfg = dataclasses.replace(cfg, epochs=spec.model.pretrain_epochs or cfg.epochs)
-        Trainer(sub_cfg, distributed=strategy).fit(
+        Trainer(sub_cfg, distributed=strategy, cost_model=True).fit(
             part, split.train, valid=split.valid, valid_negatives=split.valid_negatives,
             checkpoint_dir=run.pretrain_dir(name), resume=resume)
         parts[name] = part

@@ -1,6 +1,7 @@
-"""Training: the Trainer, its objectives, callbacks, history and checkpoints."""
+"""Training: the Trainer, its objectives, callbacks, history, checkpoints and cost model."""
 
 from ncf.training.callbacks import BatchEnd, Callback, EpochEnd, FitStart, JsonlLogger, ProgressBar
+from ncf.training.cost import StepCost, estimate_cost, matmul_peak
 from ncf.training.history import EpochLog, History
 from ncf.training.objectives import BCE, BPR, MSE, Batch, Objective, Softmax, make_objective
 from ncf.training.trainer import Trainer, resolve_device
@@ -20,7 +21,10 @@ __all__ = [
     "Objective",
     "ProgressBar",
     "Softmax",
+    "StepCost",
     "Trainer",
+    "estimate_cost",
     "make_objective",
+    "matmul_peak",
     "resolve_device",
 ]

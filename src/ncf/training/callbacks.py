@@ -7,6 +7,12 @@ A callback is a :class:`Callback` (override the hooks you need) or a plain funct
 after each step, ``on_epoch_end(EpochEnd)`` after validation and checkpointing -> and
 ``on_fit_end(History | None)`` at the end, also when training raised (``None`` then).
 
+With ``Trainer(cost_model=True)``, ``FitStart.cost`` holds the fit's
+:class:`~ncf.training.cost.StepCost`: :class:`LoggingCallback` and :class:`ProgressBar` print its
+line at the start and, after each epoch's line, the arithmetic rate the epoch achieved and its
+share of the measured matmul peak; :class:`JsonlLogger` adds them to each line (``gflops``,
+``peak_share``).
+
 The trainer always installs :class:`LoggingCallback` (one INFO record per epoch on the
 ``ncf.training.epochs`` logger), :class:`ProgressBar` when ``TrainConfig.show_progress`` is
 set and :class:`JsonlLogger` when ``fit`` gets a ``log_path``; they run before the user's callbacks.
@@ -33,6 +39,7 @@ from torch import Tensor
 
 from ncf._io import atomic_write
 from ncf._types import PathLike
+from ncf.training.cost import StepCost
 from ncf.training.history import EpochLog, History
 
 __all__ = [
@@ -47,6 +54,8 @@ __all__ = [
     "ProgressBar",
     "as_callback",
     "default_callbacks",
+    "epoch_gflops",
+    "epoch_rate",
     "epoch_summary",
 ]
 
@@ -74,6 +83,9 @@ class FitStart:
     rank, world_size : int
         This process's rank in a DDP job and the number of processes (0 and 1 in a single
         process); ``num_batches`` is per rank, ``num_samples`` counts every rank's positives.
+    cost : StepCost or None
+        FLOPs per step and epoch against the measured matmul peak (``Trainer(cost_model=True)``;
+        rank 0 only in a DDP job), else None.
     """
 
     first_epoch: int
@@ -85,6 +97,7 @@ class FitStart:
     logs: tuple[EpochLog, ...] = ()
     rank: int = 0
     world_size: int = 1
+    cost: StepCost | None = None
 
     @property
     def is_main(self) -> bool:
@@ -251,7 +264,9 @@ class LoggingCallback(Callback):
     """One INFO record per epoch on the ``ncf.training.epochs`` logger: the line
     :func:`epoch_summary` writes (``epoch 3/20: loss 0.2931, 12.3 s (81,234 pos/s); ndcg@10
     0.4123, best 0.4200 at epoch 2; eta 3:20``); the record's ``epoch_log`` attribute holds the
-    :class:`EpochLog` as a dict."""
+    :class:`EpochLog` as a dict. With a cost model (``FitStart.cost``), one record with
+    :meth:`StepCost.describe <ncf.training.cost.StepCost.describe>` at the start and one with
+    :func:`epoch_rate` after each epoch's."""
 
     def __init__(self) -> None:
         self._start: FitStart | None = None
@@ -260,6 +275,8 @@ class LoggingCallback(Callback):
 
     def on_fit_start(self, start: FitStart) -> None:
         self._start, self._t0, self._epochs_done = start, time.perf_counter(), 0
+        if start.cost is not None and epoch_logger.isEnabledFor(logging.INFO):
+            epoch_logger.info("%s", start.cost.describe(), extra={"cost": start.cost.to_dict()})
 
     def on_epoch_end(self, end: EpochEnd) -> None:
         self._epochs_done += 1
@@ -269,30 +286,59 @@ class LoggingCallback(Callback):
         early = self._start is not None and self._start.early_stopping
         line = epoch_summary(end, eta_seconds=per_epoch * (end.max_epochs - end.log.epoch), early_stopping=early)
         epoch_logger.info("%s", line, extra={"epoch_log": end.log.to_dict()})
+        rate = epoch_rate(end.log, self._start)
+        if rate is not None:
+            epoch_logger.info("%s", rate)
 
 
 class JsonlLogger(Callback):
     """Writes every epoch's :class:`EpochLog` as one JSON line to ``path``.
 
     The file is rewritten atomically after each epoch with all epochs so far, those before
-    a resume included, so a killed run never leaves a partial line.
+    a resume included, so a killed run never leaves a partial line. With a cost model
+    (``FitStart.cost``) each line also has ``gflops`` and ``peak_share`` (:func:`epoch_gflops`).
     """
 
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
         self._logs: list[EpochLog] = []
+        self._start: FitStart | None = None
 
     def on_fit_start(self, start: FitStart) -> None:
         self._logs = list(start.logs)
+        self._start = start
 
     def on_epoch_end(self, end: EpochEnd) -> None:
         self._logs.append(end.log)
         with atomic_write(self.path, "w", encoding="utf-8") as fh:
             for log in self._logs:
-                fh.write(json.dumps(log.to_dict()) + "\n")
+                row = log.to_dict()
+                rate = epoch_gflops(log, self._start)
+                if rate is not None:
+                    row["gflops"], row["peak_share"] = rate
+                fh.write(json.dumps(row) + "\n")
 
     def __repr__(self) -> str:
         return f"JsonlLogger({str(self.path)!r})"
+
+
+def epoch_gflops(log: EpochLog, start: FitStart | None) -> tuple[float, float] | None:
+    """The arithmetic rate of an epoch in GFLOP/s and its share of the matmul peak, from the
+    fit's cost model (None without one); an epoch cut short counts the positives it trained on."""
+    cost = None if start is None else start.cost
+    if start is None or cost is None or log.seconds <= 0:
+        return None
+    epochs = log.samples_per_s * log.seconds / start.num_samples if start.num_samples else 1.0
+    return cost.achieved_gflops(log.seconds, epochs=epochs), cost.peak_share(log.seconds, epochs=epochs)
+
+
+def epoch_rate(log: EpochLog, start: FitStart | None) -> str | None:
+    """The line after an epoch's with a cost model: ``'  arithmetic 7.04 GFLOP/s, 3.6% of the
+    float32 matmul peak'`` (None without one)."""
+    rate = epoch_gflops(log, start)
+    if rate is None or start is None or start.cost is None:
+        return None
+    return f"  arithmetic {rate[0]:.3g} GFLOP/s, {rate[1]:.1%} of the {start.cost.dtype} matmul peak"
 
 
 def _interval(seconds: float) -> str:
@@ -376,6 +422,8 @@ class ProgressBar(Callback):
         self._start = start
         self._t0 = time.perf_counter()
         self._epochs_done = 0
+        if self._tqdm is not None and start.cost is not None:
+            self._tqdm.write(start.cost.describe(), file=self._out)
 
     def on_epoch_start(self, epoch: int) -> None:
         if self._tqdm is None or self._start is None:
@@ -401,7 +449,8 @@ class ProgressBar(Callback):
         per_epoch = (time.perf_counter() - self._t0) / self._epochs_done
         eta = per_epoch * (end.max_epochs - end.log.epoch)
         line = epoch_summary(end, eta_seconds=eta, early_stopping=self._start.early_stopping)
-        self._tqdm.write(line, file=self._out)
+        rate = epoch_rate(end.log, self._start)
+        self._tqdm.write(line if rate is None else f"{line}\n{rate}", file=self._out)
 
     def on_fit_end(self, history: History | None) -> None:
         self._close_bar()
