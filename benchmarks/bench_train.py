@@ -2,7 +2,9 @@
 
 Run: python benchmarks/bench_train.py [--epochs 2]
 Writes benchmarks/results/train_speed.json (positives/s and seconds per epoch, excluding epoch 1
-warm-up when more than one epoch is run).
+warm-up when more than one epoch is run), and each setup's cost model (``ncf.training.cost``):
+FLOPs per epoch, the measured float32 (and, for bfloat16 logits, bfloat16) matmul rate, the
+arithmetic floor of an epoch and the share of the peak the measured epochs achieved.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ from _common import data_dir, peak_rss_mb, write_result
 from ncf.config import TrainConfig
 from ncf.data import read_lightgcn
 from ncf.models import MatrixFactorization, NeuMF
-from ncf.training import Trainer
+from ncf.training import Trainer, matmul_peak
+from ncf.training.callbacks import Callback, FitStart
 
 
-def _softmax_setup(dim: int, bf16: bool) -> tuple[Any, dict[str, Any]]:
-    """Cosine MF with in-batch softmax (2047 negatives per row), float32 or bfloat16 logits."""
+def _softmax_setup(dim: int, bf16: bool, batch: int = 2048) -> tuple[Any, dict[str, Any]]:
+    """Cosine MF with in-batch softmax (batch - 1 negatives per row), float32 or bfloat16 logits."""
     def build(nu: int, ni: int) -> MatrixFactorization:
         return MatrixFactorization(nu, ni, embedding_dim=dim, use_bias=False, normalize=True, sparse=True)
 
-    return build, {"loss": "softmax", "batch_size": 2048, "lr": 1e-2, "temperature": 0.1,
+    return build, {"loss": "softmax", "batch_size": batch, "lr": 1e-2, "temperature": 0.1,
                    "optimizer": "sparse_adam", "softmax_bf16": bf16}
 
 
@@ -37,9 +40,21 @@ SETUPS = {
     "mf-softmax-inbatch-bf16": _softmax_setup(64, bf16=True),
     "mf-softmax-inbatch-d256": _softmax_setup(256, bf16=False),
     "mf-softmax-inbatch-d256-bf16": _softmax_setup(256, bf16=True),
+    # the time-to-quality setting chosen on validation (results/gowalla-softmax-speed.json)
+    "mf-softmax-inbatch-d128-b512-bf16": _softmax_setup(128, bf16=True, batch=512),
+    "mf-softmax-inbatch-d128-b2048-bf16": _softmax_setup(128, bf16=True),
     "neumf-bce-4neg": (lambda nu, ni: NeuMF(nu, ni, gmf_dim=64, mlp_dim=32, layers=(64, 32, 16)),
                        {"loss": "bce", "num_negatives": 4, "batch_size": 8192, "lr": 1e-3}),
 }
+
+
+class _Cost(Callback):
+    """Keeps the fit's cost model."""
+
+    cost: Any = None
+
+    def on_fit_start(self, start: FitStart) -> None:
+        self.cost = start.cost
 
 
 def main() -> None:
@@ -56,7 +71,8 @@ def main() -> None:
         model = build(train.num_users, train.num_items)
         cfg = TrainConfig(epochs=args.epochs, show_progress=False, seed=0, **kw)
         t0 = time.perf_counter()
-        history = Trainer(cfg).fit(model, train)
+        keep = _Cost()
+        history = Trainer(cfg, callbacks=[keep], cost_model=True).fit(model, train)
         epochs = [log.seconds for log in history.epochs]
         total = time.perf_counter() - t0
         steady = epochs[1:] or epochs
@@ -69,7 +85,16 @@ def main() -> None:
             "final_loss": history.epochs[-1].loss,
             "total_seconds": round(total, 2),
         }
-        print(f"{name:>20}: {sec:6.2f} s/epoch, {len(train) / sec:,.0f} positives/s")
+        cost = keep.cost
+        if cost is not None:
+            results[name]["cost"] = {**cost.to_dict(), "achieved_gflops": round(cost.achieved_gflops(sec), 2),
+                                     "peak_share": round(cost.peak_share(sec), 4)}
+            if cfg.softmax_bf16:  # the logits' product runs in bfloat16: its own peak, for reference
+                bf16 = matmul_peak(__import__("torch").bfloat16)
+                results[name]["cost"]["bfloat16_peak_gflops"] = round(bf16, 1)
+                results[name]["cost"]["bfloat16_peak_share"] = round(cost.achieved_gflops(sec) / bf16, 4)
+        share = f", {cost.achieved_gflops(sec):.1f} GFLOP/s = {cost.peak_share(sec):.1%} of the matmul peak" if cost else ""
+        print(f"{name:>20}: {sec:6.2f} s/epoch, {len(train) / sec:,.0f} positives/s{share}")
     write_result("train_speed", {"dataset": "gowalla", "train_interactions": len(train), "results": results,
                                  "peak_rss_mb": round(peak_rss_mb(), 1)})
 

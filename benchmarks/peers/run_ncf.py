@@ -46,7 +46,9 @@ class _Stop(Exception):
 #: Time-to-quality curves (``--curve NAME``). Gowalla: ncf's fastest paths, each fixed before this
 #: comparison on the Gowalla validation split (results/gowalla-ablation.json): the spectral ranks
 #: are the whole trade-off; MF+BPR is the ablation's "bpr4" row (biased MF d 64, 4 negatives,
-#: batch 8192, lr 5e-3, l2 1e-2; configs/gowalla-bpr.toml); cosine softmax its d 128, T 0.1 row.
+#: batch 8192, lr 5e-3, l2 1e-2; configs/gowalla-bpr.toml); cosine softmax its d 128, T 0.1 row,
+#: at the batch and lr chosen for time to quality on validation (batch 512, lr 1e-2;
+#: ``benchmarks/gowalla_softmax_speed.py``, results/gowalla-softmax-speed.json; batch 2048 before).
 #: ML-100K: ``ncf train`` with no config (the model's defaults, early stopping on ncf's carve).
 CURVES: dict[str, dict] = {
     "gowalla-spectral": {"ranks": [32, 64, 96, 128, 192, 256, 512, 1024]},
@@ -54,7 +56,7 @@ CURVES: dict[str, dict] = {
                        "train": {"loss": "bpr", "batch_size": 8192, "lr": 5e-3, "l2": 1e-2, "num_negatives": 4},
                        "time_limit": 120.0},
     "gowalla-softmax": {"model": {"embedding_dim": 128, "use_bias": False, "normalize": True, "sparse": True},
-                        "train": {"loss": "softmax", "temperature": 0.1, "batch_size": 2048, "lr": 0.01,
+                        "train": {"loss": "softmax", "temperature": 0.1, "batch_size": 512, "lr": 0.01,
                                   "optimizer": "sparse_adam", "softmax_bf16": True},
                         "time_limit": 240.0},
     "ml100k-mf": {"options": {"model": "mf"}},
@@ -78,6 +80,9 @@ def curves(args) -> int:
     torch.set_num_threads(args.threads)
     root = data_root(args.data)
     spec = CURVES[args.curve]
+    if args.curve_setting:  # a candidate's setting on top of the named curve's (e.g. a validation sweep)
+        extra = __import__("json").loads(args.curve_setting)
+        spec = {**spec, **{k: ({**spec[k], **v} if isinstance(v, dict) and k in spec else v) for k, v in extra.items()}}
     result: dict = {"library": "ncf", "version": getattr(ncf, "__version__", "?"), "curve": args.curve,
                     "threads": args.threads, "quick": bool(args.quick),
                     "machine": machine({"torch": torch.__version__, "torch_threads": torch.get_num_threads()})}
@@ -110,17 +115,31 @@ def curves(args) -> int:
                             fit_seconds=round(fit_s, 4))
                 del model
         else:
+            from ncf.training.callbacks import Callback
+
             torch.manual_seed(0)
             model = MatrixFactorization(train.num_users, train.num_items, **spec["model"])
             cfg = TrainConfig(**spec["train"], epochs=10_000, device="cpu", show_progress=False, seed=0)
+            split_until = float(spec.get("split_epochs_until", 0.0))
+            parts = int(spec.get("points_per_epoch", 1))
 
-            def on_epoch(log) -> None:
-                curve.point(log.epoch, lambda: full(model))
-                if curve.out_of_time():
-                    raise _Stop
+            class Points(Callback):
+                """A point after every epoch and, while the clock is under ``split_epochs_until``
+                seconds, after every ``1/points_per_epoch`` of an epoch too (step = fractional epoch)."""
+
+                def on_batch_end(self, end) -> None:
+                    if parts <= 1 or end.batch == end.num_batches or curve.now() >= split_until:
+                        return
+                    if end.batch % max(1, end.num_batches // parts) == 0:
+                        curve.point(round(end.epoch - 1 + end.batch / end.num_batches, 3), lambda: full(model))
+
+                def on_epoch_end(self, end) -> None:
+                    curve.point(end.log.epoch, lambda: full(model))
+                    if curve.out_of_time():
+                        raise _Stop
 
             with __import__("contextlib").suppress(_Stop):
-                Trainer(cfg, callbacks=[on_epoch]).fit(model, train)
+                Trainer(cfg, callbacks=[Points()]).fit(model, train)
         result["curve_data"] = curve.to_dict()
     else:
         from ncf.app import RunSpec
@@ -247,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--curve", choices=sorted(CURVES), default=None,
                     help="instead of the parts above: one time-to-quality curve (see curves())")
     ap.add_argument("--curve-limit", type=float, default=None, help="curve: stop after this many seconds")
+    ap.add_argument("--curve-setting", default=None,
+                    help="curve: JSON merged into the curve's setting, e.g. "
+                         "'{\"train\": {\"batch_size\": 512}, \"points_per_epoch\": 4}'")
     args = ap.parse_args(argv)
     if args.curve:
         return curves(args)

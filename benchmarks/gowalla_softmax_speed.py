@@ -1,0 +1,216 @@
+"""Choose the cosine-softmax MF setting for Gowalla's time-to-quality race, on validation only.
+
+The race (``benchmarks/peers/compare.py``, curve ``gowalla-softmax``) times data loading +
+training until the test Recall@20 reaches implicit ALS's (0.1489), evaluation off the clock.
+Its setting must be fixed before that run, so the candidates here are trained on the validation
+carve ``ncf train`` uses for full ranking (10% of each user's training items, seed 0), written
+as a LightGCN directory like ``gowalla_fast.py`` does; the test file is never read.
+
+Each candidate is ``run_ncf.py --curve gowalla-softmax`` with its whole setting given, in its own
+process, for ``--limit`` seconds, scored every quarter epoch during the first
+``--split-until`` seconds and after every epoch. Targets on validation: implicit ALS's
+validation Recall@20 / NDCG@20 after its 15 iterations (``results/gowalla-fast-validation.json``,
+same carve).
+
+Rule, fixed before the runs: among the candidates that reach ALS's validation Recall@20, keep those
+within ``--slack`` (1.25x) of the fastest one's time to it; choose the one with the highest
+validation Recall@20 reached within 60 s.
+
+Then, once (``--test``, after the choice): on the real split, implicit ALS's curve (the target:
+its test Recall@20 / NDCG@20 after 15 iterations, in this run), the current setting and the chosen
+one, each in its own process for ``--test-limit`` seconds; the test curves choose nothing.
+
+    python benchmarks/gowalla_softmax_speed.py --test     # about 25 minutes on 2 idle cores
+
+Writes ``results/gowalla-softmax-speed.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from _common import HERE, RESULTS, data_dir, write_result
+from gowalla_fast import write_lightgcn
+
+from ncf.data import read_lightgcn, validation_split
+
+#: The setting the race used before this study (2026-12-01): cosine MF d 128, T 0.1, batch 2048,
+#: lr 1e-2, row-sparse Adam, bf16 logits. Every candidate is it with a few keys changed.
+BASE: dict[str, dict[str, Any]] = {
+    "model": {"embedding_dim": 128, "use_bias": False, "normalize": True, "sparse": True},
+    "train": {"loss": "softmax", "temperature": 0.1, "batch_size": 2048, "lr": 0.01, "optimizer": "sparse_adam",
+              "softmax_bf16": True},
+}
+
+#: name -> the keys that differ from BASE.
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "d128-b2048-lr0.01 (current)": {},
+    "d128-b2048-lr0.02": {"train": {"lr": 0.02}},
+    "d128-b1024-lr0.01": {"train": {"batch_size": 1024}},
+    "d128-b1024-lr0.02": {"train": {"batch_size": 1024, "lr": 0.02}},
+    "d128-b512-lr0.01": {"train": {"batch_size": 512}},
+    "d128-b512-lr0.02": {"train": {"batch_size": 512, "lr": 0.02}},
+    "d64-b1024-lr0.02": {"model": {"embedding_dim": 64}, "train": {"batch_size": 1024, "lr": 0.02}},
+    "d256-b1024-lr0.01": {"model": {"embedding_dim": 256}, "train": {"batch_size": 1024}},
+    # added after the first eight showed time to ALS falling with the batch (validation only)
+    "d128-b512-lr0.04": {"train": {"batch_size": 512, "lr": 0.04}},
+    "d128-b256-lr0.02": {"train": {"batch_size": 256, "lr": 0.02}},
+    "d128-b256-lr0.04": {"train": {"batch_size": 256, "lr": 0.04}},
+}
+
+
+def setting_of(name: str) -> dict[str, Any]:
+    """BASE with candidate ``name``'s keys, whole (run_ncf.py merges it over its own curve setting)."""
+    change = CANDIDATES[name]
+    return {k: {**BASE[k], **change.get(k, {})} for k in BASE}
+
+
+def first_at(points: list[dict[str, Any]], key: str, target: float) -> float | None:
+    """Clock seconds of the first point whose ``key`` reaches ``target``."""
+    return next((p["seconds"] for p in points if p[key] >= target), None)
+
+
+def best_within(points: list[dict[str, Any]], key: str, seconds: float) -> float | None:
+    vals = [p[key] for p in points if p["seconds"] <= seconds]
+    return max(vals) if vals else None
+
+
+def run_curve(cmd: list[str], out: Path) -> dict[str, Any]:
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[1]} failed:\n{proc.stderr[-2000:]}")
+    curve: dict[str, Any] = json.loads(out.read_text())["curve_data"]
+    return curve
+
+
+def race(args: argparse.Namespace, src: Path, names: list[str]) -> dict[str, Any]:
+    """The test curves, once: implicit ALS (the target), then each named setting, own processes."""
+    tmp = Path(tempfile.mkdtemp(prefix="ncf-gowalla-race-"))
+    root = str(src.parent)
+    try:
+        als = run_curve([str(Path(args.venv) / "bin" / "python"), str(HERE / "peers" / "run_implicit.py"),
+                         "--curve", "gowalla-als", "--data", root, "--threads", str(args.threads),
+                         "--out", str(tmp / "als.json")], tmp / "als.json")
+        last = als["points"][-1]
+        target = {"recall@20": last["recall@20"], "ndcg@20": last["ndcg@20"]}
+        rows: dict[str, Any] = {}
+        for name in names:
+            setting = {**setting_of(name), "points_per_epoch": 4, "split_epochs_until": args.split_until}
+            curve = run_curve([sys.executable, str(HERE / "peers" / "run_ncf.py"), "--curve", "gowalla-softmax",
+                               "--curve-setting", json.dumps(setting), "--curve-limit", str(args.test_limit),
+                               "--data", root, "--threads", str(args.threads), "--out", str(tmp / "ncf.json")],
+                              tmp / "ncf.json")
+            pts = curve["points"]
+            rows[name] = {"setting": curve["setting"],
+                          "seconds_to_als_recall": first_at(pts, "recall@20", target["recall@20"]),
+                          "seconds_to_als_ndcg": first_at(pts, "ndcg@20", target["ndcg@20"]),
+                          "seconds_to_0.177": first_at(pts, "recall@20", 0.177),
+                          "best_recall_within_60s": best_within(pts, "recall@20", 60.0),
+                          "best_recall": max(p["recall@20"] for p in pts), "curve": pts}
+            print(f"test {name:30s} to ALS recall {rows[name]['seconds_to_als_recall']} s, to 0.177 "
+                  f"{rows[name]['seconds_to_0.177']} s, best in 60 s {rows[name]['best_recall_within_60s']}",
+                  flush=True)
+        return {"split": "LightGCN's Gowalla test split, full ranking", "limit_seconds": args.test_limit,
+                "target": {"source": "implicit ALS after 15 iterations, this run", **target,
+                           "als_seconds_to_own_final": first_at(als["points"], "recall@20", target["recall@20"])},
+                "als_curve": als["points"], "settings": rows}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=None, help="gowalla directory (default: the shared copy)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--limit", type=float, default=75.0, help="training seconds per candidate")
+    p.add_argument("--split-until", type=float, default=20.0, help="quarter-epoch points until this clock")
+    p.add_argument("--slack", type=float, default=1.25)
+    p.add_argument("--only", default=None, help="comma list of candidate names (default: all)")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep the candidates already in results/gowalla-softmax-speed.json (same limits)")
+    p.add_argument("--test", action="store_true", help="then race ALS, the current and the chosen setting on test")
+    p.add_argument("--test-limit", type=float, default=120.0)
+    p.add_argument("--venv", default=str(HERE / ".venv-peers"), help="the peers venv (implicit ALS)")
+    args = p.parse_args()
+    als = json.loads((RESULTS / "gowalla-fast-validation.json").read_text())["implicit_als"]["points"][-1]
+    target = {"recall@20": als["recall@20"], "ndcg@20": als["ndcg@20"]}
+    src = Path(args.data) if args.data else data_dir() / "gowalla"
+    ds = read_lightgcn(src)
+    assert ds.split is not None
+    fit, valid, _ = validation_split(ds.split.train, method="random", fraction=0.1, seed=0)
+    names = [n for n in CANDIDATES if args.only is None or n in args.only.split(",")]
+    root = Path(tempfile.mkdtemp(prefix="ncf-gowalla-softmax-"))
+    rows: dict[str, Any] = {}
+    old = RESULTS / "gowalla-softmax-speed.json"
+    if args.reuse and old.is_file():
+        prev = json.loads(old.read_text())
+        if (prev.get("limit_seconds"), prev.get("split_epochs_until")) == (args.limit, args.split_until):
+            rows = {n: r for n, r in prev["candidates"].items() if n in names}
+    try:
+        (root / "gowalla").mkdir()
+        write_lightgcn(root / "gowalla" / "train.txt", fit.users, fit.items)
+        write_lightgcn(root / "gowalla" / "test.txt", valid.users, valid.items)
+        for name in ("user_list.txt", "item_list.txt"):
+            if (src / name).is_file():
+                shutil.copy(src / name, root / "gowalla" / name)
+        for name in names:
+            if name in rows:
+                print(f"{name:30s} reused from {old.name}", flush=True)
+                continue
+            setting = {**setting_of(name), "points_per_epoch": 4, "split_epochs_until": args.split_until}
+            out = root / "curve.json"
+            cmd = [sys.executable, str(HERE / "peers" / "run_ncf.py"), "--curve", "gowalla-softmax",
+                   "--curve-setting", json.dumps(setting), "--curve-limit", str(args.limit),
+                   "--data", str(root), "--threads", str(args.threads), "--out", str(out)]
+            proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(f"{name} failed:\n{proc.stderr[-2000:]}")
+            curve = json.loads(out.read_text())["curve_data"]
+            pts = curve["points"]
+            row = {
+                "setting": curve["setting"],
+                "seconds_to_als_recall": first_at(pts, "recall@20", target["recall@20"]),
+                "seconds_to_als_ndcg": first_at(pts, "ndcg@20", target["ndcg@20"]),
+                "best_recall_within_10s": best_within(pts, "recall@20", 10.0),
+                "best_recall_within_60s": best_within(pts, "recall@20", 60.0),
+                "best_recall": max(p["recall@20"] for p in pts),
+                "data_loaded_s": curve["marks"].get("data_loaded"),
+                "curve": pts,
+            }
+            rows[name] = row
+            print(f"{name:30s} to ALS recall {row['seconds_to_als_recall']} s, to ALS ndcg {row['seconds_to_als_ndcg']} s,"
+                  f" best in 10 s {row['best_recall_within_10s']}, in 60 s {row['best_recall_within_60s']}",
+                  flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    reach = {n: r["seconds_to_als_recall"] for n, r in rows.items() if r["seconds_to_als_recall"] is not None}
+    chosen = None
+    if reach:
+        fastest = min(reach.values())
+        near = [n for n, t in reach.items() if t <= args.slack * fastest]
+        chosen = max(near, key=lambda n: rows[n]["best_recall_within_60s"] or 0.0)
+    result = {
+        "validation": "10% of each user's training items (ncf's full-ranking carve, seed 0); test never read",
+        "target": {"source": "implicit ALS after 15 iterations on the same carve (results/gowalla-fast-validation.json)",
+                   **target},
+        "threads": args.threads, "limit_seconds": args.limit, "split_epochs_until": args.split_until,
+        "rule": f"among candidates reaching ALS's validation Recall@20 within {args.slack}x of the fastest, "
+                "the highest validation Recall@20 within 60 s",
+        "candidates": rows, "chosen": chosen,
+        "command": "python benchmarks/gowalla_softmax_speed.py " + " ".join(sys.argv[1:]),
+    }
+    print(f"chosen: {chosen}")
+    if args.test and chosen is not None:
+        result["test"] = race(args, src, list(dict.fromkeys((next(iter(CANDIDATES)), chosen))))
+    print(f"wrote {write_result('gowalla-softmax-speed', result)}")
+
+
+if __name__ == "__main__":
+    main()
