@@ -228,7 +228,11 @@ def run_arm(arm: Arm, model_name: str, data: Data, *, seed: int, lr: float, max_
     test.update({f"full_{k}": float(v) for k, v in rep.metrics.items()})
     epochs = len(curve)
     mining = trainer.mining_seconds
+    import os
+
     return {
+        # 1-minute load average at the end of the run: above the run's own threads, other work shared the cores
+        "loadavg_1m": os.getloadavg()[0],
         "arm": arm.name, "model": model_name, "seed": seed, "lr": lr,
         "best_epoch": history.best_epoch, "valid": history.best_metric, "epochs_run": epochs, "wall_s": wall,
         "train_s_per_epoch": float(np.mean([c["train_s"] for c in curve])),
@@ -395,6 +399,10 @@ def main() -> None:
     parser.add_argument("--lrs", default=None, help="Comma-separated MF learning rates to choose from (default 2e-3,1e-2)")
     parser.add_argument("--arms", default=None,
                         help="Comma-separated MF arms (default: all; uniform and inbatch always run, they pick the lr)")
+    parser.add_argument("--tt-seeds", default=None, help="Comma-separated two-tower seeds (default: --seeds)")
+    parser.add_argument("--tt-arms", default=None,
+                        help="Comma-separated two-tower arms (default: uniform, inbatch, the hard share chosen for MF "
+                             "with and without the warm-up, inbatch+hard)")
     parser.add_argument("--probe", default="yes", choices=("yes", "no"),
                         help="Train one more uniform MF to count validation items inside the mined top-50")
     parser.add_argument("--reuse", action="store_true",
@@ -472,9 +480,11 @@ def main() -> None:
         tt_arms: dict[str, Any] = {}
         hard = chosen.get("hard", "hard-0.25-warm")
         twin = hard[: -len("-warm")] if hard.endswith("-warm") else f"{hard}-warm"
-        for name in ("uniform", "inbatch", hard, twin, "inbatch+hard"):
+        tt_seeds = tuple(int(x) for x in args.tt_seeds.split(",")) if args.tt_seeds else seeds
+        tt_names = args.tt_arms.split(",") if args.tt_arms else ("uniform", "inbatch", hard, twin, "inbatch+hard")
+        for name in tt_names:
             arm = next(a for a in ARMS if a.name == name)
-            runs = [go(arm, "two-tower", seed, 1e-3) for seed in seeds]
+            runs = [go(arm, "two-tower", seed, 1e-3) for seed in tt_seeds]
             tt_arms[arm.name] = {"family": arm.family, **dataclasses.asdict(arm), **summarise(runs), "runs": runs}
         tt_chosen = max(tt_arms, key=lambda n: tt_arms[n]["valid"]["mean"])
         result["models"]["two-tower"] = {"arms": tt_arms, "chosen_overall": tt_chosen}
