@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from torch import nn
 
 import ncf.training.cost as cost_module
-from ncf import MatrixFactorization, NeuMF, TrainConfig, Trainer
+from ncf import FPMC, MatrixFactorization, NeuMF, TrainConfig, Trainer, TwoTower
 from ncf.data.splits import leave_one_out
 from ncf.data.synthetic import synthetic
 from ncf.training import (
@@ -171,6 +171,12 @@ _CONFIGS = {
                           dict(loss="bce", num_negatives=2)),
     "mf-softmax-extra": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=8),
                          dict(loss="softmax", extra_negatives=16)),
+    # hard negatives are mined before each epoch: the cost's batch is drawn before the first mining
+    "mf-bpr-hard-popularity": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=8),
+                               dict(loss="bpr", num_negatives=4, sampler="popularity", hard_negatives=0.5,
+                                    hard_candidates=10)),
+    "fpmc-bpr": (lambda nu, ni: FPMC(nu, ni, embedding_dim=8), dict(loss="bpr", num_negatives=2)),
+    "two-tower-softmax": (lambda nu, ni: TwoTower(nu, ni, 8, layers=(16, 8), dropout=0.2), dict(loss="softmax")),
 }
 
 
