@@ -432,7 +432,7 @@ def main() -> None:
 
     def go(arm: Arm, model_name: str, seed: int, lr: float) -> dict[str, Any]:
         if (model_name, arm.name, seed, lr) in cache:
-            print(f"  {model_name:9s} {arm.name:16s} seed {seed} lr {lr:g}: reused from results/{out}.json")
+            print(f"  {model_name:9s} {arm.name:16s} seed {seed} lr {lr:g}: reused (results/{out}.json or the run checkpoint)")
             return cache[(model_name, arm.name, seed, lr)]
         r = run_arm(arm, model_name, data, seed=seed, lr=lr, max_epochs=max_epochs, patience=args.patience,
                     trained=trained)
