@@ -13,6 +13,7 @@ import argparse
 import time
 from typing import Any
 
+import torch
 from _common import data_dir, peak_rss_mb, write_result
 
 from ncf.config import TrainConfig
@@ -90,7 +91,7 @@ def main() -> None:
             results[name]["cost"] = {**cost.to_dict(), "achieved_gflops": round(cost.achieved_gflops(sec), 2),
                                      "peak_share": round(cost.peak_share(sec), 4)}
             if cfg.softmax_bf16:  # the logits' product runs in bfloat16: its own peak, for reference
-                bf16 = matmul_peak(__import__("torch").bfloat16)
+                bf16 = matmul_peak(torch.bfloat16)
                 results[name]["cost"]["bfloat16_peak_gflops"] = round(bf16, 1)
                 results[name]["cost"]["bfloat16_peak_share"] = round(cost.achieved_gflops(sec) / bf16, 4)
         share = f", {cost.achieved_gflops(sec):.1f} GFLOP/s = {cost.peak_share(sec):.1%} of the matmul peak" if cost else ""

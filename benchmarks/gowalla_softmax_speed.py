@@ -83,40 +83,54 @@ def best_within(points: list[dict[str, Any]], key: str, seconds: float) -> float
 
 
 def run_curve(cmd: list[str], out: Path) -> dict[str, Any]:
+    """Run one curve's process; its ``curve_data``."""
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"{cmd[1]} failed:\n{proc.stderr[-2000:]}")
+        raise SystemExit(f"{' '.join(cmd[1:4])} failed:\n{proc.stderr[-2000:]}")
     curve: dict[str, Any] = json.loads(out.read_text())["curve_data"]
     return curve
+
+
+def softmax_curve(args: argparse.Namespace, name: str, root: Path, limit: float, out: Path) -> dict[str, Any]:
+    """Candidate ``name`` trained by ``run_ncf.py`` on the LightGCN directory under ``root``, for
+    ``limit`` seconds of clock, in its own process; its curve."""
+    setting = {**setting_of(name), "points_per_epoch": 4, "split_epochs_until": args.split_until}
+    return run_curve([sys.executable, str(HERE / "peers" / "run_ncf.py"), "--curve", "gowalla-softmax",
+                      "--curve-setting", json.dumps(setting), "--curve-limit", str(limit),
+                      "--data", str(root), "--threads", str(args.threads), "--out", str(out)], out)
+
+
+def summary(curve: dict[str, Any], target: dict[str, float]) -> dict[str, Any]:
+    """Times to the target and the best Recall@20 within 10 s, 60 s and the whole curve."""
+    pts = curve["points"]
+    return {
+        "setting": curve["setting"],
+        "seconds_to_als_recall": first_at(pts, "recall@20", target["recall@20"]),
+        "seconds_to_als_ndcg": first_at(pts, "ndcg@20", target["ndcg@20"]),
+        "seconds_to_0.177": first_at(pts, "recall@20", 0.177),
+        "best_recall_within_10s": best_within(pts, "recall@20", 10.0),
+        "best_recall_within_60s": best_within(pts, "recall@20", 60.0),
+        "best_recall": max(p["recall@20"] for p in pts),
+        "data_loaded_s": curve["marks"].get("data_loaded"),
+        "curve": pts,
+    }
 
 
 def race(args: argparse.Namespace, src: Path, names: list[str]) -> dict[str, Any]:
     """The test curves, once: implicit ALS (the target), then each named setting, own processes."""
     tmp = Path(tempfile.mkdtemp(prefix="ncf-gowalla-race-"))
-    root = str(src.parent)
     try:
         als = run_curve([str(Path(args.venv) / "bin" / "python"), str(HERE / "peers" / "run_implicit.py"),
-                         "--curve", "gowalla-als", "--data", root, "--threads", str(args.threads),
+                         "--curve", "gowalla-als", "--data", str(src.parent), "--threads", str(args.threads),
                          "--out", str(tmp / "als.json")], tmp / "als.json")
         last = als["points"][-1]
         target = {"recall@20": last["recall@20"], "ndcg@20": last["ndcg@20"]}
         rows: dict[str, Any] = {}
         for name in names:
-            setting = {**setting_of(name), "points_per_epoch": 4, "split_epochs_until": args.split_until}
-            curve = run_curve([sys.executable, str(HERE / "peers" / "run_ncf.py"), "--curve", "gowalla-softmax",
-                               "--curve-setting", json.dumps(setting), "--curve-limit", str(args.test_limit),
-                               "--data", root, "--threads", str(args.threads), "--out", str(tmp / "ncf.json")],
-                              tmp / "ncf.json")
-            pts = curve["points"]
-            rows[name] = {"setting": curve["setting"],
-                          "seconds_to_als_recall": first_at(pts, "recall@20", target["recall@20"]),
-                          "seconds_to_als_ndcg": first_at(pts, "ndcg@20", target["ndcg@20"]),
-                          "seconds_to_0.177": first_at(pts, "recall@20", 0.177),
-                          "best_recall_within_60s": best_within(pts, "recall@20", 60.0),
-                          "best_recall": max(p["recall@20"] for p in pts), "curve": pts}
-            print(f"test {name:30s} to ALS recall {rows[name]['seconds_to_als_recall']} s, to 0.177 "
-                  f"{rows[name]['seconds_to_0.177']} s, best in 60 s {rows[name]['best_recall_within_60s']}",
-                  flush=True)
+            row = rows[name] = summary(softmax_curve(args, name, src.parent, args.test_limit, tmp / "ncf.json"),
+                                       target)
+            print(f"test {name:30s} to ALS recall {row['seconds_to_als_recall']} s, to 0.177 "
+                  f"{row['seconds_to_0.177']} s, best in 60 s {row['best_recall_within_60s']}", flush=True)
         return {"split": "LightGCN's Gowalla test split, full ranking", "limit_seconds": args.test_limit,
                 "target": {"source": "implicit ALS after 15 iterations, this run", **target,
                            "als_seconds_to_own_final": first_at(als["points"], "recall@20", target["recall@20"])},
@@ -164,26 +178,7 @@ def main() -> None:
             if name in rows:
                 print(f"{name:30s} reused from {old.name}", flush=True)
                 continue
-            setting = {**setting_of(name), "points_per_epoch": 4, "split_epochs_until": args.split_until}
-            out = root / "curve.json"
-            cmd = [sys.executable, str(HERE / "peers" / "run_ncf.py"), "--curve", "gowalla-softmax",
-                   "--curve-setting", json.dumps(setting), "--curve-limit", str(args.limit),
-                   "--data", str(root), "--threads", str(args.threads), "--out", str(out)]
-            proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            if proc.returncode != 0:
-                raise SystemExit(f"{name} failed:\n{proc.stderr[-2000:]}")
-            curve = json.loads(out.read_text())["curve_data"]
-            pts = curve["points"]
-            row = {
-                "setting": curve["setting"],
-                "seconds_to_als_recall": first_at(pts, "recall@20", target["recall@20"]),
-                "seconds_to_als_ndcg": first_at(pts, "ndcg@20", target["ndcg@20"]),
-                "best_recall_within_10s": best_within(pts, "recall@20", 10.0),
-                "best_recall_within_60s": best_within(pts, "recall@20", 60.0),
-                "best_recall": max(p["recall@20"] for p in pts),
-                "data_loaded_s": curve["marks"].get("data_loaded"),
-                "curve": pts,
-            }
+            row = summary(softmax_curve(args, name, root, args.limit, root / "curve.json"), target)
             rows[name] = row
             print(f"{name:30s} to ALS recall {row['seconds_to_als_recall']} s, to ALS ndcg {row['seconds_to_als_ndcg']} s,"
                   f" best in 10 s {row['best_recall_within_10s']}, in 60 s {row['best_recall_within_60s']}",

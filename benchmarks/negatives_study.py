@@ -49,6 +49,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,8 +231,6 @@ def run_arm(arm: Arm, model_name: str, data: Data, *, seed: int, lr: float, max_
     test.update({f"full_{k}": float(v) for k, v in rep.metrics.items()})
     epochs = len(curve)
     mining = trainer.mining_seconds
-    import os
-
     return {
         # 1-minute load average at the end of the run: above the run's own threads, other work shared the cores
         "loadavg_1m": os.getloadavg()[0],
@@ -309,8 +310,6 @@ def checkpoint_path(out: str) -> Path:
 
 
 def save_checkpoint(out: str, run: dict[str, Any], *, max_epochs: int, patience: int, threads: int) -> None:
-    import json
-
     path = checkpoint_path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps({"max_epochs": max_epochs, "patience": patience, "threads": threads, "run": run})
@@ -320,9 +319,6 @@ def save_checkpoint(out: str, run: dict[str, Any], *, max_epochs: int, patience:
 
 def reusable_runs(out: str, *, max_epochs: int, patience: int) -> dict[tuple[str, str, int, float], Any]:
     """The finished runs of an earlier ``results/OUT.json`` or of this study's checkpoint, same limits."""
-    import json
-    import os
-
     cache: dict[tuple[str, str, int, float], Any] = {}
     ckpt = checkpoint_path(out)
     if ckpt.is_file():
@@ -498,7 +494,7 @@ def main() -> None:
     result["settings"] = {"num_negatives": NUM_NEGATIVES, "hard_candidates": CANDIDATES, "warmup_epochs": WARMUP,
                           "dim": DIM, "batch_size": 1024, "max_epochs": max_epochs, "patience": args.patience,
                           "threads": args.threads, "lrs": list(lrs), "arms": [a.name for a in arms],
-                          "command": "python benchmarks/negatives_study.py " + " ".join(__import__("sys").argv[1:])}
+                          "command": "python benchmarks/negatives_study.py " + " ".join(sys.argv[1:])}
     result["seconds"] = time.perf_counter() - t_all
     result["run_seconds_total"] = float(sum(r["wall_s"] for m in result["models"].values() for a in m["arms"].values()
                                             for r in a["runs"]))

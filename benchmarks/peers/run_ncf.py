@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -81,7 +82,7 @@ def curves(args) -> int:
     root = data_root(args.data)
     spec = CURVES[args.curve]
     if args.curve_setting:  # a candidate's setting on top of the named curve's (e.g. a validation sweep)
-        extra = __import__("json").loads(args.curve_setting)
+        extra = json.loads(args.curve_setting)
         spec = {**spec, **{k: ({**spec[k], **v} if isinstance(v, dict) and k in spec else v) for k, v in extra.items()}}
     result: dict = {"library": "ncf", "version": getattr(ncf, "__version__", "?"), "curve": args.curve,
                     "threads": args.threads, "quick": bool(args.quick),
