@@ -16,8 +16,20 @@ timed). Variants:
 - the same for ``adagrad`` and ``sgd`` and for BCE with 4 negatives (``--losses``),
 - ``*-biases``: MF with user, item and global biases (the others have none).
 
+With ``--adam-floor`` it also times torch's fused Adam step alone over MF's two tables (d 64,
+random dense gradients), the pass every step of the dense-Adam setups makes over all 4.5M
+parameters: times the steps of an epoch, the least any dense-Adam MF + BPR epoch can take here.
+
+With ``--softmax SETUP ...`` (e.g. ``d128-b512-bf16``, ``d64-b2048-f32``) it times the in-batch
+softmax instead: cosine MF of that width, T 0.1, lr 1e-2, row-sparse Adam, no extra negatives,
+accidental hits removed (the Gowalla race's model), under the ordinary step, the fused autograd
+step on the batch's rows and the hand-written step (``HandSoftmaxStep``), the three alternating
+for ``--repeat`` rounds in this process.
+
 Run (on an idle machine, or under the shared lock):
     python benchmarks/bench_fused_step.py [--epochs 3] [--threads 2] [--out-name fused_step]
+    python benchmarks/bench_fused_step.py --softmax d128-b512-bf16 d64-b2048-f32 --epochs 2 --repeat 2 \
+        --out-name fused_step_softmax
 Writes benchmarks/results/<out-name>.json.
 """
 
@@ -55,13 +67,25 @@ VARIANTS: dict[str, tuple[str, str | None]] = {
 }
 
 
+#: in-batch softmax variants (``--softmax``): name -> fused (None: off / "autograd" / "hand")
+SOFTMAX_VARIANTS: dict[str, str | None] = {
+    "softmax-ordinary": None,
+    "softmax-fused-autograd": "autograd",
+    "softmax-fused-hand": "hand",
+}
+
+
 def run(train: Any, test: Any, *, loss: str, negatives: int, optimizer: str, fused: str | None, epochs: int,
-        batch: int, lr: float, evaluate_after: bool, bias: bool = False) -> dict[str, Any]:
+        batch: int, lr: float, evaluate_after: bool, bias: bool = False, dim: int = 64,
+        cosine: bool = False, bf16: bool = False) -> dict[str, Any]:
     torch.manual_seed(0)
     sparse = optimizer in ("sparse_adam", "adagrad")
-    model = MatrixFactorization(train.num_users, train.num_items, embedding_dim=64, use_bias=bias, sparse=sparse)
+    model = MatrixFactorization(train.num_users, train.num_items, embedding_dim=dim, use_bias=bias, sparse=sparse,
+                                normalize=cosine)
+    extra = {"temperature": 0.1, "softmax_bf16": bf16} if loss == "softmax" else {}
     cfg = TrainConfig(loss=loss, epochs=epochs, batch_size=batch, lr=lr, optimizer=optimizer,
-                      num_negatives=negatives, l2=0.0, device="cpu", amp=False, show_progress=False, seed=0)
+                      num_negatives=negatives, l2=0.0, device="cpu", amp=False, show_progress=False, seed=0,
+                      **extra)
     original = fused_module.make_fused_step
     if fused == "autograd":  # the row-autograd candidate where the hand-written one would be taken
         def autograd_only(*args: Any, **kw: Any) -> Any:
@@ -81,7 +105,7 @@ def run(train: Any, test: Any, *, loss: str, negatives: int, optimizer: str, fus
     secs = [e.seconds for e in history.epochs]
     row: dict[str, Any] = {
         "loss": loss, "negatives": negatives, "optimizer": optimizer, "fused": fused, "biases": bias,
-        "batch_size": batch, "lr": lr,
+        "batch_size": batch, "lr": lr, "dim": dim, "cosine": cosine, "bf16_logits": bf16,
         "epochs": len(secs), "epoch_seconds": [round(s, 4) for s in secs],
         "seconds_per_epoch": round(sum(secs) / len(secs), 4), "seconds_per_epoch_min": round(min(secs), 4),
         "steps_per_epoch": -(-len(train) // batch),
@@ -105,6 +129,10 @@ def main() -> None:
     ap.add_argument("--losses", nargs="*", default=["bpr"], help="bpr (1 negative) and/or bce (4 negatives)")
     ap.add_argument("--no-eval", action="store_true", help="skip Recall@20 after training")
     ap.add_argument("--out-name", default="fused_step")
+    ap.add_argument("--softmax", nargs="*", default=None, metavar="SETUP",
+                    help="time the in-batch softmax variants instead, e.g. d128-b512-bf16 d64-b2048-f32")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of the softmax variants (alternating)")
+    ap.add_argument("--adam-floor", action="store_true", help="also time the dense fused Adam step alone")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t = time.perf_counter()
@@ -113,6 +141,15 @@ def main() -> None:
     train, test = ds.split.train, ds.split.test
     load = time.perf_counter() - t
     results: dict[str, Any] = {}
+    if args.softmax:
+        softmax(args, train, test, results)
+        write_result(args.out_name, {
+            "dataset": "gowalla", "train_interactions": len(train), "load_seconds": round(load, 2),
+            "threads": args.threads, "repeat": args.repeat,
+            "setup": "cosine MF, in-batch softmax T 0.1, lr 1e-2, row-sparse Adam, accidental hits removed, seed 0",
+            "results": results, "peak_rss_mb": round(peak_rss_mb(), 1),
+        })
+        return
     for loss in args.losses:
         negatives = 1 if loss == "bpr" else 4
         for name in args.only:
@@ -124,11 +161,59 @@ def main() -> None:
             print(f"{loss}/{name:28s} {row['seconds_per_epoch']:7.3f} s/epoch (min {row['seconds_per_epoch_min']:.3f},"
                   f" {row['ms_per_step']:.2f} ms/step) loss {row['epoch_loss']} recall@20 {row.get('recall@20')}",
                   flush=True)
+    floor = adam_floor(train, args.batch) if args.adam_floor else None
     write_result(args.out_name, {
         "dataset": "gowalla", "train_interactions": len(train), "load_seconds": round(load, 2),
         "threads": args.threads, "setup": f"MF d 64 (biases only in *-biases), batch {args.batch}, lr {args.lr:g}, seed 0",
-        "results": results, "peak_rss_mb": round(peak_rss_mb(), 1),
+        "results": results, **({"dense_adam_floor": floor} if floor else {}), "peak_rss_mb": round(peak_rss_mb(), 1),
     })
+
+
+def adam_floor(train: Any, batch: int, steps: int = 60) -> dict[str, Any]:
+    """torch's fused Adam step alone over MF's two d-64 tables: its ms per step and per epoch."""
+    tables = [torch.nn.Parameter(torch.randn(n, 64) * 0.1) for n in (train.num_users, train.num_items)]
+    for t in tables:
+        t.grad = torch.randn_like(t) * 1e-3
+    opt = torch.optim.Adam(tables, lr=1e-3, fused=True)
+    for _ in range(5):
+        opt.step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    ms = 1000 * sorted(times)[len(times) // 2]
+    per_epoch = -(-len(train) // batch)
+    row = {"parameters": sum(t.numel() for t in tables), "ms_per_step_median": round(ms, 3),
+           "steps_per_epoch": per_epoch, "seconds_per_epoch": round(ms * per_epoch / 1000, 3)}
+    print(f"dense fused Adam alone: {ms:.3f} ms/step, {row['seconds_per_epoch']:.3f} s per epoch of {per_epoch} steps",
+          flush=True)
+    return row
+
+
+def softmax(args: argparse.Namespace, train: Any, test: Any, results: dict[str, Any]) -> None:
+    """The ``--softmax`` setups: each variant once per round, the order reversed every other round."""
+    for setup in args.softmax:
+        dim_s, batch_s, dtype = setup.split("-")
+        dim, batch, bf16 = int(dim_s[1:]), int(batch_s[1:]), dtype == "bf16"
+        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in SOFTMAX_VARIANTS}
+        for r in range(args.repeat):
+            names = list(SOFTMAX_VARIANTS) if r % 2 == 0 else list(SOFTMAX_VARIANTS)[::-1]
+            for name in names:
+                row = run(train, test, loss="softmax", negatives=0, optimizer="sparse_adam",
+                          fused=SOFTMAX_VARIANTS[name], epochs=args.epochs, batch=batch, lr=1e-2,
+                          evaluate_after=not args.no_eval and r == 0, dim=dim, cosine=True, bf16=bf16)
+                rows[name].append(row)
+                print(f"{setup} {name:24s} {row['seconds_per_epoch']:7.3f} s/epoch (min "
+                      f"{row['seconds_per_epoch_min']:.3f}, {row['ms_per_step']:.2f} ms/step) loss "
+                      f"{row['epoch_loss']} recall@20 {row.get('recall@20')}", flush=True)
+        for name, runs in rows.items():
+            secs = sorted(s for row in runs for s in row["epoch_seconds"])
+            results[f"{setup}/{name}"] = {"runs": runs, "median_seconds_per_epoch": round(secs[len(secs) // 2], 4)}
+        base = results[f"{setup}/softmax-fused-autograd"]["median_seconds_per_epoch"]
+        for name in rows:
+            entry = results[f"{setup}/{name}"]
+            entry["speedup_vs_fused_autograd"] = round(base / entry["median_seconds_per_epoch"], 3)
 
 
 if __name__ == "__main__":

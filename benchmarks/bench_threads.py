@@ -7,7 +7,10 @@ Shapes (each trained by the Trainer as ``ncf train`` would, fused steps where th
 - ``ml100k-neumf-bce``: ML-100K, NeuMF (GMF 8, MLP 32, 64-32-16), BCE, 4 negatives, batch 2048,
 - ``gowalla-mf-bpr``: Gowalla (29,858 x 40,981, 810k rows), MF d 64 with biases, BPR, 4 negatives,
   batch 8192, Adam (benchmarks/configs/gowalla-bpr.toml's shape),
-- ``gowalla-mf-bpr-b2048``: Gowalla, MF d 64 without biases, 1 negative, batch 2048, sparse_adam.
+- ``gowalla-mf-bpr-b2048``: Gowalla, MF d 64 without biases, 1 negative, batch 2048, sparse_adam,
+- ``gowalla-mf-softmax``: Gowalla, cosine MF d 128, in-batch softmax (T 0.1, bfloat16 logits), batch
+  512, lr 1e-2, sparse_adam (the setting of the Gowalla time-to-quality race,
+  ``benchmarks/gowalla_softmax_speed.py``).
 
 Thread counts alternate per shape (1, 2, 1, 2 ... for ``--repeat`` rounds, in this process);
 the figure per count is the median over rounds of the mean epoch seconds (epochs after the first).
@@ -47,6 +50,11 @@ SHAPES: dict[str, dict[str, Any]] = {
                                                                          sparse=True),
                              "train": {"loss": "bpr", "num_negatives": 1, "batch_size": 2048, "lr": 5e-3,
                                        "optimizer": "sparse_adam"}},
+    "gowalla-mf-softmax": {"data": "gowalla",
+                           "model": lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=128, use_bias=False,
+                                                                       normalize=True, sparse=True),
+                           "train": {"loss": "softmax", "temperature": 0.1, "batch_size": 512, "lr": 1e-2,
+                                     "optimizer": "sparse_adam", "softmax_bf16": True}},
 }
 
 

@@ -41,8 +41,10 @@ SETUPS = {
     "mf-softmax-inbatch-bf16": _softmax_setup(64, bf16=True),
     "mf-softmax-inbatch-d256": _softmax_setup(256, bf16=False),
     "mf-softmax-inbatch-d256-bf16": _softmax_setup(256, bf16=True),
-    # the time-to-quality setting chosen on validation (results/gowalla-softmax-speed.json)
+    # the time-to-quality settings chosen on validation (results/gowalla-softmax-speed*.json):
+    # batch 512 with the autograd step, batch 1024 with the hand-written one
     "mf-softmax-inbatch-d128-b512-bf16": _softmax_setup(128, bf16=True, batch=512),
+    "mf-softmax-inbatch-d128-b1024-bf16": _softmax_setup(128, bf16=True, batch=1024),
     "mf-softmax-inbatch-d128-b2048-bf16": _softmax_setup(128, bf16=True),
     "neumf-bce-4neg": (lambda nu, ni: NeuMF(nu, ni, gmf_dim=64, mlp_dim=32, layers=(64, 32, 16)),
                        {"loss": "bce", "num_negatives": 4, "batch_size": 8192, "lr": 1e-3}),

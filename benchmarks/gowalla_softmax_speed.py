@@ -17,8 +17,9 @@ within ``--slack`` (1.25x) of the fastest one's time to it; choose the one with 
 validation Recall@20 reached within 60 s.
 
 Then, once (``--test``, after the choice): on the real split, implicit ALS's curve (the target:
-its test Recall@20 / NDCG@20 after 15 iterations, in this run), the current setting and the chosen
-one, each in its own process for ``--test-limit`` seconds; the test curves choose nothing.
+its test Recall@20 / NDCG@20 after 15 iterations, in this run), the first candidate (the setting
+before this study), any named by ``--race-also`` and the chosen one, each in its own process for
+``--test-limit`` seconds; the test curves choose nothing.
 
     python benchmarks/gowalla_softmax_speed.py --test     # about 25 minutes on 2 idle cores
 
@@ -151,6 +152,7 @@ def main() -> None:
                    help="keep the candidates already in results/gowalla-softmax-speed.json (same limits)")
     p.add_argument("--test", action="store_true", help="then race ALS, the current and the chosen setting on test")
     p.add_argument("--test-limit", type=float, default=120.0)
+    p.add_argument("--race-also", default="", help="comma list of further candidates to race on test")
     p.add_argument("--venv", default=str(HERE / ".venv-peers"), help="the peers venv (implicit ALS)")
     args = p.parse_args()
     als = json.loads((RESULTS / "gowalla-fast-validation.json").read_text())["implicit_als"]["points"][-1]
@@ -203,7 +205,8 @@ def main() -> None:
     }
     print(f"chosen: {chosen}")
     if args.test and chosen is not None:
-        result["test"] = race(args, src, list(dict.fromkeys((next(iter(CANDIDATES)), chosen))))
+        also = [n for n in args.race_also.split(",") if n]
+        result["test"] = race(args, src, list(dict.fromkeys((next(iter(CANDIDATES)), *also, chosen))))
     print(f"wrote {write_result('gowalla-softmax-speed', result)}")
 
 

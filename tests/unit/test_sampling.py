@@ -335,6 +335,26 @@ def test_batch_mask_equals_dense_membership(seed: int, batch: int, cols: int) ->
     assert torch.equal(ps.batch_mask(u, c), expected)
 
 
+@given(st.integers(0, 10_000), st.integers(1, 40), st.integers(1, 30))
+@settings(max_examples=30, deadline=None)
+def test_batch_hits_are_the_coordinates_of_dense_membership(seed: int, batch: int, cols: int) -> None:
+    """Distinct items (ids outside the catalogue included): the hits are the dense test's True
+    cells, rows ascending; the item-to-column table is reset, so the next call sees only its own."""
+    rng = np.random.default_rng(seed)
+    users = rng.integers(0, 12, 150)
+    items = rng.integers(0, 30, 150)
+    ps = PositiveSet(Interactions.from_arrays(users, items, num_users=12, num_items=30, duplicates="keep"))
+    u = torch.from_numpy(rng.integers(0, 12, batch))
+    for _ in range(2):
+        c = torch.from_numpy(rng.permutation(np.arange(-2, 32))[:cols])
+        rows, hit_cols = ps.batch_hits(u, c)
+        assert bool((rows[1:] >= rows[:-1]).all())
+        found = torch.zeros((batch, cols), dtype=torch.bool)
+        found[rows, hit_cols] = True
+        assert len(rows) == int(found.sum())  # each hit once
+        assert torch.equal(found, ps.contains_torch(u[:, None], c[None, :]))
+
+
 # --------------------------------------------------------------------------- plain messages
 def test_messages_show_plain_python_values() -> None:
     from ncf.data import IdMap, PairSet

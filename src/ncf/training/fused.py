@@ -23,8 +23,10 @@ How the row gradients are computed, per model and loss:
 
 - :class:`HandBPRStep` (MF with or without biases, not cosine; BPR or BCE with sampled
   negatives): scores, loss and gradients written by hand, no autograd graph;
+- :class:`HandSoftmaxStep` (MF without biases, cosine or not; in-batch softmax): the same over
+  the batch's distinct items, the accidental hits placed by coordinates;
 - :class:`RowAutogradStep` (any :class:`~ncf.models.MatrixFactorization`, cosine included; BPR,
-  BCE or in-batch softmax): the batch's rows are gathered into leaf tensors (the unique rows
+  BCE or in-batch softmax; the hand-written steps' fall back): the batch's rows are gathered into leaf tensors (the unique rows
   for a :class:`RowUpdate`, so autograd sums repeats), the objective's own ``vector_loss`` runs
   on them and autograd gives their gradients. The global bias (a dense parameter) keeps its
   ordinary optimizer step. On dense tables it is taken only when the tables hold more rows
@@ -56,8 +58,8 @@ from ncf.nn.blocks import sparse_parameters
 from ncf.training.objectives import BCE, BPR, Batch, Objective, Softmax, _Pairwise
 from ncf.training.optim import RowAdagrad, RowAdam
 
-__all__ = ["DenseRows", "FusedStep", "HandBPRStep", "RowAutogradStep", "RowUpdate", "fused_support",
-           "make_fused_step"]
+__all__ = ["DenseRows", "FusedStep", "HandBPRStep", "HandSoftmaxStep", "RowAutogradStep", "RowUpdate",
+           "fused_support", "make_fused_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -319,6 +321,90 @@ class HandBPRStep(FusedStep):
         return loss
 
 
+class HandSoftmaxStep(FusedStep):
+    """MF without biases (cosine or not) under the in-batch softmax: loss and gradients by hand,
+    over the batch's **distinct** candidate items.
+
+    A candidate item held by ``c`` columns enters each row's softmax ``c`` times unless masked,
+    so the logits over the distinct items carry ``+ log c`` (the row's own positive counts once:
+    its other copies are hits), and accidental hits are placed straight from
+    :meth:`PositiveSet.batch_hits <ncf.sampling.PositiveSet.batch_hits>`. The loss and gradients
+    equal those of :class:`~ncf.training.objectives.Softmax` over all columns (to float
+    rounding); the three products run in bfloat16 with ``bf16``, as autograd would run them.
+    """
+
+    def __init__(self, model: MatrixFactorization, objective: Objective,
+                 optimizers: Sequence[torch.optim.Optimizer]) -> None:
+        super().__init__(model, objective, optimizers)
+        if not isinstance(objective, Softmax):
+            raise TypeError("HandSoftmaxStep trains the in-batch softmax")
+        if model.use_bias:
+            raise TypeError("HandSoftmaxStep trains MF without biases")
+        self.softmax: Softmax = objective
+
+    @staticmethod
+    def _rows(table: Tensor, index: Tensor, normalize: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
+        """Distinct rows of ``index``, the inverse map, each one's count, their vectors and (cosine)
+        their norms."""
+        uniq, inverse, counts = torch.unique(index, return_inverse=True, return_counts=True)
+        rows = table.index_select(0, uniq)
+        if not normalize:
+            return uniq, inverse, counts, rows, None
+        norms = torch.linalg.vector_norm(rows, dim=1, keepdim=True).clamp_min_(1e-12)  # F.normalize's eps
+        return uniq, inverse, counts, rows.div_(norms), norms
+
+    @torch.no_grad()
+    def __call__(self, batch: Batch) -> Tensor:
+        model, obj = self.model, self.softmax
+        wu, wi = model.user_embedding.weight, model.item_embedding.weight
+        b = len(batch)
+        cols = obj.columns(batch)
+        u_idx, u_inv, _, un, u_norm = self._rows(wu, batch.users, model.normalize)
+        i_idx, i_inv, counts, vn, v_norm = self._rows(wi, cols, model.normalize)
+        us = un.index_select(0, u_inv).mul_(1.0 / obj.temperature)  # (B, d): the rows' u / T
+        log_count = counts.to(vn.dtype).log_()
+        log_q = obj.log_q(batch, i_idx)
+        bias = log_count if log_q is None else log_count - log_q  # per distinct item
+        if obj.bf16:
+            us_mm, v_mm = us.bfloat16(), vn.bfloat16()
+            logits = torch.mm(us_mm, v_mm.T).float().add_(bias)
+        else:
+            us_mm, v_mm = us, vn
+            logits = torch.addmm(bias.unsqueeze(0), us, vn.T)
+        target = i_inv[:b].unsqueeze(1)  # each row's positive among the distinct items
+        own = logits.gather(1, target).sub_(log_count.index_select(0, i_inv[:b]).unsqueeze(1))
+        if obj.positives is not None:
+            rows, hit_cols = obj.positives.batch_hits(batch.users, i_idx)
+            logits.index_put_((rows, hit_cols), logits.new_tensor(float("-inf")))
+        logits.scatter_(1, target, own)  # the positive counts once, never masked
+        # softmax with one exp pass (logsumexp would take another): masked columns give 0
+        top = logits.amax(dim=1, keepdim=True)
+        grad = logits.sub_(top).exp_()
+        total = grad.sum(dim=1, keepdim=True)
+        loss = (top + total.log() - own).mean()
+        grad.div_(total.mul_(b))  # d loss / d logits = (softmax - one-hot) / B
+        grad.scatter_add_(1, target, grad.new_full((b, 1), -1.0 / b))
+        g_mm = grad.bfloat16() if obj.bf16 else grad
+        g_u = torch.mm(g_mm, v_mm).float().mul_(1.0 / obj.temperature)  # d loss / d u, per row
+        g_v = torch.mm(g_mm.T, us_mm).float()  # d loss / d v, per distinct item
+        if obj.l2 > 0:  # l2 (|u_b|^2 + |v_pos(b)|^2) / B
+            c = 2.0 * obj.l2 / b
+            loss = loss + obj.l2 * (us.pow(2).sum() * obj.temperature**2 + vn.index_select(0, i_inv[:b]).pow(2).sum()) / b
+            g_u.add_(us, alpha=c * obj.temperature)
+            g_v.index_add_(0, i_inv[:b], vn.index_select(0, i_inv[:b]), alpha=c)
+        g_un = un.new_zeros(un.shape).index_add_(0, u_inv, g_u)
+        self._apply(wu, u_idx, un, u_norm, g_un)
+        self._apply(wi, i_idx, vn, v_norm, g_v)
+        self.finish()
+        return loss
+
+    def _apply(self, table: Tensor, idx: Tensor, vectors: Tensor, norms: Tensor | None, grad: Tensor) -> None:
+        """Hand the distinct rows' gradients to the table's sink, through the normalisation."""
+        if norms is not None:  # d/dp of p / |p|: (g - n (n . g)) / |p|
+            grad = grad.sub_(vectors * (vectors * grad).sum(1, keepdim=True)).div_(norms)
+        self.sink(table).rows(idx, grad)
+
+
 class _Gathered:
     """The rows of one table that a batch touches, as a leaf tensor that takes a gradient.
 
@@ -404,7 +490,8 @@ def make_fused_step(model: Model, objective: Objective, optimizers: Sequence[tor
     """The fused step for this model, loss and optimizers, or None (logged) when there is none.
 
     ``hand=False`` takes :class:`RowAutogradStep` wherever the model and optimizers allow (for
-    measurements and tests); by default :class:`HandBPRStep` where it applies, and
+    measurements and tests); by default :class:`HandBPRStep` or :class:`HandSoftmaxStep` where
+    one applies, and
     :class:`RowAutogradStep` on dense tables only where it is measured faster (:func:`_dense_rows_pay`).
     """
     problem = fused_support(model, objective, optimizers, config)
@@ -415,11 +502,17 @@ def make_fused_step(model: Model, objective: Objective, optimizers: Sequence[tor
     if hand and isinstance(objective, BPR | BCE) and not model.normalize:
         logger.debug("fused training step: hand-written %s gradients of the batch's rows", objective.name)
         return HandBPRStep(model, objective, optimizers)
-    step = RowAutogradStep(model, objective, optimizers)
+    step: FusedStep
+    if hand and isinstance(objective, Softmax) and not model.use_bias:
+        step = HandSoftmaxStep(model, objective, optimizers)
+        kind = "hand-written in-batch softmax gradients of the batch's distinct rows"
+    else:
+        step = RowAutogradStep(model, objective, optimizers)
+        kind = f"autograd on the batch's rows ({objective.name})"
     if hand and step.dense_tables and not _dense_rows_pay(model, config):
         logger.debug("ordinary training step: the tables are small against the batch's lookups")
         return None
-    logger.debug("fused training step: autograd on the batch's rows (%s)", objective.name)
+    logger.debug("fused training step: %s", kind)
     return step
 
 

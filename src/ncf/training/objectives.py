@@ -254,15 +254,18 @@ class Softmax(Objective):
 
     def masks(self, batch: Batch, cols: Tensor) -> tuple[Tensor | None, Tensor | None]:
         """The logQ correction of the candidates ``cols`` and the accidental-hit mask."""
-        log_q: Tensor | None = None
-        if self.logq:
-            extra = batch.extra
-            log_q = losses.in_batch_log_q(
-                self.item_probs[cols], batch_size=len(batch.items), num_extra=0 if extra is None else extra.numel(),
-                num_items=self.num_items, weight=self.logq_weight,
-            )
         accidental = None if self.positives is None else self.positives.batch_mask(batch.users, cols)
-        return log_q, accidental
+        return self.log_q(batch, cols), accidental
+
+    def log_q(self, batch: Batch, items: Tensor) -> Tensor | None:
+        """The logQ correction of candidate ``items`` of ``batch`` (None without ``logq``)."""
+        if not self.logq:
+            return None
+        extra = batch.extra
+        return losses.in_batch_log_q(
+            self.item_probs[items], batch_size=len(batch.items), num_extra=0 if extra is None else extra.numel(),
+            num_items=self.num_items, weight=self.logq_weight,
+        )
 
     def vector_loss(self, u: Tensor, v: Tensor, batch: Batch, cols: Tensor) -> Tensor:
         """The loss of a factorized model's user vectors ``(B, d)`` and candidate vectors
