@@ -26,9 +26,9 @@ How the row gradients are computed, per model and loss:
 - :class:`HandSoftmaxStep` (MF without biases, cosine or not; in-batch softmax): the same over
   the batch's distinct items, the accidental hits placed by coordinates;
 - :class:`RowAutogradStep` (any :class:`~ncf.models.MatrixFactorization`, cosine included; BPR,
-  BCE or in-batch softmax; the hand-written steps' fall back): the batch's rows are gathered into leaf tensors (the unique rows
-  for a :class:`RowUpdate`, so autograd sums repeats), the objective's own ``vector_loss`` runs
-  on them and autograd gives their gradients. The global bias (a dense parameter) keeps its
+  BCE or in-batch softmax; where no hand-written step applies): the batch's rows are gathered
+  into leaf tensors (the unique rows for a :class:`RowUpdate`, so autograd sums repeats), the
+  objective's own ``vector_loss`` runs on them and autograd gives their gradients. The global bias (a dense parameter) keeps its
   ordinary optimizer step. On dense tables it is taken only when the tables hold more rows
   than a batch looks up (measured: faster on Gowalla, slower on ML-100K).
 
