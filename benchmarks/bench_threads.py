@@ -9,8 +9,7 @@ Shapes (each trained by the Trainer as ``ncf train`` would, fused steps where th
   batch 8192, Adam (benchmarks/configs/gowalla-bpr.toml's shape),
 - ``gowalla-mf-bpr-b2048``: Gowalla, MF d 64 without biases, 1 negative, batch 2048, sparse_adam,
 - ``gowalla-mf-softmax``: Gowalla, cosine MF d 128, in-batch softmax (T 0.1, bfloat16 logits), batch
-  512, lr 1e-2, sparse_adam (the setting of the Gowalla time-to-quality race,
-  ``benchmarks/gowalla_softmax_speed.py``).
+  512, lr 1e-2, sparse_adam (``bench_train.py``'s ``mf-softmax-inbatch-d128-b512-bf16``).
 
 Thread counts alternate per shape (1, 2, 1, 2 ... for ``--repeat`` rounds, in this process);
 the figure per count is the median over rounds of the mean epoch seconds (epochs after the first).
@@ -29,6 +28,7 @@ from typing import Any
 
 import torch
 from _common import data_dir, peak_rss_mb, write_result
+from bench_train import SETUPS as TRAIN_SETUPS
 
 from ncf.config import TrainConfig
 from ncf.data import load_dataset, read_lightgcn
@@ -50,11 +50,8 @@ SHAPES: dict[str, dict[str, Any]] = {
                                                                          sparse=True),
                              "train": {"loss": "bpr", "num_negatives": 1, "batch_size": 2048, "lr": 5e-3,
                                        "optimizer": "sparse_adam"}},
-    "gowalla-mf-softmax": {"data": "gowalla",
-                           "model": lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=128, use_bias=False,
-                                                                       normalize=True, sparse=True),
-                           "train": {"loss": "softmax", "temperature": 0.1, "batch_size": 512, "lr": 1e-2,
-                                     "optimizer": "sparse_adam", "softmax_bf16": True}},
+    "gowalla-mf-softmax": {"data": "gowalla", "model": TRAIN_SETUPS["mf-softmax-inbatch-d128-b512-bf16"][0],
+                           "train": TRAIN_SETUPS["mf-softmax-inbatch-d128-b512-bf16"][1]},
 }
 
 

@@ -389,9 +389,10 @@ class HandSoftmaxStep(FusedStep):
         g_v = torch.mm(g_mm.T, us_mm).float()  # d loss / d v, per distinct item
         if obj.l2 > 0:  # l2 (|u_b|^2 + |v_pos(b)|^2) / B
             c = 2.0 * obj.l2 / b
-            loss = loss + obj.l2 * (us.pow(2).sum() * obj.temperature**2 + vn.index_select(0, i_inv[:b]).pow(2).sum()) / b
+            pos = vn.index_select(0, i_inv[:b])
+            loss = loss + obj.l2 * (us.pow(2).sum() * obj.temperature**2 + pos.pow(2).sum()) / b
             g_u.add_(us, alpha=c * obj.temperature)
-            g_v.index_add_(0, i_inv[:b], vn.index_select(0, i_inv[:b]), alpha=c)
+            g_v.index_add_(0, i_inv[:b], pos, alpha=c)
         g_un = un.new_zeros(un.shape).index_add_(0, u_inv, g_u)
         self._apply(wu, u_idx, un, u_norm, g_un)
         self._apply(wi, i_idx, vn, v_norm, g_v)

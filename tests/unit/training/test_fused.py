@@ -101,6 +101,13 @@ def test_fused_steps_equal_the_ordinary_steps(loss: str, optimizer: str, sparse:
 SOFTMAX_MODELS = ["cosine", "biases", "plain"]
 
 
+def _training_pairs(train, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` training pairs drawn with replacement (users, items), as the trainer's batches hold."""
+    pairs = torch.from_numpy(np.stack([train.users, train.items], 1))
+    rows = pairs[torch.randint(0, len(pairs), (n,), generator=gen)]
+    return rows[:, 0].clone(), rows[:, 1].clone()
+
+
 @pytest.mark.parametrize("hits", [True, False], ids=["hits", "own-item"])
 @pytest.mark.parametrize("hand", [True, False], ids=["hand", "autograd"])
 @pytest.mark.parametrize(("optimizer", "sparse"), [("sparse_adam", True), ("adam", False), ("adagrad", True),
@@ -126,10 +133,8 @@ def test_fused_softmax_step_equals_the_ordinary_step(kind: str, optimizer: str, 
         assert type(step) is RowAutogradStep
     assert step is not None
     gen = torch.Generator().manual_seed(3)
-    pairs = torch.from_numpy(np.stack([train.users, train.items], 1))
     for _ in range(4):
-        rows = pairs[torch.randint(0, len(pairs), (8,), generator=gen)]  # training pairs, as batches hold
-        users, items = rows[:, 0].clone(), rows[:, 1].clone()
+        users, items = _training_pairs(train, 8, gen)
         users[1], items[1] = users[0], items[0]  # the same pair twice
         batch = Batch(users, items, extra=torch.randint(0, NI, (5,), generator=gen))
         expected = _ordinary_step(ref, objective, ref_opts, batch)
@@ -145,9 +150,7 @@ def test_hand_softmax_step_with_bfloat16_products_is_as_close_as_autograds(cosin
     train = syn.interactions
     torch.manual_seed(0)
     start = MatrixFactorization(40, 30, embedding_dim=16, use_bias=False, normalize=cosine, sparse=True)
-    pairs = torch.from_numpy(np.stack([train.users, train.items], 1))
-    rows = pairs[torch.randint(0, len(pairs), (24,), generator=torch.Generator().manual_seed(1))]
-    batch = Batch(rows[:, 0].clone(), rows[:, 1].clone())
+    batch = Batch(*_training_pairs(train, 24, torch.Generator().manual_seed(1)))
     deltas = {}
     for name, bf16, hand in [("float32", False, False), ("autograd-bf16", True, False), ("hand-bf16", True, True)]:
         model = copy.deepcopy(start)
