@@ -15,9 +15,11 @@ go through :class:`PositiveSet`, a sorted array of ``user * num_items + item`` k
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -90,6 +92,9 @@ class PositiveSet(PairSet):
         self._torch_rows: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._columns: dict[str, torch.Tensor] = {}  # batch_hits' item -> column table, per device
         self._column_lock = threading.Lock()
+        # the compiled CPU walk's CSR rows (indptr, items) and its item -> column table (-1: absent)
+        self._csr: tuple[IntArray, IntArray] | None = None
+        self._column_table: npt.NDArray[np.int32] | None = None
 
     def positives_of(self, user: int) -> IntArray:
         """Sorted positive items of one user."""
@@ -134,13 +139,39 @@ class PositiveSet(PairSet):
     def batch_hits(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Where ``items[c]`` is a positive of ``users[b]``: the ``(b, c)`` coordinates, rows ascending.
 
-        ``items`` must be distinct. The walk visits only the batch users' positives (``sum of
+        ``items`` must be distinct; ids outside ``[0, num_items)`` are never positives. Within a
+        row the hits come in the order of the user's positives (item ascending). Both tensors are
+        int64, on the inputs' device. The walk visits only the batch users' positives (``sum of
         degrees`` lookups instead of ``B * C`` binary searches), which is what keeps accidental-hit
         removal cheap for large batches; each positive finds its column in a ``(num_items,)``
         table of the batch's columns, one gather where a binary search cost several (measured on
         a MovieLens-25M-shaped log, 450-1,000 positives per user). The table is kept between
         calls (reset after each), so a large catalogue costs no fill per batch.
+
+        On CPU the walk is one compiled loop (numba, :func:`_batch_hits_kernel`), several times
+        faster than the chain of torch ops it replaces; other devices run the same walk as torch
+        ops (:meth:`_batch_hits_torch`), with identical answers.
+        A user outside ``[0, num_users)`` raises :class:`~ncf.errors.UnknownIdError` on CPU.
         """
+        if users.device.type != "cpu":
+            return self._batch_hits_torch(users, items)
+        u = users.long().contiguous().numpy()
+        cols = items.long().contiguous().numpy()
+        csr = self._csr
+        if csr is None:
+            csr = self._csr = (self.indptr, np.ascontiguousarray(self.items()))
+        kernel = _batch_hits_kernel()
+        with self._column_lock:
+            table = self._column_table
+            if table is None:
+                table = self._column_table = np.full(self.num_items, -1, dtype=np.int32)
+            rows, hit_cols, bad = kernel(u, cols, csr[0], csr[1], table)
+        if bad >= 0:
+            raise UnknownIdError(f"user index {int(u[bad])} out of range [0, {self.num_users})")
+        return torch.from_numpy(rows), torch.from_numpy(hit_cols)
+
+    def _batch_hits_torch(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`batch_hits` as torch ops on the inputs' device (the path for CUDA)."""
         u, cols = users.long(), items.long()
         device = u.device
         key = str(device)
@@ -176,6 +207,58 @@ class PositiveSet(PairSet):
         hit = torch.nonzero(at >= 0).squeeze(1)
         rows = torch.searchsorted(ends, hit, right=True)  # the batch row of each hit
         return rows, torch.index_select(at, 0, hit).long()
+
+
+def _batch_hits_walk(
+    users: IntArray, items: IntArray, indptr: IntArray, indices: IntArray, column: npt.NDArray[np.int32]
+) -> tuple[IntArray, IntArray, int]:
+    """The loop of :meth:`PositiveSet.batch_hits`, compiled by :func:`_batch_hits_kernel`.
+
+    ``column`` (``(num_items,)``, all ``-1``) gets each in-range item's column before the walk
+    and is reset after it. Returns ``(rows, cols, -1)``, or empty arrays and the first row whose
+    user lies outside ``[0, len(indptr) - 1)`` (the table then untouched).
+    """
+    num_users = indptr.shape[0] - 1
+    num_items = column.shape[0]
+    total = 0
+    for r in range(users.shape[0]):
+        user = users[r]
+        if user < 0 or user >= num_users:
+            return np.empty(0, np.int64), np.empty(0, np.int64), r
+        total += indptr[user + 1] - indptr[user]
+    rows = np.empty(total, np.int64)  # at most one hit per visited positive
+    cols = np.empty(total, np.int64)
+    for c in range(items.shape[0]):
+        item = items[c]
+        if 0 <= item < num_items:
+            column[item] = c
+    n = 0
+    for r in range(users.shape[0]):
+        user = users[r]
+        for p in range(indptr[user], indptr[user + 1]):
+            col = column[indices[p]]
+            if col >= 0:
+                rows[n] = r
+                cols[n] = col
+                n += 1
+    for c in range(items.shape[0]):
+        item = items[c]
+        if 0 <= item < num_items:
+            column[item] = -1
+    return rows[:n].copy(), cols[:n].copy(), -1
+
+
+@functools.cache
+def _batch_hits_kernel() -> Callable[..., tuple[IntArray, IntArray, int]]:
+    """:func:`_batch_hits_walk` compiled by numba, imported here (not with the package: ~0.2 s).
+
+    ``cache=True`` keeps the machine code under ``__pycache__``, so a new process loads it
+    instead of compiling again; ``nogil`` lets other threads run during the walk.
+    """
+    import numba
+
+    kernel: Callable[..., tuple[IntArray, IntArray, int]] = numba.njit(cache=True, nogil=True)(_batch_hits_walk)
+    return kernel
 
 
 # ---------------------------------------------------------------------------- protocol

@@ -355,6 +355,81 @@ def test_batch_hits_are_the_coordinates_of_dense_membership(seed: int, batch: in
         assert torch.equal(found, ps.contains_torch(u[:, None], c[None, :]))
 
 
+def _same_hits(got: tuple[torch.Tensor, torch.Tensor], want: tuple[torch.Tensor, torch.Tensor]) -> None:
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == torch.int64 and g.device == w.device
+        assert torch.equal(g, w)
+
+
+@given(data=train_sets(), draw=st.data())
+@settings(max_examples=300, deadline=None)
+def test_batch_hits_compiled_walk_equals_the_torch_walk(data: Interactions, draw: st.DataObject) -> None:
+    """The numba walk (CPU) and the torch ops (other devices) give the same tensors, in the same
+    order: repeated users, users without positives, ids outside the catalogue, empty batches;
+    consecutive calls with different items (the item-to-column table is reset after each)."""
+    ps = PositiveSet(data)
+    users = draw.draw(st.lists(st.integers(0, data.num_users - 1), max_size=24), label="users")
+    u = torch.tensor(users, dtype=torch.long)
+    for call in range(3):
+        items = draw.draw(st.lists(st.integers(-3, data.num_items + 2), unique=True, max_size=data.num_items + 5),
+                          label=f"items {call}")
+        c = torch.tensor(items, dtype=torch.long)
+        _same_hits(ps.batch_hits(u, c), ps._batch_hits_torch(u, c))
+        assert ps._column_table is not None  # the compiled walk ran
+        assert bool((ps._column_table == -1).all())
+
+
+def test_batch_hits_compiled_walk_inputs_and_errors() -> None:
+    data = big_train(num_users=40, num_items=25, seed=3)
+    ps = PositiveSet(data)
+    rng = np.random.default_rng(0)
+    u = torch.from_numpy(rng.integers(0, 40, 64))
+    c = torch.from_numpy(rng.permutation(25)[:20])
+    want = ps._batch_hits_torch(u, c)
+    _same_hits(ps.batch_hits(u.int(), c.int()), want)  # int32 ids
+    _same_hits(ps.batch_hits(u[::2], c), ps._batch_hits_torch(u[::2], c))  # a strided view
+    empty = torch.zeros(0, dtype=torch.long)
+    for users, items in ((empty, c), (u, empty), (empty, empty)):
+        rows, cols = ps.batch_hits(users, items)
+        assert rows.shape == cols.shape == (0,) and rows.dtype == cols.dtype == torch.int64
+    for bad in (-1, 40):
+        with pytest.raises(UnknownIdError, match=rf"user index {bad} out of range \[0, 40\)"):
+            ps.batch_hits(torch.tensor([0, bad]), c)
+    assert ps._column_table is not None and bool((ps._column_table == -1).all())
+    _same_hits(ps.batch_hits(u, c), want)
+
+
+def test_batch_hits_from_threads() -> None:
+    """The table is shared: concurrent calls (the walk releases the GIL) take turns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = big_train(num_users=60, num_items=80, seed=4)
+    ps = PositiveSet(data)
+    rng = np.random.default_rng(1)
+    cases = [(torch.from_numpy(rng.integers(0, 60, 200)), torch.from_numpy(rng.permutation(80)[:40]))
+             for _ in range(4)]
+    wanted = [ps._batch_hits_torch(u, c) for u, c in cases]
+
+    def work(k: int) -> None:
+        u, c = cases[k]
+        for _ in range(300):
+            _same_hits(ps.batch_hits(u, c), wanted[k])
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
+
+
+
+def test_numba_is_imported_on_first_use_only() -> None:
+    """``import ncf.sampling`` leaves numba (~0.2 s of imports) to the first compiled walk."""
+    import subprocess
+    import sys
+
+    code = "import sys, ncf.sampling; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 # --------------------------------------------------------------------------- plain messages
 def test_messages_show_plain_python_values() -> None:
     from ncf.data import IdMap, PairSet
