@@ -42,7 +42,8 @@ SOFTMAX = ["--model", "mf", "--loss", "softmax", "--cosine", "--temperature", "0
 CANDIDATES: dict[str, dict[str, Any]] = {
     "spectral": {**{f"rank {r}": ["--model", "spectral", "--spectral-rank", str(r)] for r in (32, 128, 512, 1024)},
                  "chosen on the carve (no rank)": ["--model", "spectral"]},
-    "mf-softmax": {f"d{d}": [*SOFTMAX, "--dim", str(d)] for d in (64, 128, 256)},
+    "mf-softmax": {**{f"d{d}": [*SOFTMAX, "--dim", str(d)] for d in (64, 128, 256)},
+                   "d64 projection start": [*SOFTMAX, "--dim", "64", "--init", "projection"]},
     "mf-bpr": {"ml-100k choice (d128, 8 neg, lr 2e-3, batch 1024)": ["--model", "mf", "--loss", "bpr"]},
 }
 

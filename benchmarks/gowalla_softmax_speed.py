@@ -12,16 +12,22 @@ process, for ``--limit`` seconds, scored every quarter epoch during the first
 validation Recall@20 / NDCG@20 after its 15 iterations (``results/gowalla-fast-validation.json``,
 same carve).
 
-Rule, fixed before the runs: among the candidates that reach ALS's validation Recall@20, keep those
-within ``--slack`` (1.25x) of the fastest one's time to it; choose the one with the highest
-validation Recall@20 reached within 60 s.
+Rule, fixed before the runs (2026-12-07; the clock-based rule before it ranked the machine's speed
+at the time of each run as much as the settings, see docs/benchmarks.md 3a): each candidate's
+seconds are *estimated* as ``epochs on its validation curve x seconds per epoch of its shape +
+its start``, where the seconds per epoch of every (dim, batch) shape and the projection start are
+measured in this process, shapes alternating, ``--rounds`` rounds, median (the curves' own
+clocks are kept, not used). Among the candidates that reach ALS's validation Recall@20, keep those
+within ``--slack`` (1.25x) of the fastest one's estimated time to it; choose the one with the
+highest validation Recall@20 at an estimated 60 s.
 
 Then, once (``--test``, after the choice): on the real split, implicit ALS's curve (the target:
 its test Recall@20 / NDCG@20 after 15 iterations, in this run), the first candidate (the setting
 before this study), any named by ``--race-also`` and the chosen one, each in its own process for
 ``--test-limit`` seconds; the test curves choose nothing.
 
-    python benchmarks/gowalla_softmax_speed.py --test     # about 25 minutes on 2 idle cores
+    python benchmarks/gowalla_softmax_speed.py --test     # about 40 minutes on 2 idle cores
+    python benchmarks/gowalla_softmax_speed.py --reuse --only NAME,...   # run only new candidates
 
 Writes ``results/gowalla-softmax-speed.json``.
 """
@@ -31,9 +37,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +51,10 @@ from gowalla_fast import write_lightgcn
 from ncf.data import read_lightgcn, validation_split
 
 #: The setting the race used before this study (2026-12-01): cosine MF d 128, T 0.1, batch 2048,
-#: lr 1e-2, row-sparse Adam, bf16 logits. Every candidate is it with a few keys changed.
+#: lr 1e-2, row-sparse Adam, bf16 logits, the N(0, 0.1^2) start. Every candidate is it with a few
+#: keys changed.
 BASE: dict[str, dict[str, Any]] = {
-    "model": {"embedding_dim": 128, "use_bias": False, "normalize": True, "sparse": True},
+    "model": {"embedding_dim": 128, "use_bias": False, "normalize": True, "sparse": True, "init": "normal"},
     "train": {"loss": "softmax", "temperature": 0.1, "batch_size": 2048, "lr": 0.01, "optimizer": "sparse_adam",
               "softmax_bf16": True},
 }
@@ -64,6 +73,12 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "d128-b512-lr0.04": {"train": {"batch_size": 512, "lr": 0.04}},
     "d128-b256-lr0.02": {"train": {"batch_size": 256, "lr": 0.02}},
     "d128-b256-lr0.04": {"train": {"batch_size": 256, "lr": 0.04}},
+    # 2026-12-07: the projection start (MatrixFactorization(init="projection")), validation only
+    "d128-b1024-lr0.01-proj": {"model": {"init": "projection"}, "train": {"batch_size": 1024}},
+    "d128-b1024-lr0.02-proj": {"model": {"init": "projection"}, "train": {"batch_size": 1024, "lr": 0.02}},
+    "d128-b512-lr0.01-proj": {"model": {"init": "projection"}, "train": {"batch_size": 512}},
+    "d128-b2048-lr0.01-proj": {"model": {"init": "projection"}},
+    "d64-b1024-lr0.01-proj": {"model": {"embedding_dim": 64, "init": "projection"}, "train": {"batch_size": 1024}},
 }
 
 
@@ -81,6 +96,71 @@ def first_at(points: list[dict[str, Any]], key: str, target: float) -> float | N
 def best_within(points: list[dict[str, Any]], key: str, seconds: float) -> float | None:
     vals = [p[key] for p in points if p["seconds"] <= seconds]
     return max(vals) if vals else None
+
+
+def shape_of(name: str) -> tuple[int, int]:
+    """The (embedding dim, batch) of candidate ``name``: what its seconds per epoch depend on."""
+    setting = setting_of(name)
+    return int(setting["model"]["embedding_dim"]), int(setting["train"]["batch_size"])
+
+
+def epoch_seconds(fit: Any, names: list[str], rounds: int, threads: int) -> dict[str, Any]:
+    """Seconds per epoch of each candidate shape and of the projection start, measured here.
+
+    One epoch of each (dim, batch) shape on the carve's training part, with the first candidate's
+    setting of that shape, shapes alternating over ``rounds`` rounds, so that the machine's speed
+    drifts alike for all; the median per shape. The projection start of each dimension a candidate
+    uses is timed in the same rounds.
+    """
+    import torch
+
+    from ncf import TrainConfig, Trainer
+    from ncf.models import MatrixFactorization
+    from ncf.nn.data_init import projection_factors
+
+    torch.set_num_threads(threads)
+    shapes: dict[tuple[int, int], str] = {}
+    for name in names:
+        shapes.setdefault(shape_of(name), name)
+    times: dict[tuple[int, int], list[float]] = {s: [] for s in shapes}
+    dims = sorted({shape_of(n)[0] for n in names if setting_of(n)["model"].get("init") == "projection"})
+    starts: dict[int, list[float]] = {d: [] for d in dims}
+    matrix = fit.to_csr()
+    for _ in range(rounds):
+        for shape, name in shapes.items():
+            setting = setting_of(name)
+            model_kw = {k: v for k, v in setting["model"].items() if k != "init"}
+            torch.manual_seed(0)
+            model = MatrixFactorization(fit.num_users, fit.num_items, **model_kw)
+            cfg = TrainConfig(**setting["train"], epochs=1, device="cpu", show_progress=False, seed=0)
+            t = time.perf_counter()
+            Trainer(cfg).fit(model, fit)
+            times[shape].append(time.perf_counter() - t)
+        for d in dims:
+            t = time.perf_counter()
+            projection_factors(matrix, d, std=0.1, generator=torch.Generator().manual_seed(0))
+            starts[d].append(time.perf_counter() - t)
+    return {"per_epoch": {f"d{d}-b{b}": round(statistics.median(v), 4) for (d, b), v in times.items()},
+            "per_epoch_runs": {f"d{d}-b{b}": [round(x, 4) for x in v] for (d, b), v in times.items()},
+            "projection_start": {f"d{d}": round(statistics.median(v), 4) for d, v in starts.items()},
+            "rounds": rounds}
+
+
+def estimate(row: dict[str, Any], name: str, timing: dict[str, Any], target: dict[str, float]) -> dict[str, Any]:
+    """Candidate ``name``'s drift-free figures: epochs to ALS's figure and estimated seconds."""
+    d, b = shape_of(name)
+    per_epoch = timing["per_epoch"][f"d{d}-b{b}"]
+    start = timing["projection_start"][f"d{d}"] if setting_of(name)["model"].get("init") == "projection" else 0.0
+    pts = row["curve"]
+
+    def seconds(step: float | None) -> float | None:
+        return None if step is None else round(step * per_epoch + start, 3)
+
+    to_als = next((p["step"] for p in pts if p["recall@20"] >= target["recall@20"]), None)
+    within = [p["recall@20"] for p in pts if (seconds(p["step"]) or 0.0) <= 60.0]
+    return {"epochs_to_als_recall": to_als, "estimated_seconds_to_als_recall": seconds(to_als),
+            "seconds_per_epoch": per_epoch, "start_seconds": start,
+            "estimated_best_recall_within_60s": max(within) if within else None}
 
 
 def run_curve(cmd: list[str], out: Path) -> dict[str, Any]:
@@ -147,9 +227,10 @@ def main() -> None:
     p.add_argument("--limit", type=float, default=75.0, help="training seconds per candidate")
     p.add_argument("--split-until", type=float, default=20.0, help="quarter-epoch points until this clock")
     p.add_argument("--slack", type=float, default=1.25)
-    p.add_argument("--only", default=None, help="comma list of candidate names (default: all)")
+    p.add_argument("--only", default=None, help="comma list of candidate names to run (default: all)")
     p.add_argument("--reuse", action="store_true",
-                   help="keep the candidates already in results/gowalla-softmax-speed.json (same limits)")
+                   help="keep the candidates' curves already in results/gowalla-softmax-speed.json (same limits)")
+    p.add_argument("--rounds", type=int, default=2, help="rounds of the alternating per-epoch timing")
     p.add_argument("--test", action="store_true", help="then race ALS, the current and the chosen setting on test")
     p.add_argument("--test-limit", type=float, default=120.0)
     p.add_argument("--race-also", default="", help="comma list of further candidates to race on test")
@@ -161,14 +242,15 @@ def main() -> None:
     ds = read_lightgcn(src)
     assert ds.split is not None
     fit, valid, _ = validation_split(ds.split.train, method="random", fraction=0.1, seed=0)
-    names = [n for n in CANDIDATES if args.only is None or n in args.only.split(",")]
     root = Path(tempfile.mkdtemp(prefix="ncf-gowalla-softmax-"))
     rows: dict[str, Any] = {}
     old = RESULTS / "gowalla-softmax-speed.json"
     if args.reuse and old.is_file():
         prev = json.loads(old.read_text())
         if (prev.get("limit_seconds"), prev.get("split_epochs_until")) == (args.limit, args.split_until):
-            rows = {n: r for n, r in prev["candidates"].items() if n in names}
+            rows = {n: r for n, r in prev["candidates"].items() if n in CANDIDATES}
+    run = [n for n in CANDIDATES if args.only is None or n in args.only.split(",")]
+    names = [n for n in CANDIDATES if n in rows or n in run]
     try:
         (root / "gowalla").mkdir()
         write_lightgcn(root / "gowalla" / "train.txt", fit.users, fit.items)
@@ -177,7 +259,7 @@ def main() -> None:
             if (src / name).is_file():
                 shutil.copy(src / name, root / "gowalla" / name)
         for name in names:
-            if name in rows:
+            if name in rows and (args.only is None or name not in run):
                 print(f"{name:30s} reused from {old.name}", flush=True)
                 continue
             row = summary(softmax_curve(args, name, root, args.limit, root / "curve.json"), target)
@@ -187,20 +269,28 @@ def main() -> None:
                   flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    reach = {n: r["seconds_to_als_recall"] for n, r in rows.items() if r["seconds_to_als_recall"] is not None}
+    timing = epoch_seconds(fit, names, args.rounds, args.threads)
+    print(f"seconds per epoch (alternating, median of {args.rounds}): {timing['per_epoch']}, "
+          f"projection start {timing['projection_start']} s", flush=True)
+    for name in names:
+        rows[name]["estimate"] = estimate(rows[name], name, timing, target)
+        print(f"{name:30s} {rows[name]['estimate']}", flush=True)
+    reach = {n: r["estimate"]["estimated_seconds_to_als_recall"] for n, r in rows.items()
+             if r["estimate"]["estimated_seconds_to_als_recall"] is not None}
     chosen = None
     if reach:
         fastest = min(reach.values())
         near = [n for n, t in reach.items() if t <= args.slack * fastest]
-        chosen = max(near, key=lambda n: rows[n]["best_recall_within_60s"] or 0.0)
+        chosen = max(near, key=lambda n: rows[n]["estimate"]["estimated_best_recall_within_60s"] or 0.0)
     result = {
         "validation": "10% of each user's training items (ncf's full-ranking carve, seed 0); test never read",
         "target": {"source": "implicit ALS after 15 iterations on the same carve (results/gowalla-fast-validation.json)",
                    **target},
         "threads": args.threads, "limit_seconds": args.limit, "split_epochs_until": args.split_until,
-        "rule": f"among candidates reaching ALS's validation Recall@20 within {args.slack}x of the fastest, "
-                "the highest validation Recall@20 within 60 s",
-        "candidates": rows, "chosen": chosen,
+        "rule": f"among candidates reaching ALS's validation Recall@20 within {args.slack}x of the fastest "
+                "estimated time (epochs on the curve x seconds per epoch of the shape, measured alternating in "
+                "one process, + the start), the highest validation Recall@20 at an estimated 60 s",
+        "epoch_timing": timing, "candidates": {n: rows[n] for n in names}, "chosen": chosen,
         "command": "python benchmarks/gowalla_softmax_speed.py " + " ".join(sys.argv[1:]),
     }
     print(f"chosen: {chosen}")

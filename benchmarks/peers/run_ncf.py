@@ -48,16 +48,18 @@ class _Stop(Exception):
 #: comparison on the Gowalla validation split (results/gowalla-ablation.json): the spectral ranks
 #: are the whole trade-off; MF+BPR is the ablation's "bpr4" row (biased MF d 64, 4 negatives,
 #: batch 8192, lr 5e-3, l2 1e-2; configs/gowalla-bpr.toml); cosine softmax its d 128, T 0.1 row,
-#: at the batch and lr chosen for time to quality on validation (batch 1024, lr 1e-2, with the
-#: hand-written softmax step; ``benchmarks/gowalla_softmax_speed.py``, results/gowalla-softmax-speed.json;
-#: batch 512 with the autograd step, results/gowalla-softmax-speed-autograd-step.json; 2048 before).
+#: at the batch, lr and start chosen for time to quality on validation (batch 1024, lr 1e-2, the
+#: projection start, with the hand-written softmax step; ``benchmarks/gowalla_softmax_speed.py``,
+#: results/gowalla-softmax-speed.json; batch 512 with the autograd step,
+#: results/gowalla-softmax-speed-autograd-step.json; 2048 before).
 #: ML-100K: ``ncf train`` with no config (the model's defaults, early stopping on ncf's carve).
 CURVES: dict[str, dict] = {
     "gowalla-spectral": {"ranks": [32, 64, 96, 128, 192, 256, 512, 1024]},
     "gowalla-mf-bpr": {"model": {"embedding_dim": 64, "use_bias": True},
                        "train": {"loss": "bpr", "batch_size": 8192, "lr": 5e-3, "l2": 1e-2, "num_negatives": 4},
                        "time_limit": 120.0},
-    "gowalla-softmax": {"model": {"embedding_dim": 128, "use_bias": False, "normalize": True, "sparse": True},
+    "gowalla-softmax": {"model": {"embedding_dim": 128, "use_bias": False, "normalize": True, "sparse": True,
+                                  "init": "projection"},
                         "train": {"loss": "softmax", "temperature": 0.1, "batch_size": 1024, "lr": 0.01,
                                   "optimizer": "sparse_adam", "softmax_bf16": True},
                         "time_limit": 240.0},

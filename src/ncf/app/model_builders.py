@@ -70,7 +70,7 @@ def clipped_rank(rank: int, num_users: int, num_items: int) -> int:
 
 def build_mf(spec: ModelSpec, context: BuildContext) -> MatrixFactorization:
     return MatrixFactorization(context.num_users, context.num_items, embedding_dim=spec.dim, use_bias=not spec.cosine,
-                               normalize=spec.cosine, sparse=context.sparse)
+                               normalize=spec.cosine, sparse=context.sparse, init=spec.init)
 
 
 def build_gmf(spec: ModelSpec, context: BuildContext) -> GMF:
@@ -143,7 +143,7 @@ FILTER_OPTIONS = frozenset({"filter", "filter_order", "filter_flatness", "degree
 
 #: Model name (the registry key) -> its builder. Composites (``blend``) are not built from options.
 MODEL_BUILDERS: Mapping[str, ModelBuilder] = {
-    "mf": ModelBuilder(MatrixFactorization, frozenset({"dim", "cosine"}), build_mf),
+    "mf": ModelBuilder(MatrixFactorization, frozenset({"dim", "cosine", "init"}), build_mf),
     "gmf": ModelBuilder(GMF, frozenset({"dim"}), build_gmf),
     "mlp": ModelBuilder(MLP, frozenset({"layers", "dropout"}), build_mlp),
     "neumf": ModelBuilder(NeuMF, frozenset({"dim", "layers", "dropout", "pretrain", "pretrain_epochs"}), build_neumf),

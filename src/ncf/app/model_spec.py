@@ -56,6 +56,8 @@ class ModelSpec:
     temperature: float | None = option(
         None, "Softmax temperature: the two-tower model's own; for other models it divides the softmax logits.")
     cosine: bool = option(False, "MF: L2-normalised vectors (cosine score, no biases).")
+    init: str = option("normal", "MF: factor start, normal (N(0, std^2) noise) or projection (rows projected from "
+                                 "the training graph before the first step).", choices=("normal", "projection"))
     features: bool = option(False, "Two-tower: use the dataset's side features.")
     spectral_rank: int | None = option(
         None, "Spectral model (or blend): singular components (default: chosen on a validation carve among "
@@ -92,6 +94,7 @@ class ModelSpec:
                       "degree_offset": self.degree_offset,
                       "ideal_weight": self.ideal_weight})
         check_choice(self.filter, ("chebyshev", "linear"), "filter")
+        check_choice(self.init, ("normal", "projection"), "init")
         for key in ("dim", "spectral_rank", "pretrain_epochs", "filter_order", "ideal_rank"):
             value = getattr(self, key)
             if value is None and key in ("pretrain_epochs", "spectral_rank", "ideal_rank"):

@@ -14,6 +14,7 @@ from ncf._lazy import lazy_dir, lazy_exports
 if TYPE_CHECKING:
     from ncf.models.base import (
         ClosedForm,
+        DataInitialized,
         Factorized,
         FactorizedRecommender,
         HistoryScorer,
@@ -40,6 +41,7 @@ _LAZY: dict[str, str] = {
     "FactorizedRecommender": "ncf.models.base",
     "HistoryScorer": "ncf.models.base",
     "Model": "ncf.models.base",
+    "DataInitialized": "ncf.models.base",
     "SequenceAware": "ncf.models.base",
     "is_factorized": "ncf.models.base",
     "Blend": "ncf.models.blend",
@@ -68,6 +70,7 @@ __dir__ = lazy_dir(globals())
 __all__ = [
     "ClosedForm",
     "Factorized",
+    "DataInitialized",
     "SequenceAware",
     "Blend",
     "RowBlend",

@@ -145,6 +145,25 @@ class ClosedForm(abc.ABC):
         """Fit on ``train`` (same universe as the model) and return ``self``."""
 
 
+class DataInitialized(abc.ABC):
+    """A model whose parameters start from the training data (e.g. :class:`MatrixFactorization`
+    with ``init="projection"``).
+
+    The trainer calls :meth:`init_from_data` before the first step of a fit when
+    :attr:`needs_data_init` is true; the model then records (in its state dict) that it is done, so
+    a second fit, or a fit of a reloaded model, continues from the trained weights.
+    """
+
+    @property
+    @abc.abstractmethod
+    def needs_data_init(self) -> bool:
+        """Whether the parameters still hold the data-free start."""
+
+    @abc.abstractmethod
+    def init_from_data(self, train: Interactions, *, seed: int = 0) -> None:
+        """Set the starting parameters from ``train`` (same universe as the model)."""
+
+
 class SequenceAware(abc.ABC):
     """A model that scores items in the context of the user's previous item.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -10,11 +10,18 @@ from torch import Tensor, nn
 
 from ncf._checks import positive_int
 from ncf.errors import ConfigError
-from ncf.models.base import Factorized
+from ncf.models.base import DataInitialized, Factorized
 from ncf.nn.blocks import embedding_lookup, init_embedding_
+from ncf.nn.data_init import projection_factors
+
+if TYPE_CHECKING:
+    from ncf.data.interactions import Interactions
+
+#: Factor starts: ``N(0, init_std^2)`` noise, or rows projected from the training graph.
+INITS = ("normal", "projection")
 
 
-class MatrixFactorization(Factorized):
+class MatrixFactorization(Factorized, DataInitialized):
     """Biased matrix factorisation: ``score(u, i) = p_u . q_i + b_u + b_i + g``.
 
     With BPR this is BPR-MF (Rendle et al., 2009, "BPR: Bayesian Personalized Ranking from
@@ -33,6 +40,12 @@ class MatrixFactorization(Factorized):
         so their dot product is the score exactly.
     init_std : float
         Factors start as ``N(0, init_std^2)``; biases start at zero.
+    init : {"normal", "projection"}
+        ``"projection"``: before the first step, the trainer replaces the factor rows of users and
+        items that have training interactions by rows projected from the training graph
+        (:func:`ncf.nn.data_init.projection_factors`), at the norm of an ``N(0, init_std^2)`` row.
+        The model then skips the slow first part of training where random rows teach the
+        ranking little.
     sparse : bool
         Embedding tables (factors and biases) produce sparse gradients, for
         ``torch.optim.SparseAdam``; the global bias stays dense (see
@@ -60,6 +73,7 @@ class MatrixFactorization(Factorized):
         init_std: float = 0.1,
         sparse: bool = False,
         normalize: bool = False,
+        init: str = "normal",
     ) -> None:
         super().__init__(num_users, num_items)
         self.embedding_dim = positive_int("embedding_dim", embedding_dim)
@@ -69,6 +83,11 @@ class MatrixFactorization(Factorized):
         self.normalize = bool(normalize)
         if self.normalize and self.use_bias:
             raise ConfigError("normalize=True (cosine MF) needs use_bias=False")
+        if init not in INITS:
+            raise ConfigError(f"init must be one of {', '.join(INITS)}; got {init!r}")
+        self.init = init
+        if init != "normal":  # saved with the weights, so a reloaded model is not started again
+            self.register_buffer("data_init_done", torch.zeros((), dtype=torch.bool))
         d = self.embedding_dim
         self.user_embedding = init_embedding_(nn.Embedding(self.num_users, d, sparse=self.sparse), init_std)
         self.item_embedding = init_embedding_(nn.Embedding(self.num_items, d, sparse=self.sparse), init_std)
@@ -81,6 +100,26 @@ class MatrixFactorization(Factorized):
             nn.init.zeros_(self.user_bias.weight)
             nn.init.zeros_(self.item_bias.weight)
             self.global_bias = nn.Parameter(torch.zeros(()))
+
+    @property
+    def needs_data_init(self) -> bool:
+        """Whether ``init="projection"`` is still to be applied (see :meth:`init_from_data`)."""
+        done = getattr(self, "data_init_done", None)
+        return done is not None and not bool(done)
+
+    @torch.no_grad()
+    def init_from_data(self, train: Interactions, *, seed: int = 0) -> None:
+        """Start the factor rows from ``train`` (``init="projection"``); biases are left as they are."""
+        generator = torch.Generator().manual_seed(int(seed))
+        users, items, has_user, has_item = projection_factors(
+            train.to_csr(), self.embedding_dim, std=self.init_std, generator=generator)
+        for table, rows, has in ((self.user_embedding, users, has_user), (self.item_embedding, items, has_item)):
+            weight = table.weight
+            index = torch.nonzero(has).squeeze(1).to(weight.device)
+            weight.index_copy_(0, index, rows[has].to(weight.device, weight.dtype))
+        done = self.data_init_done
+        assert isinstance(done, Tensor)
+        done.fill_(True)
 
     def _factor(self, table: nn.Embedding, index: Tensor | None) -> Tensor:
         v = table.weight if index is None else embedding_lookup(table, index)
@@ -136,4 +175,5 @@ class MatrixFactorization(Factorized):
             "init_std": self.init_std,
             "sparse": self.sparse,
             "normalize": self.normalize,
+            "init": self.init,
         }

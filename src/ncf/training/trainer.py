@@ -51,7 +51,7 @@ from ncf.config import TrainConfig, check_type
 from ncf.data.interactions import Interactions
 from ncf.data.sequences import previous_items
 from ncf.errors import ConfigError, TrainingDivergedError
-from ncf.models.base import Model, SequenceAware
+from ncf.models.base import DataInitialized, Model, SequenceAware
 from ncf.sampling import (
     HardNegativeSampler,
     NegativeSampler,
@@ -293,6 +293,8 @@ class Trainer:
     ) -> _Run:
         device = self.device
         model.to(device)
+        if isinstance(model, DataInitialized) and model.needs_data_init:
+            model.init_from_data(train, seed=cfg.seed)  # once: the model records it in its state
         optimizers = make_optimizers(model, cfg)
         sampler = self._make_sampler(cfg, train)
         # sequence-aware models (FPMC) train on transitions: each row's previous item

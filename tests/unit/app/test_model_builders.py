@@ -24,9 +24,9 @@ def test_every_row_reads_model_spec_fields_and_builds_its_class():
 
 def test_options_map_onto_the_constructor_arguments():
     ctx = BuildContext(6, 9, seed=5, sparse=True)
-    assert MODEL_BUILDERS["mf"].build(ModelSpec(dim=4, cosine=True), ctx).get_config() == {
+    assert MODEL_BUILDERS["mf"].build(ModelSpec(dim=4, cosine=True, init="projection"), ctx).get_config() == {
         "num_users": 6, "num_items": 9, "embedding_dim": 4, "use_bias": False, "init_std": 0.1, "sparse": True,
-        "normalize": True}
+        "normalize": True, "init": "projection"}
     neumf = MODEL_BUILDERS["neumf"].build(ModelSpec(name="neumf", dim=3, layers=(10, 4), dropout=0.25), ctx)
     assert {k: neumf.get_config()[k] for k in ("gmf_dim", "mlp_dim", "layers", "dropout")} == {
         "gmf_dim": 3, "mlp_dim": 5, "layers": [10, 4], "dropout": 0.25}

@@ -127,6 +127,9 @@ def test_model_options_that_a_model_would_ignore_are_refused():
         RunSpec.from_options(("", {"model": "mf", "features": True}))
     with pytest.raises(ConfigError, match="--cosine does not apply to model 'neumf'"):
         RunSpec.from_options(("", {"model": "neumf", "cosine": True}))
+    with pytest.raises(ConfigError, match="--init does not apply to model 'two-tower'"):
+        RunSpec.from_options(("", {"model": "two-tower", "init": "projection"}))
+    assert RunSpec.from_options(("", {"model": "mf", "init": "projection"})).model.init == "projection"
     with pytest.raises(ConfigError, match="spectral-weight needs a trained factorized model"):
         RunSpec.from_options(("", {"model": "fpmc", "spectral-weight": 0.5}))
     with pytest.raises(ConfigError, match="--spectral-rank does not apply"):

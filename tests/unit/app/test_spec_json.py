@@ -29,6 +29,7 @@ NON_DEFAULT: dict[str, tuple[object, dict[str, object]]] = {
     "dropout": (0.125, {"model": "mlp"}),
     "temperature": (0.5, {"model": "two-tower"}),
     "cosine": (True, {"model": "mf"}),
+    "init": ("projection", {"model": "mf"}),
     "features": (True, {"model": "two-tower"}),
     "spectral-rank": (16, {"model": "spectral"}),
     "spectral-weight": (0.3, {"model": "mf"}),
