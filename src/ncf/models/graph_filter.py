@@ -35,7 +35,8 @@ from ncf._checks import positive_int
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError, NotFittedError
 from ncf.models.base import ClosedForm, HistoryScorer, Model
-from ncf.models.spectral import _csr_tensor, _randomized_svd, normalized_graph
+from ncf.models.spectral import _randomized_svd, normalized_graph
+from ncf.nn.sparse import csr_tensor
 
 #: The filters :class:`GraphFilter` applies.
 FILTERS = ("chebyshev", "linear")
@@ -194,7 +195,7 @@ class GraphFilter(Model, ClosedForm, HistoryScorer):
             r = sp.csr_matrix((np.ones(indices.size), indices, indptr), shape=(self.num_users, self.num_items))
             rn = normalized_graph(r, self.degree_offset)
             dev = self.indptr.device
-            self._operator = (_csr_tensor(rn).to(dev), _csr_tensor(rn.T).to(dev))
+            self._operator = (csr_tensor(rn).to(dev), csr_tensor(rn.T).to(dev))
         return self._operator
 
     def _smooth(self, signal_t: Tensor) -> Tensor:

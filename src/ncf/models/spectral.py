@@ -8,7 +8,6 @@ per-interaction training misses (see docs/benchmarks.md, Gowalla).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from ncf._checks import positive_int
 from ncf.data.interactions import Interactions
 from ncf.errors import ConfigError, DataError, NotFittedError
 from ncf.models.base import ClosedForm, Factorized
+from ncf.nn.sparse import csr_tensor
 
 #: Users sampled to measure the score scale that :meth:`SpectralMF.fit` normalises away.
 _SCALE_USERS = 2048
@@ -219,20 +219,6 @@ def normalized_graph(r: sp.csr_matrix, offset: float) -> sp.csr_matrix:
     return out
 
 
-def _csr_tensor(m: sp.spmatrix) -> Tensor:
-    """A scipy matrix as a float32 torch CSR tensor (int64 indices)."""
-    c = sp.csr_matrix(m, dtype=np.float32)
-    with warnings.catch_warnings():  # torch warns once per process that CSR support is "beta"
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(c.indptr.astype(np.int64)),
-            torch.from_numpy(c.indices.astype(np.int64)),
-            torch.from_numpy(c.data),
-            size=c.shape,
-            check_invariants=False,  # scipy's CSR is valid by construction
-        )
-
-
 def _randomized_svd(m: sp.csr_matrix, *, q: int, niter: int) -> tuple[Tensor, Tensor, Tensor]:
     """``torch.svd_lowrank(m, q, niter)`` (Halko et al. 2009, algorithm 5): the same steps and the
     same random draw from torch's generator, with ``m`` and its transpose both held as CSR tensors.
@@ -243,7 +229,7 @@ def _randomized_svd(m: sp.csr_matrix, *, q: int, niter: int) -> tuple[Tensor, Te
     """
     transposed = m.shape[0] < m.shape[1]
     tall = m.T if transposed else m  # the basis is built on the longer side, as svd_lowrank does
-    a, at = _csr_tensor(tall), _csr_tensor(tall.T)
+    a, at = csr_tensor(tall), csr_tensor(tall.T)
     x = torch.randn(tall.shape[1], q, dtype=torch.float32)
     basis = torch.linalg.qr(a @ x).Q
     for _ in range(niter):

@@ -8,10 +8,14 @@ sets breaks that symmetry at the cost of two sparse products.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
+
+from ncf.nn.sparse import csr_tensor
 
 __all__ = ["projection_factors"]
 
@@ -40,20 +44,19 @@ def projection_factors(
     a.sum_duplicates()
     a.data = (a.data != 0).astype(np.float32)
     a.eliminate_zeros()
-    num_users, num_items = a.shape
-    r = torch.randn(num_users, dim, generator=generator, dtype=torch.float32).numpy()
-    items = np.asarray(a.T @ r, dtype=np.float32)
-    has_item = _unit_rows_(items)
-    users = np.asarray(a @ items, dtype=np.float32)
-    has_user = _unit_rows_(users)
-    scale = float(std) * float(np.sqrt(dim))
-    return (torch.from_numpy(users * scale), torch.from_numpy(items * scale),
-            torch.from_numpy(has_user), torch.from_numpy(has_item))
+    r = torch.randn(a.shape[0], dim, generator=generator, dtype=torch.float32)
+    with torch.no_grad():
+        items = csr_tensor(a.T) @ r
+        has_item = _unit_rows_(items)
+        users = csr_tensor(a) @ items
+        has_user = _unit_rows_(users)
+        scale = float(std) * math.sqrt(dim)
+        return users.mul_(scale), items.mul_(scale), has_user, has_item
 
 
-def _unit_rows_(x: np.ndarray) -> np.ndarray:
+def _unit_rows_(x: Tensor) -> Tensor:
     """Scale the non-zero rows of ``x`` to unit L2 norm in place; which rows were non-zero."""
-    norms = np.linalg.norm(x, axis=1)
-    nonzero: np.ndarray = norms > 0
-    x[nonzero] /= norms[nonzero, None]
+    norms = torch.linalg.vector_norm(x, dim=1)
+    nonzero: Tensor = norms > 0
+    x.div_(torch.where(nonzero, norms, 1.0)[:, None])
     return nonzero

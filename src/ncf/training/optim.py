@@ -31,7 +31,34 @@ def _rows(grad: Tensor) -> tuple[Tensor, Tensor]:
     return torch.arange(grad.shape[0], device=grad.device), grad
 
 
-class RowAdam(torch.optim.Optimizer):
+def _undecorated(name: str) -> Any:
+    """``torch.optim.Optimizer.<name>`` without torch's ``_disable_dynamo`` wrapper (the function it
+    wraps), or the method itself where a torch version does not wrap it."""
+    method = getattr(torch.optim.Optimizer, name)
+    return getattr(method, "__wrapped__", method)
+
+
+class _RowOptimizer(torch.optim.Optimizer):
+    """Base of the row optimizers: torch's bookkeeping methods called without their
+    ``_disable_dynamo`` wrapper, whose first call imports ``torch._dynamo`` (1.1-1.5 s in a fresh
+    process on this project's CI machine). These optimizers are plain Python and never compiled,
+    so a run that uses only them starts without loading the compiler."""
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        _undecorated("add_param_group")(self, param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _undecorated("zero_grad")(self, set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = _undecorated("state_dict")(self)
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        _undecorated("load_state_dict")(self, state_dict)
+
+
+class RowAdam(_RowOptimizer):
     """Adam with lazy row updates for sparse gradients (moments of untouched rows are kept).
 
     Same update as :class:`torch.optim.SparseAdam` (bias correction with a per-parameter
@@ -84,7 +111,7 @@ class RowAdam(torch.optim.Optimizer):
         return _group_of(self, p)
 
 
-class RowAdagrad(torch.optim.Optimizer):
+class RowAdagrad(_RowOptimizer):
     """Adagrad with row updates for sparse gradients (the classic choice for embeddings)."""
 
     def __init__(self, params: Iterable[Any], lr: float = 0.05, eps: float = 1e-10,

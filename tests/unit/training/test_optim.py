@@ -138,3 +138,40 @@ def test_lr_factor_and_set_lr() -> None:
     opts = make_optimizers(GMF(10, 8), TrainConfig())
     set_lr(opts, 0.123)
     assert all(g["lr"] == 0.123 for o in opts for g in o.param_groups)
+
+
+@pytest.mark.parametrize("optimizer", ["sparse_adam", "adagrad"])
+def test_a_run_on_the_row_optimizers_never_loads_torch_dynamo(optimizer: str) -> None:
+    # torch's Optimizer methods import torch._dynamo on first call (~1 s); the row optimizers skip that
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from ncf import MatrixFactorization, TrainConfig, Trainer\n"
+        "from ncf.data.synthetic import synthetic\n"
+        "d = synthetic(num_users=120, num_items=80, seed=1).interactions\n"
+        "m = MatrixFactorization(d.num_users, d.num_items, embedding_dim=8, use_bias=False, normalize=True,"
+        " sparse=True)\n"
+        f"cfg = TrainConfig(loss='softmax', optimizer={optimizer!r}, epochs=1, show_progress=False)\n"
+        "Trainer(cfg, fused=False).fit(m, d)\n"  # the ordinary step: zero_grad and step each batch
+        "Trainer(cfg).fit(m, d)\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_row_optimizer_state_round_trips_through_state_dict() -> None:
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(6, 3))
+    opt = RowAdam([w], lr=0.01)
+    opt.update_rows(w, torch.tensor([1, 4]), torch.randn(2, 3))
+    other = RowAdam([torch.nn.Parameter(w.detach().clone())], lr=0.5)
+    other.load_state_dict(opt.state_dict())
+    assert other.param_groups[0]["lr"] == 0.01
+    state = other.state[other.param_groups[0]["params"][0]]
+    torch.testing.assert_close(state["exp_avg"], opt.state[w]["exp_avg"])
+    assert float(state["step"]) == 1.0
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2, 3))], "lr": 0.2})
+    assert [g["lr"] for g in opt.param_groups] == [0.01, 0.2] and opt.param_groups[1]["betas"] == (0.9, 0.999)
