@@ -11,7 +11,7 @@ PUBLIC = {
     "Dataset", "FeatureTable", "IdMap", "Interactions", "Split", "data", "k_core", "leave_one_out",
     "load_dataset", "random_split", "synthetic", "temporal_split", "validation_split",
     # models and their capabilities
-    "Blend", "ClosedForm", "FPMC", "Factorized", "GMF", "MLP", "MatrixFactorization", "ModelSpec", "NeuMF",
+    "Blend", "ClosedForm", "DataInitialized", "FPMC", "Factorized", "GMF", "MLP", "MatrixFactorization", "ModelSpec", "NeuMF",
     "Popularity", "Model", "RowBlend", "SequenceAware", "SpectralMF", "TwoTower", "build_model", "GraphFilter",
     "HistoryScorer",
     # training
