@@ -377,16 +377,16 @@ class HandSoftmaxStep(FusedStep):
             rows, hit_cols = obj.positives.batch_hits(batch.users, i_idx)
             logits.index_put_((rows, hit_cols), logits.new_tensor(float("-inf")))
         logits.scatter_(1, target, own)  # the positive counts once, never masked
-        # softmax with one exp pass (logsumexp would take another): masked columns give 0
-        top = logits.amax(dim=1, keepdim=True)
-        grad = logits.sub_(top).exp_()
-        total = grad.sum(dim=1, keepdim=True)
-        loss = (top + total.log() - own).mean()
-        grad.div_(total.mul_(b))  # d loss / d logits = (softmax - one-hot) / B
-        grad.scatter_add_(1, target, grad.new_full((b, 1), -1.0 / b))
+        # torch's softmax runs row by row in cache (one pass over the logits where max, exp, sum
+        # and divide took one each); the loss is -log p(positive), p floored at the smallest
+        # normal float so that a row whose positive is that unlikely reports a finite loss (its
+        # gradient is exact either way)
+        grad = torch.softmax(logits, dim=1)
+        loss = grad.gather(1, target).clamp_min_(torch.finfo(grad.dtype).tiny).log_().mean().neg_()
+        grad.scatter_add_(1, target, grad.new_full((b, 1), -1.0))  # B x d loss / d logits
         g_mm = grad.bfloat16() if obj.bf16 else grad
-        g_u = torch.mm(g_mm, v_mm).float().mul_(1.0 / obj.temperature)  # d loss / d u, per row
-        g_v = torch.mm(g_mm.T, us_mm).float()  # d loss / d v, per distinct item
+        g_u = torch.mm(g_mm, v_mm).float().mul_(1.0 / (obj.temperature * b))  # d loss / d u, per row
+        g_v = torch.mm(g_mm.T, us_mm).float().mul_(1.0 / b)  # d loss / d v, per distinct item
         if obj.l2 > 0:  # l2 (|u_b|^2 + |v_pos(b)|^2) / B
             c = 2.0 * obj.l2 / b
             pos = vn.index_select(0, i_inv[:b])

@@ -4,6 +4,7 @@ follows the same loss curve, and the trainer falls back where there is no fused 
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -165,6 +166,27 @@ def test_hand_softmax_step_with_bfloat16_products_is_as_close_as_autograds(cosin
     autograd = (deltas["autograd-bf16"] - exact).abs().max()
     assert ours <= 2 * autograd + 1e-6
     assert ours < 0.05 * exact.abs().max()
+
+
+def test_hand_softmax_step_reports_a_finite_loss_when_a_positive_underflows() -> None:
+    """A row whose positive is less likely than the smallest float: the loss stays finite (the
+    trainer stops on an infinite one), the update is still the ordinary step's."""
+    torch.manual_seed(0)
+    ref = MatrixFactorization(4, 3, embedding_dim=2, use_bias=False, sparse=True)
+    with torch.no_grad():  # user 0 scores item 0 at -200 and item 1 at +200
+        ref.user_embedding.weight.copy_(torch.tensor([[10.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 1.0]]))
+        ref.item_embedding.weight.copy_(torch.tensor([[-20.0, 0.0], [20.0, 0.0], [0.0, 1.0]]))
+    ours = copy.deepcopy(ref)
+    cfg = TrainConfig(loss="softmax", optimizer="sgd", lr=1e-3, temperature=1.0, logq=False,
+                      remove_accidental_hits=False)
+    objective = make_objective(cfg, synthetic(num_users=4, num_items=3, interactions_per_user=1, seed=0).interactions)
+    step = HandSoftmaxStep(ours, objective, make_optimizers(ours, cfg))
+    batch = Batch(torch.tensor([0, 1]), torch.tensor([0, 1]))
+    expected = _ordinary_step(ref, objective, make_optimizers(ref, cfg), batch)
+    got = float(step(batch))
+    assert expected > 150  # the exact loss: -log p(item 0 | user 0) / 2 is about 200
+    assert math.isfinite(got) and got == pytest.approx(-math.log(torch.finfo(torch.float32).tiny) / 2, rel=0.02)
+    _assert_same(ref, ours)
 
 
 def test_no_fused_step_where_it_would_not_be_the_same_update() -> None:
