@@ -40,9 +40,9 @@ def _undecorated(name: str) -> Any:
 
 class _RowOptimizer(torch.optim.Optimizer):
     """Base of the row optimizers: torch's bookkeeping methods called without their
-    ``_disable_dynamo`` wrapper, whose first call imports ``torch._dynamo`` (1.1-1.5 s in a fresh
-    process on this project's CI machine). These optimizers are plain Python and never compiled,
-    so a run that uses only them starts without loading the compiler."""
+    ``_disable_dynamo`` wrapper, whose first call imports ``torch._dynamo`` (about a second in a
+    fresh process). These optimizers are plain Python and never compiled, so a run that uses only
+    them starts without loading the compiler."""
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         _undecorated("add_param_group")(self, param_group)

@@ -13,6 +13,7 @@ from ncf.data.splits import random_split
 from ncf.data.synthetic import synthetic
 from ncf.errors import ConfigError
 from ncf.evaluation import evaluate
+from ncf.models.mf import INITS
 from ncf.nn.data_init import projection_factors
 from ncf.persistence import load_model, save_model
 
@@ -138,4 +139,7 @@ def test_the_normal_start_keeps_the_state_dict_and_init_is_checked() -> None:
         MatrixFactorization(5, 4, init="svd")
     with pytest.raises(ConfigError, match="init"):
         ModelSpec(name="gmf", init="projection").check_applies({"init"})  # an option the model would ignore
-    assert ModelSpec(init="projection").build(5, 4).get_config()["init"] == "projection"
+    for init in INITS:  # the command line's choices are the model's
+        assert ModelSpec(init=init).build(5, 4).get_config()["init"] == init
+    with pytest.raises(ConfigError, match="init"):
+        ModelSpec(init="svd")
