@@ -88,9 +88,9 @@ def setting_of(name: str) -> dict[str, Any]:
     return {k: {**BASE[k], **change.get(k, {})} for k in BASE}
 
 
-def first_at(points: list[dict[str, Any]], key: str, target: float) -> float | None:
-    """Clock seconds of the first point whose ``key`` reaches ``target``."""
-    return next((p["seconds"] for p in points if p[key] >= target), None)
+def first_at(points: list[dict[str, Any]], key: str, target: float, at: str = "seconds") -> float | None:
+    """Clock seconds (or another field, ``at``) of the first point whose ``key`` reaches ``target``."""
+    return next((p[at] for p in points if p[key] >= target), None)
 
 
 def best_within(points: list[dict[str, Any]], key: str, seconds: float) -> float | None:
@@ -156,7 +156,7 @@ def estimate(row: dict[str, Any], name: str, timing: dict[str, Any], target: dic
     def seconds(step: float | None) -> float | None:
         return None if step is None else round(step * per_epoch + start, 3)
 
-    to_als = next((p["step"] for p in pts if p["recall@20"] >= target["recall@20"]), None)
+    to_als = first_at(pts, "recall@20", target["recall@20"], at="step")
     within = [p["recall@20"] for p in pts if (seconds(p["step"]) or 0.0) <= 60.0]
     return {"epochs_to_als_recall": to_als, "estimated_seconds_to_als_recall": seconds(to_als),
             "seconds_per_epoch": per_epoch, "start_seconds": start,

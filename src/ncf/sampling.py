@@ -89,12 +89,12 @@ class PositiveSet(PairSet):
             )
         super().__init__(users, items, num_users=num_users, num_items=num_items)
         self._torch_keys: dict[str, torch.Tensor] = {}
-        self._torch_rows: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._columns: dict[str, torch.Tensor] = {}  # batch_hits' item -> column table, per device
+        self._csr: tuple[IntArray, IntArray] | None = None  # each user's positives: (indptr, items), int64
+        self._torch_rows: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # the same on other devices
         self._column_lock = threading.Lock()
-        # the compiled CPU walk's CSR rows (indptr, items) and its item -> column table (-1: absent)
-        self._csr: tuple[IntArray, IntArray] | None = None
+        # batch_hits' item -> column tables (-1: absent): the compiled CPU walk's, and per other device
         self._column_table: npt.NDArray[np.int32] | None = None
+        self._columns: dict[str, torch.Tensor] = {}
 
     def positives_of(self, user: int) -> IntArray:
         """Sorted positive items of one user."""
@@ -157,9 +157,7 @@ class PositiveSet(PairSet):
             return self._batch_hits_torch(users, items)
         u = users.long().contiguous().numpy()
         cols = items.long().contiguous().numpy()
-        csr = self._csr
-        if csr is None:
-            csr = self._csr = (self.indptr, np.ascontiguousarray(self.items()))
+        csr = self._csr_rows()
         kernel = _batch_hits_kernel()
         with self._column_lock:
             table = self._column_table
@@ -170,6 +168,13 @@ class PositiveSet(PairSet):
             raise UnknownIdError(f"user index {int(u[bad])} out of range [0, {self.num_users})")
         return torch.from_numpy(rows), torch.from_numpy(hit_cols)
 
+    def _csr_rows(self) -> tuple[IntArray, IntArray]:
+        """Each user's positives as contiguous int64 CSR arrays ``(indptr, items)``, built once."""
+        if self._csr is None:
+            # own copies: the pair set's arrays are read-only, which torch.from_numpy refuses to share
+            self._csr = (np.array(self.indptr, dtype=np.int64), np.array(self.items(), dtype=np.int64))
+        return self._csr
+
     def _batch_hits_torch(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`batch_hits` as torch ops on the inputs' device (the path for CUDA)."""
         u, cols = users.long(), items.long()
@@ -177,11 +182,9 @@ class PositiveSet(PairSet):
         key = str(device)
         cache = self._torch_rows.get(key)
         if cache is None:
-            cache = (
-                torch.from_numpy(self.indptr.astype(np.int64)).to(device),
-                torch.from_numpy(self.items()).to(device),
-            )
-            self._torch_rows[key] = cache
+            indptr_np, items_np = self._csr_rows()
+            cache = self._torch_rows[key] = (torch.from_numpy(indptr_np).to(device),
+                                             torch.from_numpy(items_np).to(device))
         indptr, indices = cache
         start = indptr[u]
         degree = indptr[u + 1] - start

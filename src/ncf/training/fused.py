@@ -28,9 +28,10 @@ How the row gradients are computed, per model and loss:
 - :class:`RowAutogradStep` (any :class:`~ncf.models.MatrixFactorization`, cosine included; BPR,
   BCE or in-batch softmax; where no hand-written step applies): the batch's rows are gathered
   into leaf tensors (the unique rows for a :class:`RowUpdate`, so autograd sums repeats), the
-  objective's own ``vector_loss`` runs on them and autograd gives their gradients. The global bias (a dense parameter) keeps its
-  ordinary optimizer step. On dense tables it is taken only when the tables hold more rows
-  than a batch looks up (measured: faster on Gowalla, slower on ML-100K).
+  objective's own ``vector_loss`` runs on them and autograd gives their gradients. The global
+  bias (a dense parameter) keeps its ordinary optimizer step. On dense tables it is taken only
+  when the tables hold more rows than a batch looks up (measured: faster on Gowalla, slower on
+  ML-100K).
 
 The result is the ordinary step's, to float rounding (``tests/unit/training/test_fused.py``).
 The optimizer state stays where the optimizer keeps it, so checkpoints, resume, the learning-rate
@@ -492,8 +493,8 @@ def make_fused_step(model: Model, objective: Objective, optimizers: Sequence[tor
 
     ``hand=False`` takes :class:`RowAutogradStep` wherever the model and optimizers allow (for
     measurements and tests); by default :class:`HandBPRStep` or :class:`HandSoftmaxStep` where
-    one applies, and
-    :class:`RowAutogradStep` on dense tables only where it is measured faster (:func:`_dense_rows_pay`).
+    one applies, and :class:`RowAutogradStep` on dense tables only where it is measured faster
+    (:func:`_dense_rows_pay`).
     """
     problem = fused_support(model, objective, optimizers, config)
     if problem is not None:
