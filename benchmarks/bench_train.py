@@ -46,6 +46,9 @@ SETUPS = {
     "mf-softmax-inbatch-d128-b512-bf16": _softmax_setup(128, bf16=True, batch=512),
     "mf-softmax-inbatch-d128-b1024-bf16": _softmax_setup(128, bf16=True, batch=1024),
     "mf-softmax-inbatch-d128-b2048-bf16": _softmax_setup(128, bf16=True),
+    # MF + BPR at RecBole's shape and batch (peers.json's per-epoch ratio): dense tables, fused Adam
+    "mf-bpr-recbole-shape": (lambda nu, ni: MatrixFactorization(nu, ni, embedding_dim=64, use_bias=False),
+                             {"loss": "bpr", "num_negatives": 1, "batch_size": 2048, "lr": 5e-3}),
     "neumf-bce-4neg": (lambda nu, ni: NeuMF(nu, ni, gmf_dim=64, mlp_dim=32, layers=(64, 32, 16)),
                        {"loss": "bce", "num_negatives": 4, "batch_size": 8192, "lr": 1e-3}),
 }

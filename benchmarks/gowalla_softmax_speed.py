@@ -79,6 +79,19 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "d128-b512-lr0.01-proj": {"model": {"init": "projection"}, "train": {"batch_size": 512}},
     "d128-b2048-lr0.01-proj": {"model": {"init": "projection"}},
     "d64-b1024-lr0.01-proj": {"model": {"embedding_dim": 64, "init": "projection"}, "train": {"batch_size": 1024}},
+    # 2026-12-07, second session: the projection start with the learning rate decayed to 0 over a
+    # fixed number of epochs (TrainConfig.lr_schedule), after the constant-rate curves above kept
+    # climbing slowly for 10 epochs past their first 4 (validation only)
+    "d128-b1024-lr0.01-proj-linear8": {"model": {"init": "projection"},
+                                       "train": {"batch_size": 1024, "lr_schedule": "linear", "epochs": 8}},
+    "d128-b1024-lr0.02-proj-linear8": {"model": {"init": "projection"},
+                                       "train": {"batch_size": 1024, "lr": 0.02, "lr_schedule": "linear", "epochs": 8}},
+    "d128-b1024-lr0.02-proj-linear6": {"model": {"init": "projection"},
+                                       "train": {"batch_size": 1024, "lr": 0.02, "lr_schedule": "linear", "epochs": 6}},
+    "d128-b1024-lr0.02-proj-cosine8": {"model": {"init": "projection"},
+                                       "train": {"batch_size": 1024, "lr": 0.02, "lr_schedule": "cosine", "epochs": 8}},
+    "d128-b512-lr0.02-proj-linear8": {"model": {"init": "projection"},
+                                      "train": {"batch_size": 512, "lr": 0.02, "lr_schedule": "linear", "epochs": 8}},
 }
 
 
@@ -132,7 +145,7 @@ def epoch_seconds(fit: Any, names: list[str], rounds: int, threads: int) -> dict
             model_kw = {k: v for k, v in setting["model"].items() if k != "init"}
             torch.manual_seed(0)
             model = MatrixFactorization(fit.num_users, fit.num_items, **model_kw)
-            cfg = TrainConfig(**setting["train"], epochs=1, device="cpu", show_progress=False, seed=0)
+            cfg = TrainConfig(**{**setting["train"], "epochs": 1}, device="cpu", show_progress=False, seed=0)
             t = time.perf_counter()
             Trainer(cfg).fit(model, fit)
             times[shape].append(time.perf_counter() - t)

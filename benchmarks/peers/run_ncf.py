@@ -123,7 +123,8 @@ def curves(args) -> int:
 
             torch.manual_seed(0)
             model = MatrixFactorization(train.num_users, train.num_items, **spec["model"])
-            cfg = TrainConfig(**spec["train"], epochs=10_000, device="cpu", show_progress=False, seed=0)
+            # a setting with a learning-rate schedule names its epochs; else until the clock runs out
+            cfg = TrainConfig(**{"epochs": 10_000, **spec["train"]}, device="cpu", show_progress=False, seed=0)
             split_until = float(spec.get("split_epochs_until", 0.0))
             parts = int(spec.get("points_per_epoch", 1))
 

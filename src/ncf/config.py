@@ -144,7 +144,9 @@ class TrainConfig:
     (Recall@20). ``lr_schedule`` "linear" or "cosine" decays the learning rate per step from
     ``lr`` towards 0 over ``epochs`` (or ``max_epochs`` when stopping early). ``softmax_bf16``
     computes the in-batch softmax logits of factorized models as a bfloat16 product (about 2x
-    faster on CPUs with AVX512-BF16 at width >= 128); the loss itself stays float32.
+    faster on CPUs with AVX512-BF16 at width >= 128); the loss itself stays float32. The
+    reported softmax loss of a row whose positive's probability is below the smallest normal
+    float32 (about 1e-38) is capped at about 87 by the fused step (its gradient stays exact).
     ``logq_weight`` scales the logQ correction (0 = none, 1 = the unbiased full correction).
     """
 
