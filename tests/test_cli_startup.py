@@ -74,3 +74,14 @@ def test_the_model_names_the_cli_offers_are_the_builder_table_s():
     composites = {n for n, cls in MODELS.items() if cls.from_config.__func__ is not Model.from_config.__func__}
     assert composites and set(MODEL_BUILDERS) == set(MODELS) - composites
     assert {name: row.model_class for name, row in MODEL_BUILDERS.items()} == {n: MODELS[n] for n in MODEL_BUILDERS}
+
+
+def test_the_written_out_option_choices_are_the_models():
+    """``--init`` and ``--filter`` offer choices written out without importing the models: the
+    models' own."""
+    from ncf.app.model_spec import GRAPH_FILTERS, MF_INITS
+    from ncf.models.graph_filter import FILTERS
+    from ncf.models.mf import INITS
+
+    assert MF_INITS == INITS
+    assert GRAPH_FILTERS == FILTERS

@@ -32,6 +32,11 @@ BUILDABLE_MODELS: tuple[str, ...] = (
     "fpmc", "gmf", "graph-filter", "mf", "mlp", "neumf", "popularity", "spectral", "two-tower",
 )
 
+#: MF's factor starts and the graph filters, written out for the same reason; tests hold them
+#: equal to :data:`ncf.models.mf.INITS` and :data:`ncf.models.graph_filter.FILTERS`.
+MF_INITS: tuple[str, ...] = ("normal", "projection")
+GRAPH_FILTERS: tuple[str, ...] = ("chebyshev", "linear")
+
 
 def buildable_models() -> tuple[str, ...]:
     """Registry names a :class:`ModelSpec` can build (every model but composites like ``blend``)."""
@@ -57,7 +62,7 @@ class ModelSpec:
         None, "Softmax temperature: the two-tower model's own; for other models it divides the softmax logits.")
     cosine: bool = option(False, "MF: L2-normalised vectors (cosine score, no biases).")
     init: str = option("normal", "MF: factor start, normal (N(0, std^2) noise) or projection (rows projected from "
-                                 "the training graph before the first step).", choices=("normal", "projection"))
+                                 "the training graph before the first step).", choices=MF_INITS)
     features: bool = option(False, "Two-tower: use the dataset's side features.")
     spectral_rank: int | None = option(
         None, "Spectral model (or blend): singular components (default: chosen on a validation carve among "
@@ -70,7 +75,7 @@ class ModelSpec:
              "the two parts' normalised scores (0 = off; auto = chosen on the validation carve). The filter "
              "takes the graph-filter options, ChebyCF's published shape for those not set.")
     filter: str = option("chebyshev", "Graph filter: chebyshev (ChebyCF's plateau low-pass) or linear (GF-CF's).",
-                         choices=("chebyshev", "linear"))
+                         choices=GRAPH_FILTERS)
     filter_order: int = option(8, "Graph filter: order of the Chebyshev polynomial (sparse products per score).")
     filter_flatness: float | None = option(
         None, "Graph filter: plateau flatness of the Chebyshev response (default: chosen on a validation carve).")
@@ -93,8 +98,8 @@ class ModelSpec:
                       "filter_flatness": self.filter_flatness, "degree_power": self.degree_power,
                       "degree_offset": self.degree_offset,
                       "ideal_weight": self.ideal_weight})
-        check_choice(self.filter, ("chebyshev", "linear"), "filter")
-        check_choice(self.init, ("normal", "projection"), "init")
+        check_choice(self.filter, GRAPH_FILTERS, "filter")
+        check_choice(self.init, MF_INITS, "init")
         for key in ("dim", "spectral_rank", "pretrain_epochs", "filter_order", "ideal_rank"):
             value = getattr(self, key)
             if value is None and key in ("pretrain_epochs", "spectral_rank", "ideal_rank"):
